@@ -1,0 +1,63 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "moontune",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "moontune", targets: ["moontune"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // The entry point only: every command lives in MoontuneCLI.
+        .executableTarget(name: "moontune", dependencies: ["MoontuneCLI"]),
+
+        // Typed client for the Moondream tuning and inference API.
+        .target(name: "MoondreamAPI", dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The domain: job config, datasets, data order and rewards. No I/O beyond reading inputs.
+        .target(name: "MoontuneJob", dependencies: ["MoondreamAPI"]),
+        // The progress store: jobs, steps, checkpoints, evals and events in SQLite.
+        .target(name: "MoontuneStore", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // The training loop: drives the API, records progress in the store.
+        .target(name: "MoontuneLoop", dependencies: [
+            "MoondreamAPI", "MoontuneJob", "MoontuneStore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // A faithful local simulator of the tuning API, with learning and fault injection.
+        .target(name: "MoondreamSimulator", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The subcommands.
+        .target(name: "MoontuneCLI", dependencies: [
+            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        .testTarget(name: "MoondreamAPITests", dependencies: ["MoondreamAPI"]),
+        .testTarget(name: "MoontuneJobTests", dependencies: ["MoontuneJob"]),
+        .testTarget(name: "MoontuneStoreTests", dependencies: ["MoontuneStore"]),
+        .testTarget(name: "MoondreamSimulatorTests", dependencies: ["MoondreamSimulator", "MoondreamAPI", "MoontuneJob"]),
+        .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MoondreamSimulator", "MoontuneStore", "MoondreamAPI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
