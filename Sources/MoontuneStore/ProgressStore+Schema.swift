@@ -1,0 +1,79 @@
+import GRDB
+
+extension ProgressStore {
+    /// Versioned migrations. Each is written once and never edited after it ships; changes come
+    /// as new migrations.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: jobs, steps, checkpoints, evals, events") { db in
+            try db.execute(sql: """
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    finetune_id TEXT,
+                    config_path TEXT NOT NULL,
+                    config_json TEXT NOT NULL,
+                    fingerprint_json TEXT NOT NULL,
+                    base_url TEXT NOT NULL,
+                    api_key_env TEXT NOT NULL,
+                    total_steps INTEGER NOT NULL CHECK (total_steps >= 1),
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'stopped', 'failed', 'completed')),
+                    pid INTEGER,
+                    host TEXT,
+                    heartbeat_ms INTEGER,
+                    started_at_ms INTEGER,
+                    created_at_ms INTEGER NOT NULL,
+                    updated_at_ms INTEGER NOT NULL,
+                    last_error TEXT,
+                    finetune_deleted_at_ms INTEGER
+                );
+                CREATE TABLE steps (
+                    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    k INTEGER NOT NULL CHECK (k >= 1),
+                    state TEXT NOT NULL CHECK (state IN ('intent', 'applied')),
+                    example_ids TEXT NOT NULL,
+                    intent_at_ms INTEGER NOT NULL,
+                    applied_at_ms INTEGER,
+                    reconciled INTEGER NOT NULL DEFAULT 0,
+                    reward_mean REAL, reward_std REAL, reward_min REAL, reward_max REAL,
+                    constant_group_fraction REAL,
+                    rollout_latency_ms REAL, train_latency_ms REAL, wall_ms REAL,
+                    retries INTEGER NOT NULL DEFAULT 0,
+                    metrics_json TEXT,
+                    PRIMARY KEY (job_id, k),
+                    CHECK ((state = 'applied') = (applied_at_ms IS NOT NULL))
+                ) WITHOUT ROWID;
+                CREATE TABLE checkpoints (
+                    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    step INTEGER NOT NULL CHECK (step >= 1),
+                    checkpoint_id TEXT NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('cadence', 'final', 'reconcile')),
+                    saved_at_ms INTEGER NOT NULL,
+                    deleting_at_ms INTEGER,
+                    deleted_at_ms INTEGER,
+                    PRIMARY KEY (job_id, step)
+                ) WITHOUT ROWID;
+                CREATE TABLE evals (
+                    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    step INTEGER NOT NULL CHECK (step >= 0),
+                    reward_mean REAL NOT NULL,
+                    n INTEGER NOT NULL,
+                    per_skill_json TEXT NOT NULL,
+                    at_ms INTEGER NOT NULL,
+                    PRIMARY KEY (job_id, step)
+                ) WITHOUT ROWID;
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    at_ms INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    step INTEGER,
+                    message TEXT NOT NULL,
+                    data_json TEXT
+                );
+                CREATE INDEX events_by_job ON events(job_id, id);
+                """)
+        }
+        return migrator
+    }
+}

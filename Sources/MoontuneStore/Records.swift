@@ -1,0 +1,205 @@
+import GRDB
+
+/// The lifecycle state stored for a job. `interrupted` is never stored: it is what `status`
+/// derives for a job recorded `running` whose process is gone or silent.
+public enum JobState: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case pending, running, stopped, failed, completed
+}
+
+/// One job: its config snapshot, its finetune, and who is running it.
+public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "jobs"
+    public var id: Int64?
+    public var name: String
+    public var finetuneID: String?
+    public var configPath: String
+    public var configJSON: String
+    public var fingerprintJSON: String
+    public var baseURL: String
+    public var apiKeyEnv: String
+    public var totalSteps: Int
+    public var state: JobState
+    public var pid: Int32?
+    public var host: String?
+    public var heartbeatMs: Int64?
+    public var startedAtMs: Int64?
+    public var createdAtMs: Int64
+    public var updatedAtMs: Int64
+    public var lastError: String?
+    public var finetuneDeletedAtMs: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, finetuneID = "finetune_id", configPath = "config_path", configJSON = "config_json"
+        case fingerprintJSON = "fingerprint_json", baseURL = "base_url", apiKeyEnv = "api_key_env"
+        case totalSteps = "total_steps", state, pid, host, heartbeatMs = "heartbeat_ms", startedAtMs = "started_at_ms"
+        case createdAtMs = "created_at_ms", updatedAtMs = "updated_at_ms", lastError = "last_error"
+        case finetuneDeletedAtMs = "finetune_deleted_at_ms"
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) {
+        id = inserted.rowID
+    }
+
+    public init(name: String, configPath: String, configJSON: String, fingerprintJSON: String, baseURL: String,
+                apiKeyEnv: String, totalSteps: Int, now: Int64) {
+        self.name = name
+        self.configPath = configPath
+        self.configJSON = configJSON
+        self.fingerprintJSON = fingerprintJSON
+        self.baseURL = baseURL
+        self.apiKeyEnv = apiKeyEnv
+        self.totalSteps = totalSteps
+        self.state = .pending
+        self.createdAtMs = now
+        self.updatedAtMs = now
+    }
+}
+
+/// The two states of a train step: `intent` is committed before train_step is sent; `applied`
+/// replaces it, with the metrics, once the step is known to have landed.
+public enum StepState: String, Codable, Sendable, DatabaseValueConvertible {
+    case intent, applied
+}
+
+/// One train step of a job. Rollout payloads are never stored: only ids and figures.
+public struct StepRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "steps"
+    public var jobID: Int64
+    public var k: Int
+    public var state: StepState
+    /// The dataset ids of the step's examples, as a JSON array.
+    public var exampleIDs: String
+    public var intentAtMs: Int64
+    public var appliedAtMs: Int64?
+    /// Applied through reconciliation: the answer was lost but the server had the step.
+    public var reconciled: Bool
+    public var rewardMean: Double?
+    public var rewardStd: Double?
+    public var rewardMin: Double?
+    public var rewardMax: Double?
+    public var constantGroupFraction: Double?
+    public var rolloutLatencyMs: Double?
+    public var trainLatencyMs: Double?
+    public var wallMs: Double?
+    public var retries: Int
+    /// Everything else: per-skill rewards, retries by kind, staleness, the server's statistics.
+    public var metricsJSON: String?
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id", k, state, exampleIDs = "example_ids", intentAtMs = "intent_at_ms"
+        case appliedAtMs = "applied_at_ms", reconciled, rewardMean = "reward_mean", rewardStd = "reward_std"
+        case rewardMin = "reward_min", rewardMax = "reward_max", constantGroupFraction = "constant_group_fraction"
+        case rolloutLatencyMs = "rollout_latency_ms", trainLatencyMs = "train_latency_ms", wallMs = "wall_ms"
+        case retries, metricsJSON = "metrics_json"
+    }
+}
+
+/// The figures recorded with an applied step.
+public struct StepMetrics: Sendable, Equatable {
+    public var rewardMean: Double?
+    public var rewardStd: Double?
+    public var rewardMin: Double?
+    public var rewardMax: Double?
+    public var constantGroupFraction: Double?
+    public var rolloutLatencyMs: Double?
+    public var trainLatencyMs: Double?
+    public var wallMs: Double?
+    public var retries: Int
+    public var json: String?
+
+    public init(rewardMean: Double? = nil, rewardStd: Double? = nil, rewardMin: Double? = nil, rewardMax: Double? = nil,
+                constantGroupFraction: Double? = nil, rolloutLatencyMs: Double? = nil, trainLatencyMs: Double? = nil,
+                wallMs: Double? = nil, retries: Int = 0, json: String? = nil) {
+        self.rewardMean = rewardMean
+        self.rewardStd = rewardStd
+        self.rewardMin = rewardMin
+        self.rewardMax = rewardMax
+        self.constantGroupFraction = constantGroupFraction
+        self.rolloutLatencyMs = rolloutLatencyMs
+        self.trainLatencyMs = trainLatencyMs
+        self.wallMs = wallMs
+        self.retries = retries
+        self.json = json
+    }
+}
+
+/// Why a checkpoint exists: the cadence, the last step, or a reconciliation (which is deleted
+/// again once a newer checkpoint is saved).
+public enum CheckpointKind: String, Codable, Sendable, DatabaseValueConvertible {
+    case cadence, final, reconcile
+}
+
+/// A checkpoint saved on the server, with its deletion recorded before and after the call.
+public struct CheckpointRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "checkpoints"
+    public var jobID: Int64
+    public var step: Int
+    public var checkpointID: String
+    public var kind: CheckpointKind
+    public var savedAtMs: Int64
+    /// Set when a deletion is about to be sent; a crash leaves it set, and the next run finishes it.
+    public var deletingAtMs: Int64?
+    public var deletedAtMs: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id", step, checkpointID = "checkpoint_id", kind, savedAtMs = "saved_at_ms"
+        case deletingAtMs = "deleting_at_ms", deletedAtMs = "deleted_at_ms"
+    }
+
+    public var isLive: Bool { deletedAtMs == nil }
+}
+
+/// An eval result at a step.
+public struct EvalRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "evals"
+    public var jobID: Int64
+    public var step: Int
+    public var rewardMean: Double
+    public var count: Int
+    /// Per-skill means and counts, as JSON.
+    public var perSkillJSON: String
+    public var atMs: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id", step, rewardMean = "reward_mean", count = "n", perSkillJSON = "per_skill_json", atMs = "at_ms"
+    }
+
+    public init(jobID: Int64, step: Int, rewardMean: Double, count: Int, perSkillJSON: String, atMs: Int64) {
+        self.jobID = jobID
+        self.step = step
+        self.rewardMean = rewardMean
+        self.count = count
+        self.perSkillJSON = perSkillJSON
+        self.atMs = atMs
+    }
+}
+
+/// Something notable in a job's life: started, stopped, resumed after a crash, reconciled,
+/// retried, failed.
+public struct EventRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "events"
+    public var id: Int64?
+    public var jobID: Int64
+    public var atMs: Int64
+    public var kind: String
+    public var step: Int?
+    public var message: String
+    public var dataJSON: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, jobID = "job_id", atMs = "at_ms", kind, step, message, dataJSON = "data_json"
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) {
+        id = inserted.rowID
+    }
+
+    public init(jobID: Int64, atMs: Int64, kind: String, step: Int?, message: String, dataJSON: String? = nil) {
+        self.jobID = jobID
+        self.atMs = atMs
+        self.kind = kind
+        self.step = step
+        self.message = message
+        self.dataJSON = dataJSON
+    }
+}
