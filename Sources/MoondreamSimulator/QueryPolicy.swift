@@ -1,0 +1,104 @@
+/// A key's question-answering policy: logits over a small vocabulary plus the question's own
+/// words. The base logits come from (seed, key, word), with a bonus for the words a question
+/// asks for ("what color" → colours), as a pretrained model would know. Training adds deltas by
+/// the policy-gradient of a softmax.
+struct QueryPolicy: Sendable, Equatable {
+    /// Learned changes to the base logits, by word.
+    var deltas: [String: Double] = [:]
+
+    static let learningGain = 4.0
+
+    /// The candidate answers and base logits of one key, in a fixed order.
+    struct Candidates: Sendable {
+        var words: [String]
+        var baseLogits: [Double]
+    }
+
+    static func candidates(question: String, seed: UInt64, key: UInt64) -> Candidates {
+        let questionWords = QueryVocabulary.words(of: question)
+        let asked = QueryVocabulary.categories(askedBy: questionWords)
+        var words = QueryVocabulary.all.map(\.word)
+        var categories = QueryVocabulary.all.map(\.category)
+        var seen = Set(words)
+        for word in questionWords where word.count >= 3 && !QueryVocabulary.stopWords.contains(word) && !seen.contains(word) {
+            seen.insert(word)
+            words.append(word)
+            categories.append(.noun)
+        }
+        let logits = zip(words, categories).map { word, category in
+            var random = SimRandom(seed: seed ^ key, stream: FNV1a.hash(word))
+            return random.gaussian() + (asked.contains(category) ? 2.5 : 0)
+        }
+        return Candidates(words: words, baseLogits: logits)
+    }
+
+    func logits(_ candidates: Candidates) -> [Double] {
+        zip(candidates.words, candidates.baseLogits).map { $1 + (deltas[$0] ?? 0) }
+    }
+
+    func sample(_ candidates: Candidates, settings: SamplingParameters, random: inout SimRandom) -> (word: String, logprob: Double) {
+        let values = logits(candidates)
+        guard settings.temperature > 0 else {
+            var best = 0
+            for index in values.indices where values[index] > values[best] { best = index }
+            return (candidates.words[best], 0)
+        }
+        let probabilities = Self.softmax(values.map { $0 / settings.temperature })
+        // Nucleus: the most likely words up to top_p of the mass.
+        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
+        var kept: [Int] = [], mass = 0.0
+        for index in order {
+            kept.append(index)
+            mass += probabilities[index]
+            if mass >= settings.topP { break }
+        }
+        var draw = random.unit() * mass
+        for index in kept {
+            draw -= probabilities[index]
+            if draw <= 0 { return (candidates.words[index], log(probabilities[index] / mass)) }
+        }
+        let last = kept[kept.count - 1]
+        return (candidates.words[last], log(probabilities[last] / mass))
+    }
+
+    /// One update: `answers[i]` the word of rollout i (nil if it is not a candidate).
+    mutating func learn(_ candidates: Candidates, answers: [String?], weights: [Double], step: Double) {
+        let probabilities = Self.softmax(logits(candidates))
+        var change = [Double](repeating: 0, count: candidates.words.count)
+        let indexOf = Dictionary(candidates.words.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        for (rollout, answer) in answers.enumerated() {
+            guard let answer, let chosen = indexOf[answer] else { continue }
+            for index in change.indices {
+                change[index] += weights[rollout] * ((index == chosen ? 1 : 0) - probabilities[index])
+            }
+        }
+        for (index, word) in candidates.words.enumerated() where change[index] != 0 {
+            deltas[word, default: 0] += Self.learningGain * step * change[index]
+        }
+    }
+
+    static func softmax(_ values: [Double]) -> [Double] {
+        guard let top = values.max() else { return [] }
+        let exps = values.map { exp($0 - top) }
+        let total = exps.reduce(0, +)
+        return exps.map { $0 / total }
+    }
+
+    /// The answer as a model would say it: "Red." at temperature 0, sometimes "red" when sampling.
+    static func phrase(_ word: String, plain: Bool) -> String {
+        plain ? word : word.prefix(1).uppercased() + word.dropFirst() + "."
+    }
+
+    /// The vocabulary word an answer text stands for.
+    static func word(fromAnswer answer: String) -> String {
+        String(answer.lowercased().unicodeScalars.filter { $0.properties.isAlphabetic || ("0"..."9").contains($0) })
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

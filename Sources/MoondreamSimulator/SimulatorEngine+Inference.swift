@@ -1,0 +1,32 @@
+/// The inference endpoints: deterministic (temperature 0) answers from a named policy.
+extension SimulatorEngine {
+    func infer(_ call: SkillCall, model: String?) throws(APIFailure) -> JSONValue {
+        let policy = try policy(forModel: model)
+        let sample = drawSample(call, policy: policy)
+        let output = RolloutCodec.rounded(sample.output)
+        var members: [(String, JSONValue)] = [("request_id", .string(makeID()))]
+        switch output {
+        case .points(let points): members.append(("points", .array(points.map(\.json))))
+        case .boxes(let boxes): members.append(("objects", .array(boxes.map(\.json))))
+        case .answer(let text):
+            members.append(("answer", .string(text)))
+            if let reasoning = RolloutCodec.reasoning(for: call, word: sample.word) { members.append(("reasoning", .string(reasoning))) }
+        }
+        return .object(members)
+    }
+
+    /// Captions are not trained: a fixed description per image, worded by length.
+    func caption(imageURL: String, length: String, model: String?) throws(APIFailure) -> JSONValue {
+        _ = try policy(forModel: model)
+        var random = SimRandom(seed: seed, stream: FNV1a.hash("caption", imageURL))
+        func pick(_ words: [String]) -> String { words[Int(random.next() % UInt64(words.count))] }
+        let color = pick(QueryVocabulary.colors), noun = pick(QueryVocabulary.nouns), place = pick(["street", "room", "park", "kitchen", "field"])
+        let text: String
+        switch length {
+        case "short": text = "A \(color) \(noun)."
+        case "long": text = "A photo of a \(color) \(noun) in a \(place). The \(noun) is in the middle of the picture, with the \(place) around it in soft light."
+        default: text = "A \(color) \(noun) in a \(place)."
+        }
+        return .object([("request_id", .string(makeID())), ("caption", .string(text))])
+    }
+}

@@ -1,0 +1,83 @@
+/// Rollouts and train steps: where the policy is sampled and where it learns.
+extension SimulatorEngine {
+    func rollouts(_ input: RolloutsInput) throws(APIFailure) -> JSONValue {
+        let record = try liveFinetune(input.finetuneID)
+        let echo = RolloutCodec.echo(input.request)
+        let requestDigest = FNV1a.digest(of: echo)
+        var rollouts: [JSONValue] = [], rewards: [JSONValue] = []
+        for _ in 0..<input.numRollouts {
+            var sample = drawSample(input.call, policy: record.policy)
+            sample.output = RolloutCodec.rounded(sample.output)
+            if let truth = input.groundTruth {
+                rewards.append(.double(Rewards.reward(skill: input.call.skill, output: sample.output, truth: truth)))
+            }
+            let output = RolloutCodec.outputJSON(sample.output, reasoning: RolloutCodec.reasoning(for: input.call, word: sample.word))
+            let rolloutID = makeID()
+            let metadata = RolloutCodec.metadata(rolloutID: rolloutID, policyStep: record.step, seq: rolloutSequence,
+                                                 sample: sample, output: output, requestDigest: requestDigest)
+            rolloutSequence &+= 1
+            let rollout = JSONValue.object([("skill", .string(input.call.skill.rawValue)), ("output", output), ("metadata", metadata)])
+            registry.register(id: rolloutID, entry: .init(digest: FNV1a.digest(of: rollout), requestDigest: requestDigest,
+                                                          finetuneID: input.finetuneID))
+            rollouts.append(rollout)
+        }
+        return .object([("request", echo), ("rollouts", .array(rollouts)),
+                        ("rewards", input.groundTruth == nil ? .null : .array(rewards))])
+    }
+
+    /// Checks every rollout against what was issued, then applies one step to the policy.
+    func trainStep(_ input: TrainStepInput) throws(APIFailure) -> JSONValue {
+        var record = try liveFinetune(input.finetuneID)
+        var problems: [String] = []
+        for (groupIndex, group) in input.groups.enumerated() {
+            let requestDigest = FNV1a.digest(of: group.request)
+            for (index, rollout) in group.rollouts.enumerated() {
+                let place = "groups[\(groupIndex)].rollouts[\(index)]"
+                guard let id = rollout["metadata"]?["rollout_id"]?.stringValue else {
+                    problems.append("\(place) has no metadata.rollout_id: rollouts must be passed back unchanged")
+                    continue
+                }
+                guard let entry = registry[id] else {
+                    problems.append("\(place) (\(id)) is unknown: it was not issued by this server")
+                    continue
+                }
+                if entry.digest != FNV1a.digest(of: rollout) {
+                    problems.append("\(place) (\(id)) was changed after it was issued: rollouts must be passed back unchanged")
+                } else if entry.finetuneID != input.finetuneID {
+                    problems.append("\(place) (\(id)) was issued for finetune \(entry.finetuneID), not \(input.finetuneID)")
+                } else if entry.requestDigest != requestDigest {
+                    problems.append("groups[\(groupIndex)].request is not the echoed request that \(place) (\(id)) came from")
+                }
+            }
+        }
+        if !problems.isEmpty {
+            counters.rejectedRollouts += problems.count
+            let more = problems.count > 1 ? " (and \(problems.count - 1) more)" : ""
+            throw .badRequest(problems[0] + more)
+        }
+
+        var reused = false, seen = Set<String>()
+        let step = Learning.stepSize(lr: input.lr)
+        for group in input.groups {
+            var trained: [TrainedRollout] = []
+            for rollout in group.rollouts {
+                if let id = rollout["metadata"]?["rollout_id"]?.stringValue {
+                    if registry.markTrained(id) || !seen.insert(id).inserted { reused = true }
+                }
+                if let parsed = RolloutCodec.trained(rollout, skill: group.call.skill) { trained.append(parsed) }
+            }
+            guard trained.count == group.rollouts.count else { continue }
+            record.policy.learn(group.call, rollouts: trained, rewards: group.rewards, step: step)
+        }
+        record.step += 1
+        record.trainStepsApplied += 1
+        record.updatedAtMs = nowMs
+        counters.trainStepsApplied += 1
+        if reused {
+            record.doubleApplications += 1
+            counters.doubleApplications += 1
+        }
+        finetunes[input.finetuneID] = record
+        return .object([])
+    }
+}

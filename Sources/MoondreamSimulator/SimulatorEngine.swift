@@ -1,0 +1,166 @@
+import Foundation
+
+/// All the simulator's state — finetunes, policies, issued rollouts, counters, faults — behind one
+/// actor. Handlers parse and validate bodies outside it and call in with typed input; every
+/// method here is short and never suspends, so requests see a consistent state.
+actor SimulatorEngine {
+    let seed: UInt64
+    let apiKey: String?
+    private let clock: @Sendable () -> Int64
+    private(set) var faults: FaultOptions
+
+    /// Separate streams, so that turning faults on does not change what the policies sample.
+    private var sampling: SimRandom
+    private var faultRandom: SimRandom
+    private var idRandom: SimRandom
+
+    var finetunes: [String: FinetuneRecord] = [:]
+    private var creationOrder: [String] = []
+    var registry = RolloutRegistry()
+    var counters = SimulatorStats()
+    private var outage: (until: ContinuousClock.Instant, status: Int)?
+    /// Numbers the `seq` metadata of rollouts: above 2^53, so a client that reads it as a Double
+    /// changes it.
+    var rolloutSequence: UInt64 = 9_007_199_254_740_993
+
+    init(seed: UInt64, apiKey: String?, faults: FaultOptions,
+         clock: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }) {
+        self.seed = seed
+        self.apiKey = apiKey
+        self.faults = faults
+        self.clock = clock
+        sampling = SimRandom(seed: seed, stream: 1)
+        faultRandom = SimRandom(seed: seed, stream: 2)
+        idRandom = SimRandom(seed: seed, stream: 3)
+    }
+
+    var nowMs: Int64 { clock() }
+
+    func makeID() -> String { ULID.make(milliseconds: clock(), random: &idRandom) }
+
+    func drawSample(_ call: SkillCall, policy: Policy) -> PolicySample {
+        policy.sample(call, random: &sampling)
+    }
+
+    // MARK: Requests, faults and counters
+
+    enum Admission: Sendable, Equatable {
+        case proceed
+        case outage(status: Int)
+    }
+
+    /// Counts a `/v1` request on arrival and says whether an outage answers it.
+    func admit(endpoint: String) -> Admission {
+        counters.requestsTotal += 1
+        counters.requestsByEndpoint[endpoint, default: 0] += 1
+        counters.inFlight += 1
+        counters.maxInFlight = max(counters.maxInFlight, counters.inFlight)
+        if let outage {
+            if ContinuousClock.now < outage.until {
+                counters.faultsInjected.outage += 1
+                return .outage(status: outage.status)
+            }
+            self.outage = nil
+        }
+        return .proceed
+    }
+
+    /// Counts the answer of a `/v1` request (nil: the connection was dropped).
+    func finish(status: Int?) {
+        counters.inFlight -= 1
+        if let status { counters.responsesByStatus[String(status), default: 0] += 1 }
+    }
+
+    func drawFault() -> FaultDecision {
+        let decision = FaultDecision.decide(faults, roll: faultRandom.unit(), pick: faultRandom.unit())
+        switch decision {
+        case .none: break
+        case .drop: counters.faultsInjected.dropped += 1
+        case .serverError: counters.faultsInjected.serverError += 1
+        case .rateLimit: counters.faultsInjected.rateLimited += 1
+        case .hang: counters.faultsInjected.hang += 1
+        }
+        return decision
+    }
+
+    func drawAmbiguous() -> AmbiguousOutcome? {
+        let outcome = AmbiguousOutcome.decide(faults, roll: faultRandom.unit(), pick: faultRandom.unit())
+        if outcome != nil { counters.faultsInjected.ambiguousTrainStep += 1 }
+        return outcome
+    }
+
+    func noteRefusedTrainStep() { counters.refused += 1 }
+
+    // MARK: Control
+
+    func setFaults(_ options: FaultOptions) { faults = options }
+
+    func patchFaults(_ patch: JSONValue) throws(APIFailure) -> FaultOptions {
+        faults = try faults.merging(patch)
+        return faults
+    }
+
+    func startOutage(seconds: Double, status: Int) {
+        outage = (ContinuousClock.now + .milliseconds(Int64((seconds * 1000).rounded())), status)
+    }
+
+    func stats() -> SimulatorStats {
+        var snapshot = counters
+        snapshot.finetunes = creationOrder.compactMap { finetunes[$0]?.summary }
+        return snapshot
+    }
+
+    /// Zeroes the counters; finetunes, policies and checkpoints stay.
+    func resetStats() {
+        let inFlight = counters.inFlight
+        counters = SimulatorStats()
+        counters.inFlight = inFlight
+        counters.maxInFlight = inFlight
+        for id in creationOrder {
+            finetunes[id]?.trainStepsApplied = 0
+            finetunes[id]?.doubleApplications = 0
+        }
+    }
+
+    // MARK: Finetunes
+
+    /// The live (not deleted) finetune, or 404.
+    func liveFinetune(_ id: String) throws(APIFailure) -> FinetuneRecord {
+        guard let record = finetunes[id], !record.deleted else { throw .notFound("finetune \(id) does not exist") }
+        return record
+    }
+
+    func createFinetune(name: String, rank: Int) throws(APIFailure) -> JSONValue {
+        if let existing = creationOrder.lazy.compactMap({ self.finetunes[$0] }).first(where: { !$0.deleted && $0.name == name }) {
+            guard existing.rank == rank else {
+                throw .conflict("finetune '\(name)' already exists with rank \(existing.rank), not \(rank)")
+            }
+            return .object([("finetune_id", .string(existing.finetuneID))])
+        }
+        let now = clock()
+        let record = FinetuneRecord(finetuneID: makeID(), name: name, rank: rank, creationIndex: creationOrder.count + 1,
+                                    createdAtMs: now, updatedAtMs: now, policy: Policy(seed: seed))
+        finetunes[record.finetuneID] = record
+        creationOrder.append(record.finetuneID)
+        return .object([("finetune_id", .string(record.finetuneID))])
+    }
+
+    func listFinetunes(limit: Int, after: Int?) -> JSONValue {
+        let live = creationOrder.compactMap { finetunes[$0] }.filter { !$0.deleted && $0.creationIndex > (after ?? 0) }
+        let page = Array(live.prefix(limit))
+        let hasMore = live.count > page.count
+        let next: JSONValue = hasMore ? .string(PageCursor.encode(after: page.last?.creationIndex ?? 0)) : .null
+        return .object([("finetunes", .array(page.map(\.json))), ("next_cursor", next), ("has_more", .bool(hasMore))])
+    }
+
+    func getFinetune(_ id: String) throws(APIFailure) -> JSONValue {
+        try liveFinetune(id).json
+    }
+
+    func deleteFinetune(_ id: String) throws(APIFailure) -> JSONValue {
+        _ = try liveFinetune(id)
+        finetunes[id]?.deleted = true
+        finetunes[id]?.updatedAtMs = clock()
+        return .object([("ok", .bool(true))])
+    }
+}

@@ -1,0 +1,140 @@
+/// The simulator's skills.
+enum SimSkill: String, Sendable, CaseIterable {
+    case query, point, detect
+}
+
+/// Sampling settings with the reference's defaults applied.
+struct SamplingParameters: Sendable, Equatable {
+    var temperature: Double = 1.0
+    var topP: Double = 1.0
+    var maxTokens: Int = 128
+    var maxObjects: Int?
+
+    /// Inference is deterministic: temperature 0, whatever the request says.
+    static let greedy = SamplingParameters(temperature: 0)
+
+    init(temperature: Double = 1.0) { self.temperature = temperature }
+
+    init(_ fields: Fields?) throws(APIFailure) {
+        guard let fields else { return }
+        if let value = try fields.optionalDouble("temperature") {
+            guard (0...5).contains(value) else { throw .badRequest("\(fields.name("temperature")) must be between 0 and 5, got \(value)") }
+            temperature = value
+        }
+        if let value = try fields.optionalDouble("top_p") {
+            guard value > 0, value <= 1 else { throw .badRequest("\(fields.name("top_p")) must be in (0, 1], got \(value)") }
+            topP = value
+        }
+        if let value = try fields.optionalInt("max_tokens") {
+            guard value >= 1 else { throw .badRequest("\(fields.name("max_tokens")) must be at least 1, got \(value)") }
+            maxTokens = value
+        }
+        if let value = try fields.optionalInt("max_objects") {
+            guard value >= 1 else { throw .badRequest("\(fields.name("max_objects")) must be at least 1, got \(value)") }
+            maxObjects = value
+        }
+    }
+}
+
+/// One validated skill request: what a policy is asked.
+struct SkillCall: Sendable {
+    let skill: SimSkill
+    /// The object to point at or detect, or the question.
+    let prompt: String
+    let imageURL: String?
+    let reasoning: Bool
+    let settings: SamplingParameters
+
+    /// The policy key: a stable hash of skill, image and prompt.
+    var key: UInt64 { FNV1a.hash(skill.rawValue, imageURL ?? "", prompt) }
+
+    /// Reads the `request` of `/tuning/rollouts` (or of a train_step group).
+    init(rolloutRequest value: JSONValue, path: String) throws(APIFailure) {
+        let fields = try Fields(value, path: path)
+        let skillName = try fields.string("skill")
+        guard let skill = SimSkill(rawValue: skillName) else {
+            throw .badRequest("\(fields.name("skill")) '\(skillName)' is not a known skill (query, point, detect)")
+        }
+        self.skill = skill
+        switch skill {
+        case .query:
+            prompt = try fields.nonEmptyString("question")
+            imageURL = try Self.optionalImage(fields)
+            reasoning = try fields.optionalBool("reasoning") ?? false
+        case .point, .detect:
+            prompt = try fields.nonEmptyString("object")
+            imageURL = try Self.requiredImage(fields)
+            reasoning = false
+        }
+        settings = try SamplingParameters(fields.optionalObject("settings"))
+    }
+
+    /// Reads the body of an inference endpoint (`/v1/query`, `/v1/point`, `/v1/detect`).
+    init(inference skill: SimSkill, fields: Fields) throws(APIFailure) {
+        self.skill = skill
+        switch skill {
+        case .query:
+            prompt = try fields.nonEmptyString("question")
+            imageURL = try Self.optionalImage(fields)
+            reasoning = try fields.optionalBool("reasoning") ?? false
+        case .point, .detect:
+            prompt = try fields.nonEmptyString("object")
+            imageURL = try Self.requiredImage(fields)
+            reasoning = false
+        }
+        var settings = SamplingParameters.greedy
+        let asked = try SamplingParameters(fields.optionalObject("settings"))
+        settings.maxObjects = asked.maxObjects
+        settings.maxTokens = asked.maxTokens
+        self.settings = settings
+    }
+
+    static func requiredImage(_ fields: Fields) throws(APIFailure) -> String {
+        guard let url = try optionalImage(fields) else { throw .badRequest("\(fields.name("image_url")) is required") }
+        return url
+    }
+
+    static func optionalImage(_ fields: Fields) throws(APIFailure) -> String? {
+        guard let url = try fields.optionalString("image_url") else { return nil }
+        if let problem = DataURL.problem(url) {
+            throw .badRequest("\(fields.name("image_url")) must be a base64 data URL (data:image/...;base64,...): \(problem)")
+        }
+        return url
+    }
+}
+
+/// Checks of `data:image/...;base64,...` URLs, without decoding the image.
+enum DataURL {
+    /// Nil when `url` is a well-formed base64 image data URL, else what is wrong.
+    static func problem(_ url: String) -> String? {
+        let prefix = "data:image/"
+        guard url.hasPrefix(prefix) else { return "it does not start with 'data:image/'" }
+        guard let marker = url.range(of: ";base64,") else { return "it has no ';base64,' marker" }
+        let mediaSubtype = url[url.index(url.startIndex, offsetBy: prefix.count)..<marker.lowerBound]
+        let subtypeName = mediaSubtype.split(separator: ";", maxSplits: 1).first ?? ""
+        guard !subtypeName.isEmpty, subtypeName.utf8.allSatisfy({ isSubtypeByte($0) }) else {
+            return "the image type is missing or malformed"
+        }
+        let payload = url[marker.upperBound...].utf8
+        guard !payload.isEmpty else { return "the base64 payload is empty" }
+        var padding = 0
+        for byte in payload {
+            if byte == UInt8(ascii: "=") { padding += 1; continue }
+            guard padding == 0, isBase64Byte(byte) else { return "the payload is not base64" }
+        }
+        guard padding <= 2, payload.count % 4 == 0 || padding == 0 else { return "the base64 padding is wrong" }
+        return nil
+    }
+
+    private static func isSubtypeByte(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "+")
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+    }
+
+    private static func isBase64Byte(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "+")
+            || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+    }
+}

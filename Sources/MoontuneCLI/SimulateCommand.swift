@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MoondreamSimulator
+
+/// `moontune simulate`: serves the local simulator of the Moondream tuning API in the foreground
+/// until SIGINT or SIGTERM.
+public struct SimulateCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Serve a local simulator of the Moondream tuning API.",
+        discussion: """
+            Serves /v1/tuning/... and the inference endpoints on the given host and port, prints \
+            'moontune simulator listening on http://HOST:PORT/v1' once ready, and exits 0 on \
+            SIGINT or SIGTERM. See docs/simulator.md.
+            """)
+
+    @Option(help: "Port to listen on; 0 picks a free one (printed).")
+    var port: Int = 0
+
+    @Option(help: "Address to bind.")
+    var host: String = "127.0.0.1"
+
+    @Option(name: .customLong("api-key"), help: "Accept only this X-Moondream-Auth key (default: any non-empty key).")
+    var apiKey: String?
+
+    @Option(help: "Seed of base policies, sampling, ids and faults.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("rollout-latency-ms"), help: "Latency added to each /tuning/rollouts, in ms.")
+    var rolloutLatencyMs: Int = 0
+
+    @Option(name: .customLong("train-latency-ms"), help: "Latency added to each /tuning/train_step, in ms.")
+    var trainLatencyMs: Int = 0
+
+    @Option(name: .customLong("other-latency-ms"), help: "Latency added to every other /v1 request, in ms.")
+    var otherLatencyMs: Int = 0
+
+    @Option(name: .customLong("server-error-rate"), help: "Fraction of requests answered 500/502/503, not applied.")
+    var serverErrorRate: Double = 0
+
+    @Option(name: .customLong("rate-limit-rate"), help: "Fraction of requests answered 429, not applied.")
+    var rateLimitRate: Double = 0
+
+    @Option(name: .customLong("retry-after"), help: "Retry-After of 429 answers, in seconds.")
+    var retryAfter: Double = 1
+
+    @Option(name: .customLong("drop-rate"), help: "Fraction of requests whose connection is closed unanswered, not applied.")
+    var dropRate: Double = 0
+
+    @Option(name: .customLong("ambiguous-train-rate"), help: "Fraction of train_steps applied, then answered 502 or dropped.")
+    var ambiguousTrainRate: Double = 0
+
+    @Option(name: .customLong("hang-rate"), help: "Fraction of requests that wait --hang-seconds before answering.")
+    var hangRate: Double = 0
+
+    @Option(name: .customLong("hang-seconds"), help: "How long a hanging request waits.")
+    var hangSeconds: Double = 30
+
+    public init() {}
+
+    var faults: FaultOptions {
+        var faults = FaultOptions()
+        faults.rolloutLatencyMs = rolloutLatencyMs
+        faults.trainLatencyMs = trainLatencyMs
+        faults.otherLatencyMs = otherLatencyMs
+        faults.serverErrorRate = serverErrorRate
+        faults.rateLimitRate = rateLimitRate
+        faults.retryAfterSeconds = retryAfter
+        faults.dropRate = dropRate
+        faults.ambiguousTrainRate = ambiguousTrainRate
+        faults.hangRate = hangRate
+        faults.hangSeconds = hangSeconds
+        return faults
+    }
+
+    public func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
+        if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
+        if let problem = faults.problem { throw ValidationError(problem.replacingOccurrences(of: "_", with: "-")) }
+    }
+
+    public func run() async throws {
+        let options = SimulatorOptions(host: host, port: port, apiKey: apiKey, seed: seed, faults: faults)
+        let host = self.host
+        try await Simulator.run(options) { boundPort in
+            print("moontune simulator listening on http://\(host):\(boundPort)/v1")
+            fflush(nil)
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import MoondreamAPI
+
+/// One example of a dataset, as read from its line.
+public struct Example: Sendable, Hashable {
+    /// 0-based position among the file's examples (blank lines do not count).
+    public var index: Int
+    /// The line's `id`, or its line number when it has none.
+    public var id: String
+    /// 1-based line in the file.
+    public var line: Int
+    public var skill: Skill
+    /// The image file, resolved; nil only for a query without an image.
+    public var image: URL?
+    /// What to point at or detect (point and detect).
+    public var object: String?
+    /// The question (query).
+    public var question: String?
+    /// The accepted answers (query); empty for point and detect.
+    public var answers: [String]
+    /// Points or boxes (point), boxes (detect); nil for query.
+    public var groundTruth: GroundTruth?
+
+    public init(index: Int, id: String, line: Int, skill: Skill, image: URL?, object: String? = nil,
+                question: String? = nil, answers: [String] = [], groundTruth: GroundTruth? = nil) {
+        self.index = index
+        self.id = id
+        self.line = line
+        self.skill = skill
+        self.image = image
+        self.object = object
+        self.question = question
+        self.answers = answers
+        self.groundTruth = groundTruth
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+
+/// Resolves the image paths of one dataset file and applies its rules: paths are relative to the
+/// file's folder and may not leave it, through `..` or a symlink, unless absolute paths are
+/// allowed; files above the size cap are refused.
+struct ImageLocator: Sendable {
+    let folder: URL
+    /// The folder with its symlinks resolved, for the containment check of resolved files.
+    private let realFolder: String
+    let maxBytes: Int
+    let allowOutside: Bool
+
+    init(datasetURL: URL, maxBytes: Int, allowOutside: Bool) {
+        folder = datasetURL.deletingLastPathComponent().standardizedFileURL
+        realFolder = realPath(folder.path) ?? folder.path
+        self.maxBytes = maxBytes
+        self.allowOutside = allowOutside
+    }
+
+    /// The image's URL, or the reason the path is refused. Only lexical: see `checkLink`.
+    func resolve(_ path: String) -> Result<URL, ImageHeaderError> {
+        guard !path.isEmpty else { return .failure(ImageHeaderError(message: "empty path")) }
+        if path.hasPrefix("/") {
+            guard allowOutside else {
+                return .failure(ImageHeaderError(message: "absolute path \"\(path)\" refused (set data.allow_absolute_paths to allow it)"))
+            }
+            return .success(URL(fileURLWithPath: path).standardizedFileURL)
+        }
+        let url = URL(fileURLWithPath: path, relativeTo: folder).standardizedFileURL
+        if !allowOutside, !Self.isInside(url.path, folder.path) {
+            return .failure(ImageHeaderError(message: "\"\(path)\" leads outside the dataset folder through '..' (set data.allow_absolute_paths to allow it)"))
+        }
+        return .success(url)
+    }
+
+    /// Refuses an existing file whose real location (symlinks resolved) is outside the folder.
+    func checkLink(_ url: URL, written path: String) -> ImageHeaderError? {
+        guard !allowOutside, let real = realPath(url.path) else { return nil }
+        guard Self.isInside(real, realFolder) else {
+            return ImageHeaderError(message: "\"\(path)\" is a symlink that leads outside the dataset folder (to \(real))")
+        }
+        return nil
+    }
+
+    /// Opens, checks the size cap, sniffs the format and reads the size from the header.
+    func probe(_ url: URL) -> Result<ImageInfo, ImageHeaderError> {
+        let reader: FileReader
+        do {
+            reader = try FileReader(path: url.path)
+        } catch {
+            return .failure(ImageHeaderError(message: "\(url.path): \(error.message)"))
+        }
+        if let refusal = sizeRefusal(reader.size, url) { return .failure(refusal) }
+        do {
+            let head = try reader.read(at: 0, count: 12)
+            guard let format = ImageFormat.sniff(head) else {
+                return .failure(ImageHeaderError(message: "\(url.path) is not a JPEG, PNG, WebP or GIF image"))
+            }
+            let size = try ImageHeader.dimensions(of: format, in: reader)
+            return .success(ImageInfo(format: format, width: size.width, height: size.height, byteCount: reader.size))
+        } catch let error as ImageHeaderError {
+            return .failure(ImageHeaderError(message: "\(url.path): \(error.message)"))
+        } catch {
+            return .failure(ImageHeaderError(message: "\(url.path): \((error as? FileReadError)?.message ?? "\(error)")"))
+        }
+    }
+
+    func sizeRefusal(_ size: Int, _ url: URL) -> ImageHeaderError? {
+        guard size > maxBytes else {
+            return size == 0 ? ImageHeaderError(message: "\(url.path) is empty") : nil
+        }
+        return ImageHeaderError(message: "\(url.path) is \(size) bytes, above the cap of \(maxBytes) (data.max_image_bytes)")
+    }
+
+    static func isInside(_ path: String, _ folder: String) -> Bool {
+        let prefix = folder.hasSuffix("/") ? folder : folder + "/"
+        return path.hasPrefix(prefix)
+    }
+}

@@ -1,0 +1,298 @@
+/// Where and why JSON text failed to parse.
+struct JSONParseError: Error, Sendable, Equatable {
+    /// Byte offset into the parsed text.
+    var offset: Int
+    var message: String
+}
+
+/// A strict RFC 8259 parser that builds a `JSONValue` tree and remembers where each node starts.
+///
+/// It is used instead of JSONSerialization because problems must name a line and column, numbers
+/// must keep their literal (a seed may use all 64 bits), and integers must stay apart from
+/// booleans. Nesting is bounded, so hostile input cannot exhaust the stack.
+struct JSONParser {
+    static let maxDepth = 128
+
+    /// Parses one whole document. A leading UTF-8 byte order mark is skipped.
+    /// With `allowNonFinite`, the tokens `NaN`, `Infinity` and `-Infinity` (which Python's json
+    /// module writes) are read as numbers, so the caller can name the field that holds them.
+    static func parse(_ bytes: [UInt8], allowNonFinite: Bool = false) throws(JSONParseError) -> JSONNode {
+        var parser = JSONParser(bytes: bytes, allowNonFinite: allowNonFinite)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.index = 3 }
+        parser.skipWhitespace()
+        let node = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.fail("unexpected data after the JSON value") }
+        return node
+    }
+
+    private let bytes: [UInt8]
+    private let allowNonFinite: Bool
+    private var index = 0
+
+    private init(bytes: [UInt8], allowNonFinite: Bool) {
+        self.bytes = bytes
+        self.allowNonFinite = allowNonFinite
+    }
+
+    private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONNode {
+        guard depth <= Self.maxDepth else { throw fail("nesting deeper than \(Self.maxDepth) levels") }
+        let start = index
+        guard let byte = peek() else { throw fail("unexpected end of input") }
+        switch byte {
+        case UInt8(ascii: "{"): return JSONNode(try parseObject(depth: depth), offset: start)
+        case UInt8(ascii: "["): return JSONNode(try parseArray(depth: depth), offset: start)
+        case UInt8(ascii: "\""): return JSONNode(.string(try parseString()), offset: start)
+        case UInt8(ascii: "t"): try literal("true"); return JSONNode(.bool(true), offset: start)
+        case UInt8(ascii: "f"): try literal("false"); return JSONNode(.bool(false), offset: start)
+        case UInt8(ascii: "n"): try literal("null"); return JSONNode(.null, offset: start)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return JSONNode(.number(try parseNumber()), offset: start)
+        case UInt8(ascii: "N") where allowNonFinite, UInt8(ascii: "I") where allowNonFinite:
+            return JSONNode(.number(try parseNonFinite(negative: false)), offset: start)
+        case UInt8(ascii: "N"), UInt8(ascii: "I"):
+            throw fail("NaN and Infinity are not JSON numbers")
+        default:
+            throw fail("unexpected character '\(Self.printable(byte))'")
+        }
+    }
+
+    private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
+        index += 1
+        var members: [JSONMember] = []
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") {
+            index += 1
+            return .object(members)
+        }
+        while true {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "\"") else { throw fail("expected a quoted key") }
+            let key = try parseString()
+            skipWhitespace()
+            try expect(UInt8(ascii: ":"), "expected ':' after a key")
+            skipWhitespace()
+            members.append(JSONMember(key: key, node: try parseValue(depth: depth + 1)))
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") { index += 1; continue }
+            try expect(UInt8(ascii: "}"), "expected ',' or '}' in an object")
+            return .object(members)
+        }
+    }
+
+    private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
+        index += 1
+        var elements: [JSONNode] = []
+        skipWhitespace()
+        if peek() == UInt8(ascii: "]") {
+            index += 1
+            return .array(elements)
+        }
+        while true {
+            skipWhitespace()
+            elements.append(try parseValue(depth: depth + 1))
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") { index += 1; continue }
+            try expect(UInt8(ascii: "]"), "expected ',' or ']' in an array")
+            return .array(elements)
+        }
+    }
+
+    private mutating func parseString() throws(JSONParseError) -> String {
+        let start = index
+        index += 1
+        var scalars = String.UnicodeScalarView()
+        var runStart = index
+        while true {
+            guard let byte = peek() else {
+                index = start
+                throw fail("unterminated string")
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                try appendUTF8(bytes[runStart..<index], to: &scalars)
+                index += 1
+                return String(scalars)
+            case UInt8(ascii: "\\"):
+                try appendUTF8(bytes[runStart..<index], to: &scalars)
+                index += 1
+                scalars.append(try parseEscape())
+                runStart = index
+            case 0x00..<0x20:
+                throw fail("control character in a string (escape it)")
+            default:
+                index += 1
+            }
+        }
+    }
+
+    private func appendUTF8(_ run: ArraySlice<UInt8>, to scalars: inout String.UnicodeScalarView) throws(JSONParseError) {
+        guard !run.isEmpty else { return }
+        var decoder = UTF8()
+        var iterator = run.makeIterator()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): scalars.append(scalar)
+            case .emptyInput: return
+            case .error: throw JSONParseError(offset: run.startIndex, message: "invalid UTF-8 in a string")
+            }
+        }
+    }
+
+    private mutating func parseEscape() throws(JSONParseError) -> Unicode.Scalar {
+        guard let escape = peek() else { throw fail("unterminated escape") }
+        index += 1
+        switch escape {
+        case UInt8(ascii: "\""): return "\""
+        case UInt8(ascii: "\\"): return "\\"
+        case UInt8(ascii: "/"): return "/"
+        case UInt8(ascii: "b"): return "\u{08}"
+        case UInt8(ascii: "f"): return "\u{0C}"
+        case UInt8(ascii: "n"): return "\n"
+        case UInt8(ascii: "r"): return "\r"
+        case UInt8(ascii: "t"): return "\t"
+        case UInt8(ascii: "u"):
+            let high = try parseHex4()
+            if (0xD800..<0xDC00).contains(high) {
+                guard peek() == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
+                    throw fail("unpaired surrogate in \\u escape")
+                }
+                index += 2
+                let low = try parseHex4()
+                guard (0xDC00..<0xE000).contains(low),
+                      let scalar = Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)) else {
+                    throw fail("unpaired surrogate in \\u escape")
+                }
+                return scalar
+            }
+            guard let scalar = Unicode.Scalar(high) else { throw fail("unpaired surrogate in \\u escape") }
+            return scalar
+        default:
+            index -= 1
+            throw fail("bad escape '\\\(Self.printable(escape))'")
+        }
+    }
+
+    private mutating func parseHex4() throws(JSONParseError) -> UInt32 {
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            guard let byte = peek(), let digit = Self.hexValue(byte) else { throw fail("bad \\u escape") }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+
+    private mutating func parseNumber() throws(JSONParseError) -> JSONNumber {
+        let start = index
+        if peek() == UInt8(ascii: "-") {
+            index += 1
+            if allowNonFinite, peek() == UInt8(ascii: "I") { return try parseNonFinite(negative: true) }
+        }
+        guard let first = peek(), Self.isDigit(first) else { throw fail("bad number") }
+        index += 1
+        if first == UInt8(ascii: "0") {
+            if let next = peek(), Self.isDigit(next) { throw fail("leading zeros are not allowed in numbers") }
+        } else {
+            while let byte = peek(), Self.isDigit(byte) { index += 1 }
+        }
+        if peek() == UInt8(ascii: ".") {
+            index += 1
+            guard let byte = peek(), Self.isDigit(byte) else { throw fail("bad fraction in a number") }
+            while let byte = peek(), Self.isDigit(byte) { index += 1 }
+        }
+        if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
+            index += 1
+            if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
+            guard let byte = peek(), Self.isDigit(byte) else { throw fail("bad exponent in a number") }
+            while let byte = peek(), Self.isDigit(byte) { index += 1 }
+        }
+        let literal = String(decoding: bytes[start..<index], as: UTF8.self)
+        guard let double = Double(literal) else { throw JSONParseError(offset: start, message: "bad number") }
+        return JSONNumber(literal: literal, double: double)
+    }
+
+    private mutating func parseNonFinite(negative: Bool) throws(JSONParseError) -> JSONNumber {
+        if peek() == UInt8(ascii: "N") {
+            try literal("NaN")
+            return JSONNumber(literal: "NaN", double: .nan)
+        }
+        try literal("Infinity")
+        return negative ? JSONNumber(literal: "-Infinity", double: -.infinity)
+            : JSONNumber(literal: "Infinity", double: .infinity)
+    }
+
+    // MARK: - Helpers
+
+    private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func expect(_ byte: UInt8, _ message: String) throws(JSONParseError) {
+        guard peek() == byte else { throw fail(message) }
+        index += 1
+    }
+
+    private mutating func literal(_ word: String) throws(JSONParseError) {
+        let start = index
+        for expected in word.utf8 {
+            guard peek() == expected else {
+                index = start
+                throw fail("unexpected word (expected \(word))")
+            }
+            index += 1
+        }
+    }
+
+    private func fail(_ message: String) -> JSONParseError {
+        if index >= bytes.count { return JSONParseError(offset: bytes.count, message: "unexpected end of input: " + message) }
+        return JSONParseError(offset: index, message: message)
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+    private static func hexValue(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case 0x30...0x39: UInt32(byte - 0x30)
+        case 0x41...0x46: UInt32(byte - 0x41 + 10)
+        case 0x61...0x66: UInt32(byte - 0x61 + 10)
+        default: nil
+        }
+    }
+
+    private static func printable(_ byte: UInt8) -> String {
+        byte >= 0x20 && byte < 0x7F ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
+    }
+}
+
+/// Turns byte offsets into 1-based line and column numbers of a text.
+struct SourceLocator: Sendable {
+    /// Offsets where each line starts.
+    private let lineStarts: [Int]
+
+    init(_ bytes: [UInt8]) {
+        var starts = [0]
+        for (offset, byte) in bytes.enumerated() where byte == 0x0A { starts.append(offset + 1) }
+        lineStarts = starts
+    }
+
+    func line(of offset: Int) -> Int { location(of: offset).line }
+
+    func location(of offset: Int) -> (line: Int, column: Int) {
+        // The last line start at or before the offset, by binary search.
+        var low = 0
+        var high = lineStarts.count - 1
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if lineStarts[mid] <= offset { low = mid } else { high = mid - 1 }
+        }
+        return (low + 1, offset - lineStarts[low] + 1)
+    }
+}

@@ -1,0 +1,59 @@
+import MoondreamAPI
+
+extension JobConfig {
+    /// The resolved config as a JSON value, in the config file's own shape and key names.
+    func snapshot() -> JSONValue {
+        .members([
+            "name": .string(name),
+            "rank": .int(rank),
+            "api": .members([
+                "base_url": .string(api.baseURL),
+                "api_key_env": .string(api.apiKeyEnv),
+                "request_timeout_s": .double(api.requestTimeoutSeconds),
+                "max_attempts": .int(api.maxAttempts),
+                "give_up_after_s": .double(api.giveUpAfterSeconds),
+                "max_backoff_s": .double(api.maxBackoffSeconds),
+            ]),
+            "data": .members([
+                "train": .string(data.train.path),
+                "eval": data.eval.map { .string($0.path) },
+                "max_image_bytes": .int(data.maxImageBytes),
+                "allow_absolute_paths": .bool(data.allowAbsolutePaths),
+            ]),
+            "train": .members([
+                "steps": .int(train.steps),
+                "groups_per_step": .int(train.groupsPerStep),
+                "rollouts_per_group": .int(train.rolloutsPerGroup),
+                "lr": .double(train.lr),
+                "seed": .number(JSONNumber(train.seed)),
+                "concurrency": .int(train.concurrency),
+                "max_staleness": .int(train.maxStaleness),
+                "reasoning": .bool(train.reasoning),
+                "settings": Self.settingsJSON(train.settings),
+            ]),
+            "checkpoint": .members([
+                "every_steps": .int(checkpoint.everySteps),
+                "keep_last": .int(checkpoint.keepLast),
+                "keep_best": .bool(checkpoint.keepBest),
+            ]),
+            "eval": eval.map { .members(["every_steps": .int($0.everySteps), "max_examples": .int($0.maxExamples)]) },
+            "reward": .members([
+                "source": .string(reward.source.rawValue),
+                "detect": .string(reward.detect.rawValue),
+                "query": .string(reward.query.rawValue),
+                "numeric_tolerance": .double(reward.numericTolerance),
+                "command": reward.command.map { .list($0.map(JSONValue.string)) },
+                "command_timeout_s": .double(reward.commandTimeoutSeconds),
+            ]),
+        ])
+    }
+
+    static func settingsJSON(_ settings: SamplingSettings) -> JSONValue {
+        .members([
+            "temperature": settings.temperature.map(JSONValue.double),
+            "top_p": settings.topP.map(JSONValue.double),
+            "max_tokens": settings.maxTokens.map(JSONValue.int),
+            "max_objects": settings.maxObjects.map(JSONValue.int),
+        ])
+    }
+}
