@@ -37,6 +37,7 @@ let package = Package(
         .target(name: "MoontuneLoop", dependencies: [
             "MoondreamAPI", "MoontuneJob", "MoontuneStore",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // A faithful local simulator of the tuning API, with learning and fault injection.
@@ -44,9 +45,13 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // libpng and libjpeg from the system, wrapped in C so their error longjmps stay in C.
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+        // Raster images: PNG/JPEG through CImageCodecs, simple drawing, the sample dataset.
+        .target(name: "MoontuneImaging", dependencies: ["CImageCodecs"]),
         // The subcommands.
         .target(name: "MoontuneCLI", dependencies: [
-            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator",
+            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator", "MoontuneImaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

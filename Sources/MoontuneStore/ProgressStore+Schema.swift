@@ -42,7 +42,7 @@ extension ProgressStore {
                     metrics_json TEXT,
                     PRIMARY KEY (job_id, k),
                     CHECK ((state = 'applied') = (applied_at_ms IS NOT NULL))
-                ) WITHOUT ROWID;
+                );
                 CREATE TABLE checkpoints (
                     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
                     step INTEGER NOT NULL CHECK (step >= 1),
@@ -52,7 +52,7 @@ extension ProgressStore {
                     deleting_at_ms INTEGER,
                     deleted_at_ms INTEGER,
                     PRIMARY KEY (job_id, step)
-                ) WITHOUT ROWID;
+                );
                 CREATE TABLE evals (
                     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
                     step INTEGER NOT NULL CHECK (step >= 0),
@@ -61,7 +61,7 @@ extension ProgressStore {
                     per_skill_json TEXT NOT NULL,
                     at_ms INTEGER NOT NULL,
                     PRIMARY KEY (job_id, step)
-                ) WITHOUT ROWID;
+                );
                 CREATE TABLE events (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
                     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,

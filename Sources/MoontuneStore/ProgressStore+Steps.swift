@@ -90,3 +90,12 @@ extension ProgressStore {
         }
     }
 }
+
+extension ProgressStore {
+    /// Retries over the whole job (the sum of every step's count).
+    public func totalRetries(jobID: Int64) async throws -> Int {
+        try await read { db in
+            try Int.fetchOne(db, sql: "SELECT coalesce(sum(retries), 0) FROM steps WHERE job_id = ?", arguments: [jobID]) ?? 0
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import MoondreamAPI
+import MoontuneLoop
+import MoontuneStore
+import Synchronization
+
+/// How much `run` says.
+public enum Verbosity: Int, Sendable, Comparable {
+    case quiet, normal, verbose
+    public static func < (lhs: Verbosity, rhs: Verbosity) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Shows a run's progress: on a terminal, one live line with notable events printed above it;
+/// elsewhere (a pipe, a log file), one structured line per step and per event.
+public final class ConsoleObserver: RunObserver, Sendable {
+    struct State {
+        var job = ""
+        var total = 0
+        var step = 0
+        var stepsThisRun = 0
+        var runStart = ContinuousClock.now
+        var recentMeans: [Double] = []
+        var lastMean: Double?
+        var limiter: InFlightLimiter?
+        var retriesSinceNotice = 0
+        var lastRetryNotice = ContinuousClock.now
+        var lineShown = false
+    }
+
+    let interactive: Bool
+    let format: LogFormat
+    let verbosity: Verbosity
+    private let state = Mutex(State())
+    private let write: @Sendable (String) -> Void
+
+    public init(interactive: Bool, format: LogFormat, verbosity: Verbosity,
+                write: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
+        self.interactive = interactive
+        self.format = format
+        self.verbosity = verbosity
+        self.write = write
+    }
+
+    public func record(_ event: RunEvent) {
+        switch event {
+        case let .started(job, finetuneID, resumedAt, totalSteps, _):
+            state.withLock {
+                $0.job = job
+                $0.total = totalSteps
+                $0.step = resumedAt
+                $0.runStart = .now
+            }
+            notice("job \(job): finetune \(finetuneID), step \(resumedAt) of \(totalSteps)",
+                   [("event", .string("started")), ("finetune_id", .string(finetuneID)), ("step", .int(resumedAt)), ("total", .int(totalSteps))])
+        case .attached(let limiter):
+            state.withLock { $0.limiter = limiter }
+        case let .stepApplied(step, total, statistics):
+            let mean = statistics.rewards?.mean
+            state.withLock { state in
+                state.step = step
+                state.total = total
+                state.stepsThisRun += 1
+                state.lastMean = mean
+                if let mean { state.recentMeans = Array((state.recentMeans + [mean]).suffix(10)) }
+            }
+            if interactive {
+                if verbosity >= .verbose {
+                    notice(Self.describe(step: step, statistics), [])
+                }
+                redraw()
+            } else if verbosity >= .normal || step == total {
+                var fields: [(String, LogLine.Value)] = [("event", .string("step")), ("step", .int(step)), ("total", .int(total))]
+                if let rewards = statistics.rewards {
+                    fields += [("reward_mean", .double(rewards.mean)), ("reward_std", .double(rewards.std))]
+                }
+                fields += [("constant_groups", .double(statistics.constantGroupFraction)), ("retries", .int(statistics.totalRetries))]
+                if let wall = statistics.wallMs { fields.append(("wall_ms", .double(wall))) }
+                if statistics.reconciled { fields.append(("reconciled", .bool(true))) }
+                emit(fields)
+            }
+        case let .checkpointSaved(step, checkpointID, kind):
+            notice("checkpoint saved at step \(step) (\(kind.rawValue))",
+                   [("event", .string("checkpoint")), ("step", .int(step)), ("checkpoint_id", .string(checkpointID)), ("kind", .string(kind.rawValue))])
+        case .checkpointDeleted(let step):
+            notice("checkpoint \(step) deleted", [("event", .string("checkpoint_deleted")), ("step", .int(step))])
+        case let .evalRecorded(step, summary):
+            let skills = summary.perSkill.sorted { $0.key < $1.key }.map { "\($0.key) \(Self.format($0.value.mean))" }.joined(separator: ", ")
+            notice("eval at step \(step): reward \(Self.format(summary.rewardMean)) over \(summary.count) examples (\(skills))",
+                   [("event", .string("eval")), ("step", .int(step)), ("reward_mean", .double(summary.rewardMean)), ("n", .int(summary.count))])
+        case let .reconciled(step, message):
+            var fields: [(String, LogLine.Value)] = [("event", .string("reconciled")), ("message", .string(message))]
+            if let step { fields.insert(("step", .int(step)), at: 1) }
+            notice("reconciled: \(message)", fields, force: true)
+        case .retry(let retry):
+            handleRetry(retry)
+        case .stopping(let reason):
+            notice("stopping: \(reason)", [("event", .string("stopping")), ("reason", .string(reason))], force: true)
+        case let .finished(state, step, error):
+            var fields: [(String, LogLine.Value)] = [("event", .string("finished")), ("state", .string(state.rawValue)), ("step", .int(step))]
+            if let error { fields.append(("error", .string(error))) }
+            let text = error.map { "job \(state.rawValue) at step \(step): \($0)" } ?? "job \(state.rawValue) at step \(step)"
+            notice(text, fields, force: true)
+        case .notice(let message):
+            notice(message, [("event", .string("notice")), ("message", .string(message))])
+        }
+    }
+
+    /// Redraws the live line (called on each step and by a ticker for the in-flight count).
+    public func tick() {
+        if interactive { redraw() }
+    }
+
+    private func handleRetry(_ retry: RetryEvent) {
+        if !interactive {
+            if verbosity >= .normal {
+                emit([("event", .string("retry")), ("endpoint", .string(retry.endpoint)), ("reason", .string(retry.reason)),
+                      ("attempt", .int(retry.attempt)), ("delay_ms", .double(Double(retry.delay.components.seconds) * 1000
+                        + Double(retry.delay.components.attoseconds) / 1e15))])
+            }
+            return
+        }
+        // On a terminal, retries are summarised: a storm is worth one line, not fifty.
+        let storm = state.withLock { state -> Int? in
+            state.retriesSinceNotice += 1
+            if state.retriesSinceNotice >= 5 && ContinuousClock.now - state.lastRetryNotice > .seconds(10) {
+                defer { state.retriesSinceNotice = 0; state.lastRetryNotice = .now }
+                return state.retriesSinceNotice
+            }
+            return nil
+        }
+        if let storm {
+            notice("retrying: \(storm) retries recently (last: \(retry.endpoint) \(retry.reason))", [])
+        } else if verbosity >= .verbose {
+            notice("retry \(retry.endpoint) after \(retry.reason) (attempt \(retry.attempt))", [])
+        }
+    }
+
+    private func notice(_ text: String, _ fields: [(String, LogLine.Value)], force: Bool = false) {
+        guard force || verbosity >= .normal else { return }
+        if interactive {
+            write("\r\u{1B}[2K" + text + "\n")
+            redraw()
+        } else if !fields.isEmpty {
+            emit(fields)
+        }
+    }
+
+    private func emit(_ fields: [(String, LogLine.Value)]) {
+        let job = state.withLock { $0.job }
+        write(LogLine([("level", .string("info")), ("job", .string(job))] + fields).render(format) + "\n")
+    }
+
+    private func redraw() {
+        guard verbosity >= .normal else { return }
+        let line = state.withLock { state -> String in
+            Self.liveLine(step: state.step, total: state.total, lastMean: state.lastMean, recent: state.recentMeans,
+                          stepsThisRun: state.stepsThisRun, elapsed: ContinuousClock.now - state.runStart,
+                          inFlight: state.limiter?.inFlight, limit: state.limiter?.limit)
+        }
+        write("\r\u{1B}[2K" + line)
+    }
+
+    /// `step 12/40 [#####.....] reward 0.61 (avg 0.55)  4.2 steps/min  ETA 6m40s  in flight 8/8`
+    static func liveLine(step: Int, total: Int, lastMean: Double?, recent: [Double], stepsThisRun: Int, elapsed: Duration,
+                         inFlight: Int?, limit: Int?) -> String {
+        let width = 20
+        let filled = total > 0 ? min(width, step * width / total) : 0
+        var line = "step \(step)/\(total) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
+        if let lastMean {
+            line += " reward \(format(lastMean))"
+            if !recent.isEmpty { line += " (avg \(format(recent.reduce(0, +) / Double(recent.count))))" }
+        }
+        let minutes = Double(elapsed.components.seconds) / 60 + Double(elapsed.components.attoseconds) / 6e19
+        if stepsThisRun > 0 && minutes > 0 {
+            let rate = Double(stepsThisRun) / minutes
+            line += String(format: "  %.1f steps/min", rate)
+            if rate > 0 && total > step {
+                line += "  ETA " + formatDuration(seconds: Double(total - step) / rate * 60)
+            }
+        }
+        if let inFlight, let limit { line += "  in flight \(inFlight)/\(limit)" }
+        return line
+    }
+
+    static func describe(step: Int, _ statistics: StepStatistics) -> String {
+        var text = "step \(step): reward \(statistics.rewards.map { format($0.mean) } ?? "-")"
+        if let wall = statistics.wallMs { text += String(format: ", %.0f ms", wall) }
+        if statistics.totalRetries > 0 { text += ", \(statistics.totalRetries) retries" }
+        return text
+    }
+
+    static func format(_ value: Double) -> String { String(format: "%.3f", value) }
+
+    public static func formatDuration(seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "-" }
+        let total = Int(seconds.rounded())
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
+        return "\(total / 3600)h\(String(format: "%02d", (total % 3600) / 60))m"
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+
+/// The `moontune` command.
+public struct Moontune: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "moontune",
+        abstract: "Run reinforcement-learning fine-tuning jobs against the Moondream tuning API.",
+        discussion: """
+            A job is a JSON config plus a JSONL dataset. moontune loops rollouts → rewards → train_step with a hard \
+            bound on requests in flight, saves checkpoints, and records its progress in SQLite so an interrupted \
+            job resumes exactly where it stopped. See README.md and docs/.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            RunCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self, SimulateCommand.self, SampleDataCommand.self,
+        ])
+
+    public init() {}
+}
+
+/// `--db`, shared by every command that reads or writes the state database.
+struct DatabaseOption: ParsableArguments {
+    @Option(name: .long, help: "The state database (default: $MOONTUNE_DB, else ./moontune.sqlite).")
+    var db: String?
+
+    var path: String {
+        if let db { return db }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["MOONTUNE_DB"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return "moontune.sqlite"
+    }
+}
+
+import Foundation

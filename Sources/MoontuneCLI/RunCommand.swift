@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MoontuneLoop
+import MoontuneStore
+
+/// `moontune run CONFIG`: the job in the foreground.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run (or resume) the job a config describes, in the foreground.",
+        discussion: """
+            Creates the job and its finetune on the first run and resumes it on every later one. Exits 0 once every \
+            step is done and the final checkpoint is saved, or after a graceful stop (SIGTERM/SIGINT). A job that \
+            is already complete is left unchanged.
+            """)
+
+    @Argument(help: "The job config (JSON).")
+    var config: String
+
+    @OptionGroup var database: DatabaseOption
+
+    @Flag(name: .customLong("rewind-to-server"),
+          help: "If the server's finetune is behind the record (restored from an older checkpoint), continue from the server's step.")
+    var rewindToServer = false
+
+    @Option(name: .customLong("log-format"), help: "Structured log format when not on a terminal: logfmt or json.")
+    var logFormat: String = "logfmt"
+
+    @Flag(help: "Only errors and the final line.") var quiet = false
+    @Flag(help: "Every step and retry.") var verbose = false
+
+    func run() async throws {
+        guard let format = LogFormat(rawValue: logFormat) else {
+            throw ValidationError("--log-format must be logfmt or json")
+        }
+        umask(0o077)
+        let interactive = isatty(STDOUT_FILENO) == 1
+        let verbosity: Verbosity = quiet ? .quiet : (verbose ? .verbose : .normal)
+        let observer = ConsoleObserver(interactive: interactive, format: format, verbosity: verbosity)
+        var logger = Logger(label: "moontune")
+        logger.logLevel = verbose ? .info : .error
+        let request = RunRequest(configURL: URL(fileURLWithPath: config), databasePath: database.path, rewindToServer: rewindToServer,
+                                 observer: observer, logger: logger)
+        let result: Result<SessionResult, any Error> = try await GracefulShutdown.run(logger: logger) {
+            await withTaskGroup(of: Void.self) { ticker in
+                if interactive {
+                    ticker.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(500))
+                            observer.tick()
+                        }
+                    }
+                }
+                let result: Result<SessionResult, any Error>
+                do {
+                    result = .success(try await JobSession.run(request))
+                } catch {
+                    result = .failure(error)
+                }
+                ticker.cancelAll()
+                return result
+            }
+        }
+        switch result {
+        case .success(.alreadyComplete(let step)):
+            print("job is already complete at step \(step); nothing to do")
+        case .success(.ran(let outcome)):
+            if outcome.state == .failed { throw ExitCode(1) }
+        case .failure(let error as SessionError):
+            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
+            if case .invalid = error { throw ExitCode(2) }
+            throw ExitCode(1)
+        case .failure(let error):
+            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

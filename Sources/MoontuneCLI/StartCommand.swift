@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import MoontuneJob
+import MoontuneStore
+
+/// `moontune start CONFIG`: the same job as `run`, detached in its own session.
+struct StartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start",
+        abstract: "Start the job in the background: checks the config first, then detaches and returns once the job is running.")
+
+    @Argument(help: "The job config (JSON).")
+    var config: String
+
+    @OptionGroup var database: DatabaseOption
+
+    @Option(help: "The log file (appended; default: <name>.log beside the database).")
+    var log: String?
+
+    @Option(name: .customLong("log-format"), help: "logfmt or json.")
+    var logFormat: String = "logfmt"
+
+    @Flag(name: .customLong("rewind-to-server"), help: "Passed on to run.")
+    var rewindToServer = false
+
+    @Option(help: "Seconds to wait for the job to record that it is running.")
+    var timeout: Double = 20
+
+    func run() async throws {
+        guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be logfmt or json") }
+        umask(0o077)
+        let configURL = URL(fileURLWithPath: config)
+        let report = validateJob(configURL: configURL)
+        guard report.problems.isEmpty else {
+            for problem in report.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+            throw ExitCode(2)
+        }
+        let jobConfig: JobConfig
+        do {
+            jobConfig = try JobConfig.load(from: configURL).config
+            _ = try jobConfig.api.apiKey(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let databasePath = absolute(database.path)
+        if JobLock.isHeld(databasePath: databasePath, jobName: jobConfig.name) {
+            let store = try? ProgressStore(path: databasePath, readOnly: true)
+            let job = try await store?.job(named: jobConfig.name)
+            FileHandle.standardError.write(Data("moontune: \(SessionErrorText.alreadyRunning(jobConfig.name, pid: job?.pid))\n".utf8))
+            throw ExitCode(1)
+        }
+        let logPath = absolute(log ?? URL(fileURLWithPath: databasePath).deletingLastPathComponent()
+            .appendingPathComponent("\(jobConfig.name).log").path)
+        var arguments = ["run", configURL.path, "--db", databasePath, "--log-format", logFormat]
+        if rewindToServer { arguments.append("--rewind-to-server") }
+        let pid: pid_t
+        do {
+            pid = try Detached.spawn(arguments: arguments, logPath: logPath)
+        } catch {
+            FileHandle.standardError.write(Data("moontune: cannot start the job: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        // Hand-shake: the job has started once it holds its lock and records `running` with its pid.
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while ContinuousClock.now < deadline {
+            if let store = try? ProgressStore(path: databasePath, readOnly: true),
+               let job = try? await store.job(named: jobConfig.name), job.pid == pid, job.state != .pending {
+                if job.state == .running {
+                    print("started job \(jobConfig.name): pid \(pid), log \(logPath)")
+                    print("watch it with: moontune status \(jobConfig.name) --db \(databasePath)")
+                    return
+                }
+                break
+            }
+            if Detached.hasExited(pid) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let tail = Detached.tail(logPath, lines: 15)
+        FileHandle.standardError.write(Data("moontune: the job did not start (pid \(pid)); the end of \(logPath):\n\(tail)\n".utf8))
+        throw ExitCode(1)
+    }
+
+    private func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
+    }
+}
+
+enum SessionErrorText {
+    static func alreadyRunning(_ name: String, pid: Int32?) -> String {
+        "job \(name) is already running\(pid.map { " (pid \($0))" } ?? ""); moontune runs one runner per job. "
+            + "Use `moontune status \(name)` to watch it or `moontune stop \(name)` to stop it."
+    }
+}
+
+/// Starting a process detached from this one: a new session, stdin from /dev/null, output
+/// appended to a log file.
+enum Detached {
+    struct SpawnError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func spawn(arguments: [String], logPath: String) throws -> pid_t {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard logFD >= 0 else { throw SpawnError(description: "cannot open \(logPath): \(String(cString: strerror(errno)))") }
+        defer { close(logFD) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, logFD, 1)
+        posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // POSIX_SPAWN_SETSID (glibc): the job gets its own session, so closing the terminal does
+        // not hang it up.
+        posix_spawnattr_setflags(&attributes, Int16(0x80))
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard result == 0 else { throw SpawnError(description: String(cString: strerror(result))) }
+        return pid
+    }
+
+    /// Reaps the child if it has exited (it is ours until this process ends).
+    static func hasExited(_ pid: pid_t) -> Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == pid
+    }
+
+    static func tail(_ path: String, lines: Int) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "(no log)" }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+}

@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import MoontuneStore
+
+/// `moontune status [NAME]`: reads the database only. No API call, no key, never blocks the job.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show what every job (or one) is doing, from the state database alone.")
+
+    @Argument(help: "A job name. Without it, one line per job.")
+    var name: String?
+
+    @OptionGroup var database: DatabaseOption
+
+    @Flag(help: "Print the JSON document of CONTRACT.md (stable for scripts).")
+    var json = false
+
+    @Flag(help: "Redraw every few seconds until interrupted.")
+    var watch = false
+
+    @Option(help: "Seconds between redraws with --watch.")
+    var interval: Double = 2
+
+    func run() async throws {
+        let store: ProgressStore
+        do {
+            store = try ProgressStore(path: database.path, readOnly: true)
+        } catch {
+            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        repeat {
+            let text = try await render(store)
+            if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            print(text)
+            if watch { try await Task.sleep(for: .milliseconds(Int(max(0.2, interval) * 1000))) }
+        } while watch
+    }
+
+    func render(_ store: ProgressStore) async throws -> String {
+        var jobs = try await store.allJobs()
+        if let name {
+            jobs = jobs.filter { $0.name == name }
+            guard !jobs.isEmpty else {
+                FileHandle.standardError.write(Data("moontune: no job named \(name) in \(database.path)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        var reports: [JobStatusReport] = []
+        for job in jobs {
+            reports.append(try await JobStatusReport.load(job, store: store, databasePath: database.path))
+        }
+        if json {
+            struct Document: Encodable { var jobs: [JobStatusReport] }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(Document(jobs: reports)), as: UTF8.self)
+        }
+        if name != nil, let report = reports.first {
+            let events = try await store.events(jobID: jobs.first?.id ?? 0, limit: 8)
+            return StatusText.detail(report, events: events)
+        }
+        return StatusText.table(reports)
+    }
+}
+
+/// The human-readable forms of `status`.
+enum StatusText {
+    static func table(_ reports: [JobStatusReport]) -> String {
+        guard !reports.isEmpty else { return "no jobs yet" }
+        var rows = [["JOB", "STATE", "STEP", "REWARD", "CHECKPOINT", "HEARTBEAT"]]
+        for report in reports {
+            rows.append([
+                report.name, report.state, "\(report.step)/\(report.totalSteps)",
+                report.rewardMean.map { String(format: "%.3f", $0) } ?? "-",
+                report.lastCheckpointStep.map(String.init) ?? "-",
+                report.heartbeatAgeSeconds.map { ConsoleObserver.formatDuration(seconds: $0) + " ago" } ?? "-",
+            ])
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            zip(row, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+
+    static func detail(_ report: JobStatusReport, events: [EventRecord]) -> String {
+        var lines: [String] = []
+        lines.append("job \(report.name): \(report.state), step \(report.step) of \(report.totalSteps)")
+        lines.append("  finetune   \(report.finetuneID ?? "-")   api \(report.baseURL)")
+        var process = "  process    pid \(report.pid.map(String.init) ?? "-") on \(report.host ?? "-")"
+        if let age = report.heartbeatAgeSeconds { process += ", heartbeat \(ConsoleObserver.formatDuration(seconds: age)) ago" }
+        lines.append(process)
+        if let started = report.startedAtMs {
+            var timing = "  started    \(date(started))"
+            if report.state == "running" {
+                timing += ", running for \(ConsoleObserver.formatDuration(seconds: Double(ProgressStore.nowMs() - started) / 1000))"
+            }
+            if let rate = report.stepsPerMinute { timing += String(format: ", %.1f steps/min", rate) }
+            if let eta = report.etaSeconds { timing += ", ETA \(ConsoleObserver.formatDuration(seconds: eta))" }
+            lines.append(timing)
+        }
+        if !report.recentRewardMeans.isEmpty {
+            let last = report.rewardMean.map { String(format: "%.3f", $0) } ?? "-"
+            let std = report.rewardStd.map { String(format: " ± %.3f", $0) } ?? ""
+            lines.append("  reward     \(sparkline(report.recentRewardMeans))  last \(last)\(std)")
+        }
+        for (skill, reward) in report.perSkill.sorted(by: { $0.key < $1.key }) {
+            lines.append("    " + skill.padding(toLength: 8, withPad: " ", startingAt: 0)
+                + String(format: " %.3f ± %.3f (n=%d)", reward.mean, reward.std, reward.n))
+        }
+        if let eval = report.lastEval {
+            lines.append(String(format: "  eval       step %d: reward %.3f over %d examples", eval.step, eval.rewardMean, eval.n))
+        }
+        let live = report.checkpoints.filter { $0.deletedAtMs == nil }
+        lines.append("  checkpoints \(live.count) saved" + (report.checkpoints.count > live.count ? ", \(report.checkpoints.count - live.count) deleted" : ""))
+        for checkpoint in live.suffix(6) {
+            lines.append("    step \(checkpoint.step)  \(checkpoint.model)")
+        }
+        lines.append("  retries    \(report.retries)   reconciliations \(report.reconciliations)"
+            + (report.pendingIntent.map { "   step \($0) awaiting reconciliation" } ?? ""))
+        if let error = report.lastError {
+            lines.append("  last error \(error)")
+        }
+        if !events.isEmpty {
+            lines.append("  recent events")
+            for event in events {
+                lines.append("    \(date(event.atMs))  \(event.kind)\(event.step.map { " @\($0)" } ?? ""): \(event.message)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// ▁▂▃▄▅▆▇█ over the values' own range (at most 60 of the latest).
+    static func sparkline(_ values: [Double]) -> String {
+        let bars = Array("▁▂▃▄▅▆▇█")
+        let values = values.suffix(60)
+        guard let low = values.min(), let high = values.max() else { return "" }
+        let span = high - low
+        return String(values.map { value in
+            let index = span > 0 ? Int(((value - low) / span * Double(bars.count - 1)).rounded()) : bars.count / 2
+            return bars[min(max(index, 0), bars.count - 1)]
+        })
+    }
+
+    static func date(_ ms: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+}

@@ -1,0 +1,33 @@
+import MoondreamAPI
+import MoontuneJob
+import MoontuneStore
+
+extension JobRunner {
+    /// One clear line that says what went wrong and what to do about it.
+    static func explain(_ error: any Error, config: JobConfig) -> String {
+        switch error {
+        case let error as APIError:
+            switch error.kind {
+            case .unauthorized:
+                return "\(error). The API key in $\(config.api.apiKeyEnv) was refused: check it, then run again."
+            case .notFound where error.endpoint.contains("/finetunes/"):
+                return "\(error). The finetune of job \(config.name) no longer exists on the server (deleted?). "
+                    + "Start a new job under another name."
+            case .conflict:
+                return "\(error). A finetune named \(config.name) already exists with another rank: change the job's "
+                    + "name or its rank (\(config.rank))."
+            case .server, .rateLimited, .transport:
+                return "\(error). The server kept failing past the give-up time (api.give_up_after_s = "
+                    + "\(Int(config.api.giveUpAfterSeconds)) s); run again to resume once it is back."
+            default:
+                return error.description
+            }
+        case let error as JobFailure:
+            return error.message
+        case let error as StoreError:
+            return "state database: \(error). The job stopped without a half-recorded step; fix the problem and run again."
+        default:
+            return String(describing: error)
+        }
+    }
+}

@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import MoondreamAPI
+import MoontuneJob
+import MoontuneStore
+import ServiceLifecycle
+
+/// Drives one job: rollouts → rewards → train_step with exactly-once steps, checkpoints, eval
+/// and reconciliation. Decisions come from `LoopPlanner` and `ReconcileOutcome`; this type does
+/// the I/O and keeps the in-memory mirror of what it recorded.
+///
+/// Graceful stop: between steps nothing new starts; rollouts in progress are abandoned (nothing
+/// about them was recorded), while a train_step in flight is finished and recorded.
+public final class JobRunner {
+    let context: RunContext
+    var progress: RecordedProgress
+    var finetuneID = ""
+
+    public init(context: RunContext) {
+        self.context = context
+        let config = context.config
+        progress = RecordedProgress(totalSteps: config.train.steps, checkpointEvery: config.checkpoint.everySteps,
+                                    evalEvery: context.evalDataset == nil ? nil : config.eval?.everySteps,
+                                    keepLast: config.checkpoint.keepLast, keepBest: config.checkpoint.keepBest)
+    }
+
+    var store: ProgressStore { context.store }
+    var jobID: Int64 { context.jobID }
+    var now: Int64 { ProgressStore.nowMs() }
+
+    /// Runs until the job is complete, asked to stop, or fails. Never throws: the outcome says
+    /// how it ended, and is recorded in the database when the database can still be written.
+    public func run() async -> RunOutcome {
+        let outcome: RunOutcome
+        do {
+            try await prepare()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { [store, jobID] in
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(2))
+                        try? await store.heartbeat(jobID: jobID, now: ProgressStore.nowMs())
+                    }
+                }
+                try await loop()
+                group.cancelAll()
+            }
+            outcome = RunOutcome(state: .completed, step: progress.lastApplied, error: nil)
+        } catch is StopRequested {
+            outcome = RunOutcome(state: .stopped, step: progress.lastApplied, error: nil)
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            outcome = RunOutcome(state: .stopped, step: progress.lastApplied, error: nil)
+        } catch {
+            outcome = RunOutcome(state: .failed, step: progress.lastApplied, error: Self.explain(error, config: context.config))
+        }
+        do {
+            try await store.finish(jobID: jobID, state: outcome.state, error: outcome.error, now: now)
+            if let error = outcome.error {
+                try await store.recordEvent(jobID: jobID, kind: "error", step: outcome.step, message: error, now: now)
+            } else {
+                try await store.recordEvent(jobID: jobID, kind: outcome.state.rawValue, step: outcome.step,
+                                            message: "\(outcome.state.rawValue) at step \(outcome.step)", now: now)
+            }
+        } catch {
+            context.logger.error("could not record the job's end", metadata: ["error": "\(error)"])
+        }
+        context.observer.record(.finished(state: outcome.state, step: outcome.step, error: outcome.error))
+        return outcome
+    }
+
+    // MARK: - The loop
+
+    func loop() async throws {
+        let staleness = max(0, context.config.train.maxStaleness)
+        try await withThrowingTaskGroup(of: PreparedStep.self) { rollouts in
+            var started: Set<Int> = []
+            var ready: [Int: PreparedStep] = [:]
+            while true {
+                if Task.isShuttingDownGracefully { throw StopRequested() }
+                switch LoopPlanner.next(progress) {
+                case .reconcile(let step):
+                    try await reconcile(pendingStep: step, statistics: nil)
+                case .finishDeletion(let step), .deleteCheckpoint(let step):
+                    try await deleteCheckpoint(step: step)
+                case .saveCheckpoint(let step, let kind):
+                    try await saveCheckpoint(step: step, kind: kind)
+                case .eval(let step):
+                    try await runEval(step: step)
+                case .train(let step):
+                    // Start this step's rollouts, and those of the steps the staleness bound lets
+                    // run ahead while this one trains.
+                    let horizon = min(progress.totalSteps, progress.lastApplied + 1 + staleness)
+                    for ahead in step...max(step, horizon) where !started.contains(ahead) {
+                        started.insert(ahead)
+                        let gather = StepGatherer(context: context, finetuneID: finetuneID, step: ahead,
+                                                  appliedAtRequest: progress.lastApplied)
+                        rollouts.addTask { await gather.run() }
+                    }
+                    while ready[step] == nil {
+                        guard let next = try await rollouts.next() else { break }
+                        ready[next.step] = next
+                    }
+                    started.remove(step)
+                    guard let prepared = ready.removeValue(forKey: step) else {
+                        throw JobFailure("internal: rollouts for step \(step) were never gathered")
+                    }
+                    if Task.isShuttingDownGracefully { throw StopRequested() }
+                    try await apply(prepared)
+                case .complete:
+                    rollouts.cancelAll()
+                    return
+                }
+            }
+        }
+    }
+
+    /// Records the intent, sends train_step, and records the step applied — or reconciles when
+    /// the answer is lost.
+    func apply(_ prepared: PreparedStep) async throws {
+        let groups = try prepared.groups.get()
+        let step = prepared.step
+        let retries = RetryCounter()
+        retries.merge(prepared.retries)
+        let ids = (try? String(decoding: JSONEncoder().encode(groups.map(\.exampleID)), as: UTF8.self)) ?? "[]"
+        try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, now: now)
+        progress.pendingIntent = step
+
+        let outcomes = groups.map { GroupOutcome(skill: $0.skill, rewards: $0.rewards, staleness: $0.staleness) }
+        let trainGroups = groups.map { TrainGroup(request: $0.request, rollouts: $0.rollouts, rewards: $0.rewards) }
+        let clock = ContinuousClock()
+        let trainStarted = clock.now
+        do {
+            let result = try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer)) {
+                try await context.client.trainStep(finetuneID: finetuneID, groups: trainGroups, lr: context.config.train.lr)
+            }
+            let trainMs = (clock.now - trainStarted).milliseconds
+            let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs, trainLatencyMs: trainMs,
+                                            wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
+                                            server: result.numbers)
+            try await markApplied(step: step, statistics: statistics, reconciled: false)
+            if retries.total > 0 {
+                try await store.recordEvent(jobID: jobID, kind: "retried", step: step,
+                                            message: "\(retries.total) retries: \(retries.summary)", now: now)
+            }
+        } catch let error as APIError where error.isAmbiguous {
+            context.logger.warning("train_step outcome unknown; reconciling", metadata: ["step": "\(step)", "error": "\(error)"])
+            try await store.recordEvent(jobID: jobID, kind: "ambiguous", step: step, message: error.description, now: now)
+            let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs,
+                                            wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
+                                            reconciled: true)
+            try await reconcile(pendingStep: step, statistics: statistics)
+        } catch let error as APIError {
+            // Refused, or never delivered: the step certainly did not land, so the record drops
+            // the intent and stays exact.
+            try await store.discardStepIntent(jobID: jobID, k: step)
+            progress.pendingIntent = nil
+            throw error
+        }
+    }
+
+    func markApplied(step: Int, statistics: StepStatistics?, reconciled: Bool) async throws {
+        var metrics = StepMetrics(reconciledFrom: statistics)
+        if statistics == nil { metrics.json = nil }
+        try await store.markStepApplied(jobID: jobID, k: step, metrics: metrics, reconciled: reconciled, now: now)
+        progress.lastApplied = step
+        progress.pendingIntent = nil
+        if let statistics {
+            context.observer.record(.stepApplied(step: step, totalSteps: progress.totalSteps, statistics: statistics))
+        }
+    }
+
+    // MARK: - Checkpoints
+
+    func saveCheckpoint(step: Int, kind: CheckpointKind) async throws {
+        let checkpoint = try await context.client.saveCheckpoint(finetuneID: finetuneID)
+        guard checkpoint.step == step else {
+            throw JobFailure("the server saved step \(checkpoint.step) where the record is at step \(step); "
+                + "moontune will not guess. Run again to reconcile, or see docs/guarantees.md")
+        }
+        try await recordCheckpoint(checkpoint, kind: kind)
+    }
+
+    func recordCheckpoint(_ checkpoint: Checkpoint, kind: CheckpointKind) async throws {
+        try await store.recordCheckpoint(jobID: jobID, step: checkpoint.step, checkpointID: checkpoint.checkpointID, kind: kind, now: now)
+        let previous = progress.liveCheckpoints[checkpoint.step]
+        progress.liveCheckpoints[checkpoint.step] = previous == nil || previous == .reconcile ? kind : previous
+        context.observer.record(.checkpointSaved(step: checkpoint.step, checkpointID: checkpoint.checkpointID, kind: kind))
+    }
+
+    /// Deletes a checkpoint, recording the intent before the call and the result after, so that a
+    /// crash in between is finished by the next run rather than guessed.
+    func deleteCheckpoint(step: Int) async throws {
+        if !progress.deletingCheckpoints.contains(step) {
+            try await store.markCheckpointDeleting(jobID: jobID, step: step, now: now)
+            progress.deletingCheckpoints.insert(step)
+        }
+        do {
+            try await context.client.deleteCheckpoint(finetuneID: finetuneID, step: step)
+        } catch let error as APIError where error.kind == .notFound || error.kind == .gone {
+            // Already gone: the earlier attempt landed before a crash or a lost answer.
+        }
+        try await store.markCheckpointDeleted(jobID: jobID, step: step, now: now)
+        progress.deletingCheckpoints.remove(step)
+        progress.liveCheckpoints.removeValue(forKey: step)
+        context.observer.record(.checkpointDeleted(step: step))
+    }
+}
+
+extension Duration {
+    var milliseconds: Double {
+        let parts = components
+        return Double(parts.seconds) * 1000 + Double(parts.attoseconds) / 1e15
+    }
+}
+
+extension StepMetrics {
+    init(reconciledFrom statistics: StepStatistics?) {
+        self.init(rewardMean: statistics?.rewards?.mean, rewardStd: statistics?.rewards?.std,
+                  rewardMin: statistics?.rewards?.min, rewardMax: statistics?.rewards?.max,
+                  constantGroupFraction: statistics?.constantGroupFraction,
+                  rolloutLatencyMs: statistics?.rolloutLatencyMs?.mean, trainLatencyMs: statistics?.trainLatencyMs,
+                  wallMs: statistics?.wallMs, retries: statistics?.totalRetries ?? 0, json: statistics?.json())
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import MoondreamAPI
+import MoontuneJob
+import MoontuneStore
+
+/// Why a run did not start. Nothing was sent to the API and the job's record is unchanged.
+public enum SessionError: Error, CustomStringConvertible, Sendable {
+    /// The config or dataset has problems (each names file, line and field).
+    case invalid([Problem])
+    case alreadyRunning(job: String, pid: Int32?, host: String?)
+    /// Settings that change training differ from the job's record.
+    case configChanged(job: String, changes: [String])
+    case setup(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let problems):
+            return problems.map(\.description).joined(separator: "\n")
+        case let .alreadyRunning(job, pid, host):
+            let who = pid.map { " (pid \($0)\(host.map { " on \($0)" } ?? ""))" } ?? ""
+            return "job \(job) is already running\(who); moontune runs one runner per job. Use `moontune status \(job)` to watch it "
+                + "or `moontune stop \(job)` to stop it."
+        case let .configChanged(job, changes):
+            return "job \(job) was started with other training settings; resuming would not reproduce its run:\n"
+                + changes.map { "  \($0)" }.joined(separator: "\n")
+                + "\nRestore those settings, or give the job a new name to start afresh."
+        case .setup(let message):
+            return message
+        }
+    }
+}
+
+/// What `run` asks for.
+public struct RunRequest: Sendable {
+    public var configURL: URL
+    public var databasePath: String
+    public var rewindToServer: Bool
+    public var environment: [String: String]
+    public var observer: any RunObserver
+    public var logger: Logger
+    /// Called once the job holds its lock and is recorded `running` (for `start`'s handshake).
+    public var onRunning: (@Sendable (Int64) -> Void)?
+
+    public init(configURL: URL, databasePath: String, rewindToServer: Bool = false,
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                observer: any RunObserver = SilentObserver(), logger: Logger = Logger(label: "moontune"),
+                onRunning: (@Sendable (Int64) -> Void)? = nil) {
+        self.configURL = configURL
+        self.databasePath = databasePath
+        self.rewindToServer = rewindToServer
+        self.environment = environment
+        self.observer = observer
+        self.logger = logger
+        self.onRunning = onRunning
+    }
+}
+
+/// How `run` ended, from the user's side.
+public enum SessionResult: Sendable, Equatable {
+    case ran(RunOutcome)
+    /// The job had already completed every step; nothing was done.
+    case alreadyComplete(step: Int)
+}
+
+/// Opens a job and runs it: validate everything first, then lock, create or resume the record,
+/// refuse a changed training config, and hand over to `JobRunner`.
+public enum JobSession {
+    public static func run(_ request: RunRequest) async throws -> SessionResult {
+        let report = validateJob(configURL: request.configURL)
+        guard report.problems.isEmpty else { throw SessionError.invalid(report.problems) }
+        let config: JobConfig
+        do {
+            config = try JobConfig.load(from: request.configURL).config
+        } catch {
+            throw SessionError.setup(String(describing: error))
+        }
+        let apiKey: String
+        do {
+            apiKey = try config.api.apiKey(environment: request.environment)
+        } catch {
+            throw SessionError.setup(String(describing: error))
+        }
+        let datasetOptions = DatasetOptions(config: config)
+        let dataset: Dataset
+        let evalDataset: Dataset?
+        do {
+            dataset = try Dataset.open(config.data.train, options: datasetOptions)
+            evalDataset = try config.data.eval.map { try Dataset.open($0, options: datasetOptions) }
+        } catch {
+            throw SessionError.setup(String(describing: error))
+        }
+        let fingerprint = config.trainingFingerprint(train: dataset.fingerprint)
+        let fingerprintJSON = try encodeJSON(fingerprint)
+
+        let store: ProgressStore
+        do {
+            store = try ProgressStore(path: request.databasePath)
+        } catch {
+            throw SessionError.setup(String(describing: error))
+        }
+        guard let lock = try JobLock.acquire(databasePath: request.databasePath, jobName: config.name) else {
+            let running = try await store.job(named: config.name)
+            throw SessionError.alreadyRunning(job: config.name, pid: running?.pid, host: running?.host)
+        }
+        let existing = try await store.job(named: config.name)
+        var job: JobRecord
+        if let existing {
+            job = existing
+            if let recorded = try? JSONDecoder().decode(TrainingFingerprint.self, from: Data(existing.fingerprintJSON.utf8)),
+               recorded != fingerprint {
+                let changes = fingerprint.changes(from: recorded)
+                throw SessionError.configChanged(job: config.name, changes: changes.isEmpty ? ["(the training fingerprint differs)"] : changes)
+            }
+            let applied = try await store.lastAppliedStep(jobID: existing.id ?? 0)
+            if existing.state == .completed && applied >= config.train.steps {
+                return .alreadyComplete(step: applied)
+            }
+        } else {
+            job = try await store.createJob(JobRecord(
+                name: config.name, configPath: config.sourceURL.path, configJSON: config.snapshotJSON, fingerprintJSON: fingerprintJSON,
+                baseURL: config.api.baseURL, apiKeyEnv: config.api.apiKeyEnv, totalSteps: config.train.steps, now: ProgressStore.nowMs()))
+        }
+        guard let jobID = job.id else { throw SessionError.setup("the job record has no id") }
+        let previous = try await store.markRunning(jobID: jobID, pid: getpid(), host: hostName(), totalSteps: config.train.steps,
+                                                   configJSON: config.snapshotJSON, configPath: config.sourceURL.path,
+                                                   now: ProgressStore.nowMs())
+        let startMessage: (String, String) = switch (existing == nil, previous) {
+        case (true, _): ("started", "started")
+        case (false, .running): ("crashed-and-resumed", "resumed after the previous runner died without stopping")
+        default: ("resumed", "resumed (was \(previous.rawValue))")
+        }
+        try await store.recordEvent(jobID: jobID, kind: startMessage.0, step: try await store.lastAppliedStep(jobID: jobID),
+                                    message: startMessage.1, now: ProgressStore.nowMs())
+        request.onRunning?(jobID)
+
+        let retry = RetryPolicy(maxAttempts: config.api.maxAttempts, maxDelay: .seconds(config.api.maxBackoffSeconds),
+                                giveUpAfter: .seconds(config.api.giveUpAfterSeconds),
+                                requestTimeout: .seconds(config.api.requestTimeoutSeconds))
+        let client = MoondreamClient(configuration: ClientConfiguration(baseURL: config.api.baseURL, apiKey: APIKey(apiKey),
+                                                                        retry: retry, maxInFlight: config.train.concurrency),
+                                     logger: request.logger)
+        let scorer: any RewardScorer
+        do {
+            scorer = try makeRewardScorer(config: config)
+        } catch {
+            await client.shutdown()
+            throw SessionError.setup(String(describing: error))
+        }
+        let context = RunContext(config: config, jobID: jobID, store: store, client: client, dataset: dataset,
+                                 evalDataset: evalDataset, scorer: scorer, builder: RequestBuilder(config: config, cache: ImageCache()),
+                                 observer: request.observer, logger: request.logger, rewindToServer: request.rewindToServer)
+        request.observer.record(.attached(limiter: client.limiter))
+        let outcome = await JobRunner(context: context).run()
+        await client.shutdown()
+        withExtendedLifetime(lock) {}
+        return .ran(outcome)
+    }
+
+    static func encodeJSON<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func hostName() -> String {
+        ProcessInfo.processInfo.hostName
+    }
+}

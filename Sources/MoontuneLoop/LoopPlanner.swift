@@ -1,0 +1,127 @@
+import MoontuneStore
+
+/// What the database says about a job's progress: all the loop needs to decide its next move.
+public struct RecordedProgress: Sendable, Equatable {
+    public var totalSteps: Int
+    /// The highest applied step; steps 1...lastApplied are all applied.
+    public var lastApplied: Int
+    /// A step whose train_step may have been sent but is not known applied.
+    public var pendingIntent: Int?
+    /// Live (not deleted) checkpoints by step.
+    public var liveCheckpoints: [Int: CheckpointKind]
+    /// Checkpoints whose deletion was recorded as started but not finished.
+    public var deletingCheckpoints: Set<Int>
+    /// Steps with a recorded eval.
+    public var evalSteps: Set<Int>
+    public var checkpointEvery: Int
+    /// nil when the job has no eval.
+    public var evalEvery: Int?
+    /// Retention: keep this many of the most recent cadence checkpoints (0 keeps all).
+    public var keepLast: Int
+    /// Retention: also keep the checkpoint with the best eval reward.
+    public var keepBest: Bool
+    /// Eval reward by step, for `keepBest`.
+    public var evalRewards: [Int: Double]
+
+    public init(totalSteps: Int, lastApplied: Int = 0, pendingIntent: Int? = nil, liveCheckpoints: [Int: CheckpointKind] = [:],
+                deletingCheckpoints: Set<Int> = [], evalSteps: Set<Int> = [], checkpointEvery: Int, evalEvery: Int? = nil,
+                keepLast: Int = 0, keepBest: Bool = false, evalRewards: [Int: Double] = [:]) {
+        self.totalSteps = totalSteps
+        self.lastApplied = lastApplied
+        self.pendingIntent = pendingIntent
+        self.liveCheckpoints = liveCheckpoints
+        self.deletingCheckpoints = deletingCheckpoints
+        self.evalSteps = evalSteps
+        self.checkpointEvery = checkpointEvery
+        self.evalEvery = evalEvery
+        self.keepLast = keepLast
+        self.keepBest = keepBest
+        self.evalRewards = evalRewards
+    }
+}
+
+/// The loop's next move.
+public enum LoopAction: Sendable, Equatable {
+    /// A train_step's outcome is unknown: ask the server before anything else.
+    case reconcile(step: Int)
+    /// A checkpoint deletion was started and must be finished (or found already done).
+    case finishDeletion(step: Int)
+    case saveCheckpoint(step: Int, kind: CheckpointKind)
+    case eval(step: Int)
+    /// A checkpoint no longer needed: a superseded reconciliation save, or one retention drops.
+    case deleteCheckpoint(step: Int)
+    case train(step: Int)
+    case complete
+}
+
+/// Decides the next move from recorded progress alone: a pure function, so every situation a
+/// crash can leave behind is tested without I/O.
+public enum LoopPlanner {
+    public static func next(_ progress: RecordedProgress) -> LoopAction {
+        if let pending = progress.pendingIntent {
+            return .reconcile(step: pending)
+        }
+        if let deleting = progress.deletingCheckpoints.min() {
+            return .finishDeletion(step: deleting)
+        }
+        let k = progress.lastApplied
+        // A reconciliation save at a step the cadence wants is saved (idempotently) again, which
+        // records it under the cadence's kind.
+        if k >= 1, let kind = checkpointKind(at: k, progress),
+           progress.liveCheckpoints[k] == nil || progress.liveCheckpoints[k] == .reconcile {
+            return .saveCheckpoint(step: k, kind: kind)
+        }
+        if isEvalDue(at: k, progress), !progress.evalSteps.contains(k) {
+            return .eval(step: k)
+        }
+        if let obsolete = deletable(progress).min() {
+            return .deleteCheckpoint(step: obsolete)
+        }
+        if k < progress.totalSteps {
+            return .train(step: k + 1)
+        }
+        return .complete
+    }
+
+    /// The checkpoint a step calls for: every `checkpointEvery`-th step, and the last one.
+    public static func checkpointKind(at step: Int, _ progress: RecordedProgress) -> CheckpointKind? {
+        if step == progress.totalSteps { return .final }
+        if step % max(1, progress.checkpointEvery) == 0 { return .cadence }
+        return nil
+    }
+
+    /// Eval runs before the first step (a baseline), every `evalEvery` steps, and at the end.
+    public static func isEvalDue(at step: Int, _ progress: RecordedProgress) -> Bool {
+        guard let every = progress.evalEvery else { return false }
+        return step == 0 || step == progress.totalSteps || step % max(1, every) == 0
+    }
+
+    /// Live checkpoints that may go now. Never the latest one (training could no longer resume),
+    /// never the final one. Reconciliation saves go once a newer checkpoint exists; cadence ones
+    /// go when retention says so.
+    public static func deletable(_ progress: RecordedProgress) -> Set<Int> {
+        guard let latest = progress.liveCheckpoints.keys.max() else { return [] }
+        var result: Set<Int> = []
+        for (step, kind) in progress.liveCheckpoints where step < latest && kind == .reconcile {
+            result.insert(step)
+        }
+        if progress.keepLast > 0 {
+            let cadence = progress.liveCheckpoints.filter { $0.value == .cadence }.keys.sorted()
+            var keep = Set(cadence.suffix(progress.keepLast))
+            if progress.keepBest, let best = bestEvalCheckpoint(progress) {
+                keep.insert(best)
+            }
+            for step in cadence where !keep.contains(step) && step != latest {
+                result.insert(step)
+            }
+        }
+        return result
+    }
+
+    /// The live checkpoint whose step has the best eval reward (the earliest among equals).
+    static func bestEvalCheckpoint(_ progress: RecordedProgress) -> Int? {
+        progress.liveCheckpoints.keys
+            .compactMap { step in progress.evalRewards[step].map { (step, $0) } }
+            .max { lhs, rhs in lhs.1 < rhs.1 || (lhs.1 == rhs.1 && lhs.0 > rhs.0) }?.0
+    }
+}
