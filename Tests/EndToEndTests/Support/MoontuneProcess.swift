@@ -1,0 +1,106 @@
+import Foundation
+import Synchronization
+
+/// The real `moontune` binary, run as a user would: a child process with its own environment,
+/// output captured to files (no pipe can fill up), waited for without blocking a thread.
+struct MoontuneProcess: Sendable {
+    static let apiKey = "sk-e2e-SECRET-0123456789"
+
+    /// `.build/debug/moontune` of this package, or `$MOONTUNE_BIN`.
+    static var binary: URL {
+        if let override = ProcessInfo.processInfo.environment["MOONTUNE_BIN"] { return URL(fileURLWithPath: override) }
+        var root = URL(fileURLWithPath: #filePath)
+        while root.path != "/" && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
+            root.deleteLastPathComponent()
+        }
+        return root.appendingPathComponent(".build/debug/moontune")
+    }
+
+    struct Result: Sendable {
+        var status: Int32
+        var reason: Process.TerminationReason
+        var stdout: String
+        var stderr: String
+        var killedBySignal: Bool { reason == .uncaughtSignal }
+    }
+
+    final class Running: Sendable {
+        let process: ProcessBox
+        let stdoutURL: URL
+        let stderrURL: URL
+        private let state = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+        init(process: ProcessBox, stdoutURL: URL, stderrURL: URL) {
+            self.process = process
+            self.stdoutURL = stdoutURL
+            self.stderrURL = stderrURL
+        }
+
+        var pid: Int32 { process.value.processIdentifier }
+
+        func signal(_ number: Int32) { kill(pid, number) }
+
+        func markDone() {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.done = true
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+
+        /// Waits for the process to end (never blocking a thread) and collects its output.
+        func wait() async -> Result {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let finished = state.withLock { state -> Bool in
+                    if state.done { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if finished { continuation.resume() }
+            }
+            let stdout = (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? ""
+            let stderr = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
+            return Result(status: process.value.terminationStatus, reason: process.value.terminationReason, stdout: stdout, stderr: stderr)
+        }
+
+        /// Output so far.
+        var stdoutSoFar: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    }
+
+    /// Starts `moontune ARGS` in `directory`.
+    static func start(_ arguments: [String], in directory: URL, environment extra: [String: String] = [:]) throws -> Running {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        var environment = ProcessInfo.processInfo.environment
+        environment["MOONDREAM_API_KEY"] = apiKey
+        environment.removeValue(forKey: "MOONTUNE_DB")
+        for (key, value) in extra { environment[key] = value }
+        process.environment = environment
+        let id = UUID().uuidString.prefix(8)
+        let stdoutURL = directory.appendingPathComponent("out-\(id).txt")
+        let stderrURL = directory.appendingPathComponent("err-\(id).txt")
+        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        process.standardInput = FileHandle.nullDevice
+        let running = Running(process: ProcessBox(process), stdoutURL: stdoutURL, stderrURL: stderrURL)
+        process.terminationHandler = { _ in running.markDone() }
+        try process.run()
+        return running
+    }
+
+    /// Runs `moontune ARGS` to the end.
+    static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) async throws -> Result {
+        try await start(arguments, in: directory, environment: environment).wait()
+    }
+}
+
+/// Foundation's Process is not Sendable; it is only touched through this box, from the test.
+final class ProcessBox: @unchecked Sendable {
+    let value: Process
+    init(_ value: Process) { self.value = value }
+}

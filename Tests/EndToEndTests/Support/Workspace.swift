@@ -1,0 +1,80 @@
+import Foundation
+import MoondreamSimulator
+import MoontuneImaging
+import MoontuneStore
+
+/// A temporary folder with a generated dataset, a job config, and a simulator on 127.0.0.1:0.
+struct Workspace {
+    let directory: URL
+    let simulator: RunningSimulator
+    var database: URL { directory.appendingPathComponent("state.sqlite") }
+
+    /// Starts a simulator and writes a dataset of generated shapes.
+    static func make(skills: Set<String> = ["point", "detect", "query"], images: Int = 8, seed: UInt64 = 3,
+                     faults: FaultOptions = FaultOptions()) async throws -> Workspace {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("moontune-e2e-\(UUID().uuidString.prefix(12))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var options = ShapeDataset.Options()
+        options.images = images
+        options.evalImages = 4
+        options.skills = skills
+        options.seed = seed
+        try ShapeDataset.write(to: directory, options: options)
+        var simulatorOptions = SimulatorOptions(apiKey: MoontuneProcess.apiKey, seed: seed)
+        simulatorOptions.faults = faults
+        let simulator = try await Simulator.start(simulatorOptions)
+        return Workspace(directory: directory, simulator: simulator)
+    }
+
+    /// Writes `config.json` (or `file`) for a job against this workspace's simulator.
+    @discardableResult
+    func writeConfig(name: String = "job", steps: Int = 6, groups: Int = 4, rollouts: Int = 4, concurrency: Int = 4,
+                     every: Int = 3, eval: Bool = false, seed: Int = 1, extraTrain: [String: Any] = [:],
+                     extraAPI: [String: Any] = [:], extra: [String: Any] = [:], file: String = "config.json") throws -> URL {
+        var train: [String: Any] = ["steps": steps, "groups_per_step": groups, "rollouts_per_group": rollouts, "lr": 0.002,
+                                    "seed": seed, "concurrency": concurrency]
+        train.merge(extraTrain) { $1 }
+        var api: [String: Any] = ["base_url": simulator.baseURL, "api_key_env": "MOONDREAM_API_KEY", "max_backoff_s": 0.5]
+        api.merge(extraAPI) { $1 }
+        var config: [String: Any] = [
+            "name": name, "rank": 8, "api": api,
+            "data": eval ? ["train": "train.jsonl", "eval": "eval.jsonl"] : ["train": "train.jsonl"],
+            "train": train,
+            "checkpoint": ["every_steps": every],
+        ]
+        if eval { config["eval"] = ["every_steps": every, "max_examples": 6] }
+        config.merge(extra) { $1 }
+        let url = directory.appendingPathComponent(file)
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: url)
+        return url
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> MoontuneProcess.Result {
+        try await MoontuneProcess.run(arguments + ["--db", database.path], in: directory, environment: environment)
+    }
+
+    func start(_ arguments: [String]) throws -> MoontuneProcess.Running {
+        try MoontuneProcess.start(arguments + ["--db", database.path], in: directory)
+    }
+
+    /// The finetune the simulator holds for a job name.
+    func finetune(_ name: String) async -> SimulatorStats.FinetuneSummary? {
+        await simulator.stats().finetunes.first { $0.name == name && !$0.deleted }
+    }
+
+    /// The job's step records, read from its database.
+    func steps(_ name: String) async throws -> [StepRecord] {
+        let store = try ProgressStore(path: database.path, readOnly: true)
+        guard let job = try await store.job(named: name), let id = job.id else { return [] }
+        return try await store.steps(jobID: id)
+    }
+
+    func job(_ name: String) async throws -> JobRecord? {
+        try await ProgressStore(path: database.path, readOnly: true).job(named: name)
+    }
+
+    func close() async {
+        await simulator.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
