@@ -64,10 +64,15 @@ enum TestImages {
             + chunk("IHDR", ihdr) + chunk("IDAT", zlibStored(raw)) + chunk("IEND", [])
     }
 
-    /// The start of a baseline JPEG: SOI, an APP0 segment of `padding` bytes, then SOF0.
+    /// The start of a baseline JPEG: SOI, APP segments holding `padding` bytes, then SOF0.
     static func jpeg(width: Int, height: Int, padding: Int = 14) -> [UInt8] {
         var bytes: [UInt8] = [0xFF, 0xD8]
-        bytes += [0xFF, 0xE0] + be16(padding + 2) + [UInt8](repeating: 0x4A, count: padding)
+        var left = padding
+        while left > 0 {
+            let size = min(left, 60_000)
+            bytes += [0xFF, 0xE1] + be16(size + 2) + [UInt8](repeating: 0x4A, count: size)
+            left -= size
+        }
         bytes += [0xFF, 0xC4] + be16(4) + [0, 0]  // a DHT segment, which is not a frame
         bytes += [0xFF, 0xC0] + be16(11) + [8] + be16(height) + be16(width) + [1, 1, 0x11, 0]
         bytes += [0xFF, 0xD9]
