@@ -35,6 +35,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--log-format must be logfmt or json")
         }
         umask(0o077)
+        // A full disk or a file-size limit must fail the write (and stop the job cleanly), not
+        // kill the process.
+        signal(SIGXFSZ, SIG_IGN)
         let interactive = isatty(STDOUT_FILENO) == 1
         let verbosity: Verbosity = quiet ? .quiet : (verbose ? .verbose : .normal)
         let observer = ConsoleObserver(interactive: interactive, format: format, verbosity: verbosity)

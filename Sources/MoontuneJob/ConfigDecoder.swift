@@ -7,7 +7,7 @@ struct ConfigDecoder {
     let configURL: URL
 
     static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward"]
-    static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s"]
+    static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s", "in_doubt_wait_s"]
     static let dataKeys = ["train", "eval", "max_image_bytes", "allow_absolute_paths"]
     static let trainKeys = ["steps", "groups_per_step", "rollouts_per_group", "lr", "seed", "concurrency",
                             "max_staleness", "reasoning", "settings"]
@@ -129,6 +129,9 @@ struct ConfigDecoder {
         positive(api, "give_up_after_s", &result.giveUpAfterSeconds)
         if let value = api.double("max_backoff_s"), api.check("max_backoff_s", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)") {
             result.maxBackoffSeconds = value
+        }
+        if let value = api.double("in_doubt_wait_s"), api.check("in_doubt_wait_s", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)") {
+            result.inDoubtWaitSeconds = value
         }
         return result
     }

@@ -11,6 +11,9 @@ public struct APIConfig: Sendable, Equatable {
     public var maxAttempts: Int = 100
     public var giveUpAfterSeconds: Double = 900
     public var maxBackoffSeconds: Double = 30
+    /// After a train_step whose request may still be running on the server (timeout, lost
+    /// connection, crash), wait this long before asking the server whether it landed.
+    public var inDoubtWaitSeconds: Double = 30
 
     public init() {}
 

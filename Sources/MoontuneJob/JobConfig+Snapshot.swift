@@ -13,6 +13,7 @@ extension JobConfig {
                 "max_attempts": .int(api.maxAttempts),
                 "give_up_after_s": .double(api.giveUpAfterSeconds),
                 "max_backoff_s": .double(api.maxBackoffSeconds),
+                "in_doubt_wait_s": .double(api.inDoubtWaitSeconds),
             ]),
             "data": .members([
                 "train": .string(data.train.path),

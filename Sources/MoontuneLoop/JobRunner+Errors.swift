@@ -10,7 +10,8 @@ extension JobRunner {
             switch error.kind {
             case .unauthorized:
                 return "\(error). The API key in $\(config.api.apiKeyEnv) was refused: check it, then run again."
-            case .notFound where error.endpoint.contains("/finetunes/"):
+            case .notFound where error.endpoint.contains("/finetunes/") || error.endpoint.hasSuffix("/rollouts")
+                || error.endpoint.hasSuffix("/train_step"):
                 return "\(error). The finetune of job \(config.name) no longer exists on the server (deleted?). "
                     + "Start a new job under another name."
             case .conflict:

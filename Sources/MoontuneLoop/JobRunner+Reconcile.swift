@@ -14,6 +14,13 @@ extension JobRunner {
             try await store.setFinetuneID(jobID: jobID, finetuneID: finetuneID, now: now)
         }
         try await loadProgress()
+        if let intent = try await store.pendingIntent(jobID: jobID) {
+            // The previous runner died with this train_step possibly still running on the server.
+            let elapsed = Duration.milliseconds(max(0, now - intent.intentAtMs))
+            if elapsed < context.inDoubtWait {
+                try await Task.sleep(for: context.inDoubtWait - elapsed)
+            }
+        }
         context.observer.record(.started(job: context.config.name, finetuneID: finetuneID, resumedAt: progress.lastApplied,
                                          totalSteps: progress.totalSteps, previousState: nil))
         try await reconcile(pendingStep: progress.pendingIntent, statistics: nil)

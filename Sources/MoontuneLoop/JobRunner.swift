@@ -144,6 +144,10 @@ public final class JobRunner {
         } catch let error as APIError where error.isAmbiguous {
             context.logger.warning("train_step outcome unknown; reconciling", metadata: ["step": "\(step)", "error": "\(error)"])
             try await store.recordEvent(jobID: jobID, kind: "ambiguous", step: step, message: error.description, now: now)
+            if case .transport = error.kind {
+                // The request may still be running on the server: let it land before asking.
+                try await Task.sleep(for: context.inDoubtWait)
+            }
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
                                             reconciled: true)

@@ -149,7 +149,8 @@ public enum JobSession {
         }
         let context = RunContext(config: config, jobID: jobID, store: store, client: client, dataset: dataset,
                                  evalDataset: evalDataset, scorer: scorer, builder: RequestBuilder(config: config, cache: ImageCache()),
-                                 observer: request.observer, logger: request.logger, rewindToServer: request.rewindToServer)
+                                 observer: request.observer, logger: request.logger, rewindToServer: request.rewindToServer,
+                                 inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)))
         request.observer.record(.attached(limiter: client.limiter))
         let outcome = await JobRunner(context: context).run()
         await client.shutdown()

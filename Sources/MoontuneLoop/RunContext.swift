@@ -17,10 +17,14 @@ public struct RunContext: Sendable {
     public var logger: Logger
     /// Move the job back to the server's step when the server is behind the record.
     public var rewindToServer: Bool
+    /// How long to wait, after a train_step whose request may still be running on the server (a
+    /// timeout, a lost connection, a crash), before asking the server where it is: a request the
+    /// server is still processing must land first, or it would be mistaken for one that never came.
+    public var inDoubtWait: Duration
 
     public init(config: JobConfig, jobID: Int64, store: ProgressStore, client: MoondreamClient, dataset: Dataset,
                 evalDataset: Dataset?, scorer: any RewardScorer, builder: RequestBuilder, observer: any RunObserver,
-                logger: Logger, rewindToServer: Bool) {
+                logger: Logger, rewindToServer: Bool, inDoubtWait: Duration = .seconds(30)) {
         self.config = config
         self.jobID = jobID
         self.store = store
@@ -32,6 +36,7 @@ public struct RunContext: Sendable {
         self.observer = observer
         self.logger = logger
         self.rewindToServer = rewindToServer
+        self.inDoubtWait = inDoubtWait
     }
 }
 

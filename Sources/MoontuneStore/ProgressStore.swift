@@ -114,21 +114,36 @@ public final class ProgressStore: Sendable {
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction.
+    ///
+    /// A database locked by another process (a `sqlite3` shell holding a write transaction, say)
+    /// is waited out: SQLite's busy timeout first, then further attempts for up to `lockPatience`.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            return try await pool.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
+        let started = ContinuousClock.now
+        while true {
+            do {
+                return try await pool.writeWithoutTransaction { db in
+                    var result: T?
+                    try db.inTransaction(.immediate) {
+                        result = try body(db)
+                        return .commit
+                    }
+                    guard let result else { throw StoreError(path: "", message: "transaction produced no result") }
+                    return result
                 }
-                guard let result else { throw StoreError(path: "", message: "transaction produced no result") }
-                return result
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+                guard ContinuousClock.now - started < Self.lockPatience else {
+                    throw StoreError(path: path, message: "the database stayed locked by another process for "
+                        + "\(Self.lockPatience.components.seconds) s; close whatever holds it (a sqlite3 shell?) and run again")
+                }
+                try await Task.sleep(for: .seconds(1))
+            } catch let error as DatabaseError {
+                throw StoreError(path: path, message: Self.describe(error))
             }
-        } catch let error as DatabaseError {
-            throw StoreError(path: path, message: Self.describe(error))
         }
     }
+
+    /// How long a write waits for a lock held by another process before giving up.
+    static let lockPatience: Duration = .seconds(600)
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {

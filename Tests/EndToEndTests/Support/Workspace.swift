@@ -34,7 +34,7 @@ struct Workspace {
         var train: [String: Any] = ["steps": steps, "groups_per_step": groups, "rollouts_per_group": rollouts, "lr": 0.002,
                                     "seed": seed, "concurrency": concurrency]
         train.merge(extraTrain) { $1 }
-        var api: [String: Any] = ["base_url": simulator.baseURL, "api_key_env": "MOONDREAM_API_KEY", "max_backoff_s": 0.5]
+        var api: [String: Any] = ["base_url": simulator.baseURL, "api_key_env": "MOONDREAM_API_KEY", "max_backoff_s": 0.5, "in_doubt_wait_s": 0.2]
         api.merge(extraAPI) { $1 }
         var config: [String: Any] = [
             "name": name, "rank": 8, "api": api,
