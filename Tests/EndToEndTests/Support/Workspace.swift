@@ -78,3 +78,48 @@ struct Workspace {
         try? FileManager.default.removeItem(at: directory)
     }
 }
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+extension Workspace {
+    /// POSTs to one of the simulator's control endpoints (`/_sim/...`).
+    func control(_ path: String, _ body: [String: Any]) async throws {
+        guard let url = URL(string: "http://127.0.0.1:\(simulator.port)/_sim/\(path)") else { throw URLError(.badURL) }
+        var request = URLRequest(url: url)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        let (_, response) = try await URLSession.shared.data(for: request)
+        guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
+            throw URLError(.badServerResponse)
+        }
+    }
+
+    /// Calls the simulator as a client would (with the key), for setting up a scenario.
+    func api(_ method: String, _ path: String, _ body: [String: Any]? = nil) async throws -> (Int, [String: Any]) {
+        guard let url = URL(string: simulator.baseURL + path) else { throw URLError(.badURL) }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.setValue(MoontuneProcess.apiKey, forHTTPHeaderField: "X-Moondream-Auth")
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        return (status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
+    }
+
+    /// `moontune status --json` for one job, parsed.
+    func statusJSON(_ name: String? = nil) async throws -> [String: Any] {
+        let result = try await run(["status", "--json"] + (name.map { [$0] } ?? []))
+        guard result.status == 0,
+              let document = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+              let jobs = document["jobs"] as? [[String: Any]], let first = jobs.first else {
+            throw URLError(.cannotParseResponse)
+        }
+        return first
+    }
+}
