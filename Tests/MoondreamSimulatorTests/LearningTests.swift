@@ -49,7 +49,7 @@ struct LearningTests {
         try await withSimulator(SimulatorOptions(seed: 11)) { sim in
             let means = try await train(sim, try await sim.createFinetune("learn-point"), examples, steps: 30)
             let early = mean(means[0..<5]), late = mean(means[25..<30])
-            #expect(late > early + 0.15, "point reward \(early) → \(late): \(means)")
+            #expect(late > early + 0.3, "point reward \(early) → \(late): \(means)")
         }
     }
 
@@ -65,7 +65,7 @@ struct LearningTests {
         try await withSimulator(SimulatorOptions(seed: 5)) { sim in
             let means = try await train(sim, try await sim.createFinetune("learn-detect"), examples, steps: 30)
             let early = mean(means[0..<5]), late = mean(means[25..<30])
-            #expect(late > early + 0.1, "detect reward \(early) → \(late): \(means)")
+            #expect(late > early + 0.25, "detect reward \(early) → \(late): \(means)")
         }
     }
 
@@ -80,7 +80,7 @@ struct LearningTests {
         try await withSimulator(SimulatorOptions(seed: 3)) { sim in
             let means = try await train(sim, try await sim.createFinetune("learn-query"), examples, steps: 30)
             let early = mean(means[0..<5]), late = mean(means[25..<30])
-            #expect(late > early + 0.2, "query reward \(early) → \(late): \(means)")
+            #expect(late > early + 0.3, "query reward \(early) → \(late): \(means)")
         }
     }
 }
