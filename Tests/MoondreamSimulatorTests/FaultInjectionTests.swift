@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Testing
 @testable import MoondreamSimulator
@@ -168,5 +169,30 @@ struct FaultInjectionTests {
             #expect(stats["requests_total"]?.intValue == 0)
             #expect(stats["finetunes"]?.arrayValue?.count == 1)
         }
+    }
+}
+
+@Suite("Starting and stopping")
+struct LifecycleTests {
+    @Test("start on a port already in use throws instead of hanging")
+    func portInUse() async throws {
+        let first = try await Simulator.start(SimulatorOptions())
+        await #expect(throws: (any Error).self) {
+            let second = try await Simulator.start(SimulatorOptions(port: first.port))
+            await second.stop()
+        }
+        await first.stop()
+    }
+
+    @Test("after stop the port no longer answers")
+    func stopClosesPort() async throws {
+        let simulator = try await Simulator.start(SimulatorOptions())
+        #expect(simulator.baseURL == "http://127.0.0.1:\(simulator.port)/v1")
+        await simulator.stop()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(simulator.port)/_sim/stats")
+        request.method = .GET
+        await #expect(throws: (any Error).self) { _ = try await client.execute(request, timeout: .seconds(5)) }
+        try await client.shutdown()
     }
 }
