@@ -91,12 +91,12 @@ struct FaultInjectionTests {
     @Test("an outage answers every /v1 request with its status until it ends")
     func outage() async throws {
         try await withSimulator { sim in
-            let started = try await sim.send(.POST, "/_sim/outage", body: #"{"seconds": 0.6, "status": 503}"#, key: .some(nil))
+            let started = try await sim.send(.POST, "/_sim/outage", body: #"{"seconds": 2.5, "status": 503}"#, key: .some(nil))
             #expect(started.status == 200)
             #expect(try await sim.get("/v1/tuning/finetunes").status == 503)
             #expect(try await sim.send(.POST, "/v1/tuning/finetunes", body: "{}").status == 503)
             #expect(try await sim.stats()["faults_injected"]?["outage"]?.intValue == 2)
-            try await Task.sleep(for: .milliseconds(700))
+            try await Task.sleep(for: .milliseconds(2600))
             #expect(try await sim.get("/v1/tuning/finetunes").status == 200)
         }
     }
@@ -134,7 +134,7 @@ struct FaultInjectionTests {
     @Test("requests in flight are counted and their maximum kept")
     func maxInFlight() async throws {
         var options = SimulatorOptions()
-        options.faults.otherLatencyMs = 400
+        options.faults.otherLatencyMs = 1500
         try await withSimulator(options) { sim in
             try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<5 { group.addTask { try await sim.get("/v1/tuning/finetunes").status } }
