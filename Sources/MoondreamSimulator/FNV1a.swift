@@ -31,10 +31,6 @@ struct FNV1a: Sendable {
         combine(bytes: CollectionOfOne(0xFF))
     }
 
-    mutating func combine(_ number: UInt64) {
-        withUnsafeBytes(of: number.littleEndian) { combine(bytes: $0) }
-    }
-
     static func hash(_ parts: String...) -> UInt64 {
         var hasher = FNV1a()
         for part in parts { hasher.combine(part) }

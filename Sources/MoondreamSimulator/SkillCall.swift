@@ -58,16 +58,7 @@ struct SkillCall: Sendable {
             throw .badRequest("\(fields.name("skill")) '\(skillName)' is not a known skill (query, point, detect)")
         }
         self.skill = skill
-        switch skill {
-        case .query:
-            prompt = try fields.nonEmptyString("question")
-            imageURL = try Self.optionalImage(fields)
-            reasoning = try fields.optionalBool("reasoning") ?? false
-        case .point, .detect:
-            prompt = try fields.nonEmptyString("object")
-            imageURL = try Self.requiredImage(fields)
-            reasoning = false
-        }
+        (prompt, imageURL, reasoning) = try Self.readPrompt(skill, fields)
         settings = try SamplingParameters(fields.optionalObject("settings"))
         key = FNV1a.hash(skill.rawValue, imageURL ?? "", prompt)
     }
@@ -75,22 +66,23 @@ struct SkillCall: Sendable {
     /// Reads the body of an inference endpoint (`/v1/query`, `/v1/point`, `/v1/detect`).
     init(inference skill: SimSkill, fields: Fields) throws(APIFailure) {
         self.skill = skill
-        switch skill {
-        case .query:
-            prompt = try fields.nonEmptyString("question")
-            imageURL = try Self.optionalImage(fields)
-            reasoning = try fields.optionalBool("reasoning") ?? false
-        case .point, .detect:
-            prompt = try fields.nonEmptyString("object")
-            imageURL = try Self.requiredImage(fields)
-            reasoning = false
-        }
+        (prompt, imageURL, reasoning) = try Self.readPrompt(skill, fields)
         var settings = SamplingParameters.greedy
         let asked = try SamplingParameters(fields.optionalObject("settings"))
         settings.maxObjects = asked.maxObjects
         settings.maxTokens = asked.maxTokens
         self.settings = settings
         key = FNV1a.hash(skill.rawValue, imageURL ?? "", prompt)
+    }
+
+    /// The skill's own fields: a question (image optional) or an object (image required).
+    private static func readPrompt(_ skill: SimSkill, _ fields: Fields) throws(APIFailure) -> (String, String?, Bool) {
+        switch skill {
+        case .query:
+            (try fields.nonEmptyString("question"), try optionalImage(fields), try fields.optionalBool("reasoning") ?? false)
+        case .point, .detect:
+            (try fields.nonEmptyString("object"), try requiredImage(fields), false)
+        }
     }
 
     static func requiredImage(_ fields: Fields) throws(APIFailure) -> String {
