@@ -128,7 +128,7 @@ struct FaultInjectionTests {
         await simulator.stop()
         _ = await hung
         try await harness.client.shutdown()
-        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(ContinuousClock.now - start < .seconds(30))
     }
 
     @Test("requests in flight are counted and their maximum kept")
