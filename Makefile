@@ -12,5 +12,6 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# The demo: a real job against the local simulator, with live progress, status and an HTML report.
 run: debug
-	@echo "make run: not wired yet"
+	@scripts/demo.sh

@@ -62,6 +62,7 @@ let package = Package(
         .testTarget(name: "MoontuneStoreTests", dependencies: ["MoontuneStore"]),
         .testTarget(name: "MoondreamSimulatorTests", dependencies: ["MoondreamSimulator", "MoondreamAPI", "MoontuneJob"]),
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
+        .testTarget(name: "MoontuneCLITests", dependencies: ["MoontuneCLI", "MoontuneStore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging"]),
     ],
     swiftLanguageModes: [.v6]
