@@ -3,13 +3,16 @@
 # Moondream tuning API. Leaves its files in ./demo/ (or $DEMO_DIR) and nothing running.
 #
 # Knobs (for tests and the curious): MOONTUNE_BIN (default .build/debug/moontune), DEMO_DIR,
-# DEMO_STEPS (default 40).
+# DEMO_STEPS (default 50), DEMO_IMAGES (6), DEMO_GROUPS (8), DEMO_ROLLOUTS (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=${MOONTUNE_BIN:-.build/debug/moontune}
 dir=${DEMO_DIR:-demo}
-steps=${DEMO_STEPS:-40}
+steps=${DEMO_STEPS:-50}
+images=${DEMO_IMAGES:-6}
+groups=${DEMO_GROUPS:-8}
+rollouts=${DEMO_ROLLOUTS:-8}
 name=shapes-demo
 db="$dir/moontune.sqlite"
 
@@ -60,8 +63,8 @@ echo
 echo "==> Writing the sample dataset and the job config to $dir/"
 # Images of shapes that moontune draws itself, with exact ground truth. The simulator learns per
 # image (it cannot see pixels), so the eval set is the training set: see README.md.
-"$bin" sample-data "$dir" --name "$name" --base-url "$base_url" --steps "$steps" --images 8 --eval-images 0 \
-  --groups-per-step 8 --rollouts-per-group 4 --every 10 --eval-on-train
+"$bin" sample-data "$dir" --name "$name" --base-url "$base_url" --steps "$steps" --images "$images" --eval-images 0 \
+  --groups-per-step "$groups" --rollouts-per-group "$rollouts" --every 10 --eval-on-train
 
 echo
 echo "==> moontune run $dir/config.json --db $db"

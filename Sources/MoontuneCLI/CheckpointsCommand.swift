@@ -40,7 +40,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
                 enum CodingKeys: String, CodingKey { case job, finetuneID = "finetune_id", checkpoints }
             }
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(Document(job: name, finetuneID: job.finetuneID, checkpoints: checkpoints)),
                          as: UTF8.self))
         } else {

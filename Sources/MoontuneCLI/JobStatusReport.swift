@@ -3,7 +3,8 @@ import MoondreamAPI
 import MoontuneStore
 
 /// What `status` knows about one job, read from the database alone. Encodes to the document in
-/// CONTRACT.md (`status --json`), with extra fields after the contract's.
+/// CONTRACT.md (`status --json`) plus extra fields; every field is always present (`null` when
+/// unknown), and `status --json` sorts the keys so that the output is stable.
 struct JobStatusReport: Encodable, Sendable {
     var name: String
     var finetuneID: String?
@@ -63,6 +64,17 @@ struct JobStatusReport: Encodable, Sendable {
         enum CodingKeys: String, CodingKey {
             case step, checkpointID = "checkpoint_id", kind, state, model, savedAtMs = "saved_at_ms", deletedAtMs = "deleted_at_ms"
         }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(step, forKey: .step)
+            try container.encode(checkpointID, forKey: .checkpointID)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(state, forKey: .state)
+            try container.encode(model, forKey: .model)
+            try container.encode(savedAtMs, forKey: .savedAtMs)
+            try container.encode(deletedAtMs, forKey: .deletedAtMs)  // null while the checkpoint lives
+        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -75,7 +87,7 @@ struct JobStatusReport: Encodable, Sendable {
         case retries, reconciliations, pendingIntent = "pending_intent", baseURL = "base_url", configPath = "config_path"
     }
 
-    /// The contract's fields are always present, `null` when unknown.
+    /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(name, forKey: .name)

@@ -15,7 +15,7 @@ struct ReportData: Sendable {
 /// network) with the job's header, its charts, its checkpoints and its config. The markup is
 /// well-formed XML as well as HTML, so any parser reads it.
 enum ReportHTML {
-    static let colors = (mean: "#2563eb", eval: "#059669", constant: "#d97706", time: "#7c3aed")
+    static let colors = (mean: "#2563eb", eval: "#4f46e5", constant: "#d97706", time: "#7c3aed")
     static let skillColors = ["point": "#db2777", "detect": "#0891b2", "query": "#65a30d"]
 
     static func render(_ data: ReportData) -> String {
@@ -54,7 +54,7 @@ enum ReportHTML {
         let report = data.report
         let bestEval = data.evals.max { $0.rewardMean < $1.rewardMean }
         var rows: [(String, String)] = [
-            ("State", report.state + (report.pid.map { " (pid \($0) on \(report.host ?? "-"))" } ?? "")),
+            ("State", report.state + (report.pid.map { " (\(report.state == "running" ? "" : "last run: ")pid \($0) on \(report.host ?? "-"))" } ?? "")),
             ("API", report.baseURL),
             ("Created", StatusText.date(report.createdAtMs)),
             ("Last started", report.startedAtMs.map(StatusText.date) ?? "-"),

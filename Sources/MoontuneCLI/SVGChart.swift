@@ -91,17 +91,22 @@ struct SVGChart: Sendable {
             }
         }
         if series.count > 1 {
-            var x = plot.x1 - 8
+            // Right-aligned swatches and names; the width of a name is estimated (no font metrics).
+            var x = plot.x1
             for item in series.reversed() {
-                svg += text(x: x, y: 18, item.name, anchor: "end", cssClass: "legend", fill: item.color)
-                x -= Double(item.name.count) * 7 + 18
+                x -= Double(item.name.count) * 7
+                svg += text(x: x, y: 18, item.name, anchor: "start", cssClass: "legend", fill: item.color)
+                x -= 16
+                svg += "<rect x=\"\(f(x))\" y=\"12\" width=\"12\" height=\"4\" style=\"fill:\(item.color)\"/>\n"
+                x -= 12
             }
         }
         return svg + "</svg>"
     }
 
     private func text(x: Double, y: Double, _ content: String, anchor: String, cssClass: String, fill: String? = nil) -> String {
-        "<text class=\"\(cssClass)\" x=\"\(f(x))\" y=\"\(f(y))\" text-anchor=\"\(anchor)\"" + (fill.map { " fill=\"\($0)\"" } ?? "")
+        // An inline style, not a `fill` attribute: the page's stylesheet would win over an attribute.
+        "<text class=\"\(cssClass)\" x=\"\(f(x))\" y=\"\(f(y))\" text-anchor=\"\(anchor)\"" + (fill.map { " style=\"fill:\($0)\"" } ?? "")
             + ">\(HTMLText.escape(content))</text>\n"
     }
 

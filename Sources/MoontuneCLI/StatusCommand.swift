@@ -81,7 +81,7 @@ struct StatusDocument: Encodable {
 
     func encoded() throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 }
@@ -106,9 +106,13 @@ enum StatusText {
         var lines: [String] = []
         lines.append("job \(report.name): \(report.state), step \(report.step) of \(report.totalSteps)")
         lines.append("  finetune   \(report.finetuneID ?? "-")   api \(report.baseURL)")
-        var process = "  process    pid \(report.pid.map(String.init) ?? "-") on \(report.host ?? "-")"
-        if let age = report.heartbeatAgeSeconds { process += ", heartbeat \(ConsoleObserver.formatDuration(seconds: age)) ago" }
-        lines.append(process)
+        if report.state == "running" || report.state == "interrupted" {
+            var process = "  process    pid \(report.pid.map(String.init) ?? "-") on \(report.host ?? "-")"
+            if let age = report.heartbeatAgeSeconds { process += ", heartbeat \(ConsoleObserver.formatDuration(seconds: age)) ago" }
+            lines.append(process)
+        } else if let pid = report.pid {
+            lines.append("  last run   pid \(pid) on \(report.host ?? "-")")
+        }
         if let started = report.startedAtMs {
             var timing = "  started    \(date(started))"
             if report.state == "running" {

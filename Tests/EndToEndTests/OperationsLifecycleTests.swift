@@ -169,3 +169,52 @@ import Testing
         #expect(html.contains("Last error"))
     }
 }
+
+/// What `start` and `status --watch` do before and around a job.
+@Suite(.serialized) struct OperationsStartTests {
+    @Test func startRefusesABadConfigOrAMissingKeyInTheForegroundAndStartsNothing() async throws {
+        let workspace = try await Workspace.make()
+        defer { Task { await workspace.close() } }
+        try workspace.writeConfig(name: "bad", steps: 4, groups: 2, rollouts: 99, concurrency: 2, every: 2)
+        let invalid = try await workspace.run(["start", "config.json"])
+        #expect(invalid.status == 2, "\(invalid.stderr)")
+        #expect(invalid.stderr.contains("rollouts_per_group"), "the problem names the field: \(invalid.stderr)")
+
+        try workspace.writeConfig(name: "nokey", steps: 4, groups: 2, rollouts: 2, concurrency: 2, every: 2,
+                                  extraAPI: ["api_key_env": "MOONTUNE_TEST_UNSET_KEY"])
+        let keyless = try await workspace.run(["start", "config.json"])
+        #expect(keyless.status != 0)
+        #expect(keyless.stderr.contains("MOONTUNE_TEST_UNSET_KEY"), "says which variable is missing: \(keyless.stderr)")
+
+        #expect(!FileManager.default.fileExists(atPath: workspace.directory.appendingPathComponent("bad.log").path))
+        #expect(!FileManager.default.fileExists(atPath: workspace.directory.appendingPathComponent("nokey.log").path))
+        #expect(await workspace.simulator.stats().finetunes.isEmpty, "nothing reached the API")
+    }
+
+    @Test func statusWatchRedrawsUntilInterrupted() async throws {
+        let workspace = try await Workspace.make()
+        defer { Task { await workspace.close() } }
+        try workspace.writeConfig(name: "watched", steps: 2, groups: 2, rollouts: 2, concurrency: 2, every: 2)
+        #expect(try await workspace.run(["run", "config.json", "--quiet"]).status == 0)
+        let watching = try workspace.start(["status", "--watch", "--interval", "0.3"])
+        try await Task.sleep(for: .milliseconds(1500))
+        let soFar = watching.stdoutSoFar
+        watching.signal(SIGINT)
+        _ = await watching.wait()
+        let redraws = soFar.components(separatedBy: "\u{1B}[H\u{1B}[2J").count - 1
+        #expect(redraws >= 2, "redrawn \(redraws) times in 1.5 s: \(soFar)")
+        #expect(soFar.contains("watched") && soFar.contains("completed"))
+    }
+
+    @Test func statusWithoutADatabaseSaysThereAreNoJobs() async throws {
+        let workspace = try await Workspace.make()
+        defer { Task { await workspace.close() } }
+        let table = try await workspace.run(["status"])
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("no jobs yet"))
+        #expect(try await Operations.status(workspace).isEmpty)
+        let named = try await workspace.run(["status", "ghost"])
+        #expect(named.status != 0, "a named job that does not exist is an error")
+        #expect(!FileManager.default.fileExists(atPath: workspace.database.path), "status creates no database")
+    }
+}

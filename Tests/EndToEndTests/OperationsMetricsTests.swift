@@ -7,8 +7,8 @@ import Testing
 
 /// `export`, `report` and `checkpoints` on a completed job, read from the database alone.
 @Suite(.serialized) struct OperationsMetricsTests {
-    /// A completed job of 12 steps with an eval every 4 steps (at 4, 8, 12) and only the
-    /// latest checkpoint kept, so earlier ones are deleted.
+    /// A completed job of 12 steps with an eval every 4 steps and only the latest cadence
+    /// checkpoint kept (besides the final one), so the one at step 4 is deleted.
     func completedJob() async throws -> Workspace {
         let workspace = try await Workspace.make()
         try workspace.writeConfig(name: "metrics", steps: 12, groups: 3, rollouts: 3, concurrency: 3, every: 4, eval: true,
@@ -83,10 +83,12 @@ import Testing
         defer { Task { await workspace.close() } }
         let finetune = try #require(try await Operations.status(workspace, job: "metrics")["finetune_id"] as? String)
         let server = try #require(await workspace.finetune("metrics"))
-        #expect(server.checkpoints == [12])
+        #expect(server.checkpoints == [8, 12])
+        #expect(server.deletedCheckpoints == [4])
 
         let listed = try await workspace.run(["checkpoints", "metrics"])
         #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains("deleted"), "\(listed.stdout)")
         for step in [4, 8, 12] {
             #expect(listed.stdout.contains("moondream3-preview/\(finetune)@\(step)"), "step \(step) missing: \(listed.stdout)")
         }
@@ -96,7 +98,7 @@ import Testing
         let states = Dictionary(uniqueKeysWithValues: entries.compactMap { entry in
             (entry["step"] as? Int).map { ($0, entry["state"] as? String ?? "?") }
         })
-        #expect(states == [4: "deleted", 8: "deleted", 12: "saved"], "the record agrees with the server: \(states)")
+        #expect(states == [4: "deleted", 8: "saved", 12: "saved"], "the record agrees with the server: \(states)")
     }
 }
 
