@@ -178,7 +178,20 @@ public final class ConsoleObserver: RunObserver, Sendable {
     private func redraw() {
         guard verbosity >= .normal else { return }
         let line = state.withLock { state -> String? in state.done ? nil : liveLine(state) }
-        if let line { write("\r\u{1B}[2K" + line) }
+        if let line { write("\r\u{1B}[2K" + Self.fit(line, columns: Self.terminalColumns())) }
+    }
+
+    /// A line longer than the terminal would wrap, and `\r` would then redraw only its last row.
+    static func fit(_ line: String, columns: Int?) -> String {
+        guard let columns, columns > 1, line.count >= columns else { return line }
+        return String(line.prefix(columns - 1))
+    }
+
+    /// The terminal's width, asked each time so that a resized window is followed.
+    static func terminalColumns() -> Int? {
+        var size = winsize()
+        guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+        return Int(size.ws_col)
     }
 
     private func liveLine(_ state: State) -> String {

@@ -84,6 +84,6 @@ struct ExportCommand: AsyncParsableCommand {
             after = last.k
         }
         emit(evals[nextEval...].map { format.line(MetricsRow(eval: $0)) }.joined())
-        return (steps, evals.count)
+        return (steps, evals.count)  // every eval is written: before a later step, or at the end
     }
 }

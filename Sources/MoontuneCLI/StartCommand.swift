@@ -81,7 +81,7 @@ struct StartCommand: AsyncParsableCommand {
             if Detached.hasExited(pid) { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let tail = Detached.tail(logPath, lines: 15)
+        let tail = SecretRedactor.fromEnvironment().redact(Detached.tail(logPath, lines: 15))
         FileHandle.standardError.write(Data("moontune: the job did not start (pid \(pid)); the end of \(logPath):\n\(tail)\n".utf8))
         throw ExitCode(1)
     }

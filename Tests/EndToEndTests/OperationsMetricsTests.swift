@@ -37,6 +37,17 @@ import Testing
         #expect(stepRows.map { Int($0[step]) } == Array(1...12))
         #expect(evalRows.map { Int($0[step]) ?? -1 } == evals)
         #expect(rows.count == 1 + 12 + evals.count)
+        // Each eval right after the step it was taken at (the one before training first).
+        let body = Array(rows.dropFirst())
+        for (index, row) in body.enumerated() where row[kind] == "eval" {
+            let at = Int(row[step]) ?? -1
+            if at == 0 {
+                #expect(index == 0, "the eval before training comes first")
+            } else {
+                #expect(index > 0 && body[index - 1][kind] == "step" && Int(body[index - 1][step]) == at,
+                        "the eval at step \(at) follows its step")
+            }
+        }
         let mean = try #require(header.firstIndex(of: "reward_mean"))
         #expect(stepRows.allSatisfy { Double($0[mean]) != nil })
         #expect(csv.stdout.contains("12 step rows and \(evals.count) eval rows"), "\(csv.stdout)")

@@ -85,4 +85,11 @@ final class Capture: Sendable {
                                             elapsed: .seconds(120), inFlight: 3, limit: 8)
         #expect(line == "step 10/40 [#####...............] reward 0.610 (avg 0.550)  5.0 steps/min  ETA 6m00s  in flight 3/8")
     }
+
+    @Test func theLiveLineIsCutToTheTerminalsWidthSoItNeverWraps() {
+        let line = String(repeating: "x", count: 120)
+        #expect(ConsoleObserver.fit(line, columns: 80).count == 79)
+        #expect(ConsoleObserver.fit("short", columns: 80) == "short")
+        #expect(ConsoleObserver.fit(line, columns: nil) == line)
+    }
 }
