@@ -18,19 +18,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let store: ProgressStore
-        let job: JobRecord
-        do {
-            store = try ProgressStore(path: database.path, readOnly: true)
-            guard let found = try await store.job(named: name) else {
-                FileHandle.standardError.write(Data("moontune: no job named \(name) in \(database.path)\n".utf8))
-                throw ExitCode(1)
-            }
-            job = found
-        } catch let error as StoreError {
-            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let (store, job) = try await database.openJob(named: name)
         let checkpoints = try await Self.localCheckpoints(job, store: store)
         if json {
             struct Document: Encodable {

@@ -28,19 +28,7 @@ struct ExportCommand: AsyncParsableCommand {
     static let pageSize = 500
 
     func run() async throws {
-        let store: ProgressStore
-        let job: JobRecord
-        do {
-            store = try ProgressStore(path: database.path, readOnly: true)
-            guard let found = try await store.job(named: name), found.id != nil else {
-                FileHandle.standardError.write(Data("moontune: no job named \(name) in \(database.path)\n".utf8))
-                throw ExitCode(1)
-            }
-            job = found
-        } catch let error as StoreError {
-            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let (store, job) = try await database.openJob(named: name)
         let sink: FileHandle
         if let out {
             guard FileManager.default.createFile(atPath: out, contents: nil), let handle = FileHandle(forWritingAtPath: out) else {

@@ -21,18 +21,8 @@ struct ReportCommand: AsyncParsableCommand {
     var out: String = "report.html"
 
     func run() async throws {
-        let html: String
-        do {
-            let store = try ProgressStore(path: database.path, readOnly: true)
-            guard let job = try await store.job(named: name) else {
-                FileHandle.standardError.write(Data("moontune: no job named \(name) in \(database.path)\n".utf8))
-                throw ExitCode(1)
-            }
-            html = try await Self.render(job, store: store, databasePath: database.path)
-        } catch let error as StoreError {
-            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let (store, job) = try await database.openJob(named: name)
+        let html = try await Self.render(job, store: store, databasePath: database.path)
         do {
             try Data(html.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
         } catch {
