@@ -20,6 +20,9 @@ public struct Moontune: AsyncParsableCommand {
             ImportCocoCommand.self,
             SimulateCommand.self,
             SampleDataCommand.self,
+            CheckpointsCommand.self,
+            ExportCommand.self,
+            ReportCommand.self,
         ])
 
     public init() {}
