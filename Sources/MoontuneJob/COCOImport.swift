@@ -90,7 +90,7 @@ public func importCOCO(annotations: URL, images: URL, output: URL, skill: Skill 
             lines.append(line.serialized())
         }
     }
-    if summary.examples == 0 { problem("annotations", "no usable annotation: nothing to import") }
+    if summary.examples == 0, problems.isEmpty { problem("annotations", "no usable annotation: nothing to import") }
     guard problems.isEmpty else { throw DatasetError(problems: problems) }
     try write(lines, to: output)
     return summary
