@@ -75,7 +75,7 @@ struct ExampleParser: Sendable {
 
     private func nonEmptyString(_ object: ObjectReader, _ key: String, _ what: String) -> String? {
         guard let text = object.string(key, required: true) else { return nil }
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        guard text.contains(where: { !$0.isWhitespace }) else {
             object.sink.add(key, "must not be empty (\(what))", at: object.value(key))
             return nil
         }
