@@ -91,7 +91,8 @@ struct ConfigDecoder {
             sink.warn("checkpoint.keep_best", "has no effect without an eval set (data.eval)", at: top.value("checkpoint"))
         }
         if let reward = top.object("reward") { config.reward = decodeReward(reward) }
-        return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems, warnings: sink.warnings)
+        return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems.sortedByLine(),
+                              warnings: sink.warnings)
     }
 
     private func check(_ reader: ObjectReader, _ known: [String]) {
