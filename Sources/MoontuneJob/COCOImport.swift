@@ -85,7 +85,7 @@ public func importCOCO(annotations: URL, images: URL, output: URL, skill: Skill 
                 "image": .string(path),
                 "skill": .string(skill.rawValue),
                 "object": .string(categories[categoryID] ?? ""),
-                "ground_truth": RewardProgram.groundTruthJSON(.boxes(boxes)),
+                "ground_truth": GroundTruth.boxes(boxes).json,
             ])
             lines.append(line.serialized())
         }

@@ -48,8 +48,7 @@ struct ConfigDecoder {
 
     func decode(_ root: JSONNode) -> ConfigDecoding {
         let folder = configURL.deletingLastPathComponent()
-        var config = JobConfig(name: "", rank: 16, data: DataConfig(train: folder), train: TrainConfig(),
-                               checkpoint: CheckpointConfig(everySteps: 1), sourceURL: configURL)
+        var config = JobConfig.placeholder(configURL)
         guard let top = ObjectReader(root, path: "", sink: sink) else {
             return ConfigDecoding(config: config, trainGiven: false, problems: sink.problems, warnings: [])
         }

@@ -60,7 +60,7 @@ struct DatasetScanner {
             state.scan.problems.append(Problem(file: file, field: "", message: "cannot read the dataset: \(reason)"))
             return state.scan
         }
-        state.finish(at: offset)
+        state.finish()
         var hashes = state.idHashes
         state.idHashes = []
         scan = state.scan
@@ -124,7 +124,7 @@ private struct LineState {
         }
     }
 
-    mutating func finish(at offset: Int) {
+    mutating func finish() {
         if !carry.isEmpty || tooLong { endLine() }
     }
 

@@ -57,12 +57,10 @@ struct ExampleParser: Sendable {
         guard case .object(let members) = object.node.value else { return }
         for member in members where !Self.knownKeys.contains(member.key) {
             if let near = KeySuggestion.suggest(member.key, known: Self.knownKeys) {
-                sink(object).add(member.key, "unknown key; did you mean \"\(near)\"?", at: member.node)
+                object.sink.add(member.key, "unknown key; did you mean \"\(near)\"?", at: member.node)
             }
         }
     }
-
-    private func sink(_ object: ObjectReader) -> ProblemSink { object.sink }
 
     private func parseID(_ object: ObjectReader, line: Int) -> String? {
         guard let node = object.value("id") else { return String(line) }

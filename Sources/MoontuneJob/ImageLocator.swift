@@ -4,8 +4,7 @@ import Foundation
 /// file's folder and may not leave it, through `..` or a symlink, unless absolute paths are
 /// allowed; files above the size cap are refused.
 struct ImageLocator: Sendable {
-    let folder: URL
-    /// `folder`'s path, without a trailing slash.
+    /// The dataset file's folder, without a trailing slash.
     private let folderPath: String
     /// The folder with its symlinks resolved, for the containment check of resolved files.
     private let realFolder: String
@@ -13,9 +12,8 @@ struct ImageLocator: Sendable {
     let allowOutside: Bool
 
     init(datasetURL: URL, maxBytes: Int, allowOutside: Bool) {
-        folder = datasetURL.deletingLastPathComponent().standardizedFileURL
-        folderPath = Self.normalize(folder.path)
-        realFolder = realPath(folder.path) ?? folder.path
+        folderPath = Self.normalize(datasetURL.deletingLastPathComponent().standardizedFileURL.path)
+        realFolder = realPath(folderPath) ?? folderPath
         self.maxBytes = maxBytes
         self.allowOutside = allowOutside
     }
