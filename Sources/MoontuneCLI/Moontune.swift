@@ -12,7 +12,8 @@ public struct Moontune: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            RunCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self, SimulateCommand.self, SampleDataCommand.self,
+            RunCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self, ValidateCommand.self, ImportCocoCommand.self,
+            SimulateCommand.self, SampleDataCommand.self,
         ])
 
     public init() {}

@@ -11,6 +11,8 @@ public struct APIConfig: Sendable, Equatable {
     public var maxAttempts: Int = 100
     public var giveUpAfterSeconds: Double = 900
     public var maxBackoffSeconds: Double = 30
+    /// Answers larger than this are refused rather than buffered (the client's response cap).
+    public var maxResponseBytes: Int = 64 << 20
 
     public init() {}
 

@@ -13,6 +13,7 @@ extension JobConfig {
                 "max_attempts": .int(api.maxAttempts),
                 "give_up_after_s": .double(api.giveUpAfterSeconds),
                 "max_backoff_s": .double(api.maxBackoffSeconds),
+                "max_response_bytes": .int(api.maxResponseBytes),
             ]),
             "data": .members([
                 "train": .string(data.train.path),
