@@ -62,7 +62,12 @@ let package = Package(
         .testTarget(name: "MoontuneStoreTests", dependencies: ["MoontuneStore"]),
         .testTarget(name: "MoondreamSimulatorTests", dependencies: ["MoondreamSimulator", "MoondreamAPI", "MoontuneJob"]),
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
+            // A hostile server in the test, stopped gracefully through its service group.
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
