@@ -235,5 +235,10 @@ enum BadInputCases {
             try folder.write("d37-eval.jsonl", CaseFolder.queryLine("e1") + "\n" + #"{"id": "e2", "skill": "query", "question": " ", "answer": "yes"}"# + "\n")
             return try folder.config("d37") { $0.data = #"{"train": "train.jsonl", "eval": "d37-eval.jsonl"}"# }
         }, file: "d37-eval.jsonl", line: 2, field: "question", fragment: "must not be empty"),
+        BadInput(id: "d38", title: "a named pipe as the train set", prepare: { folder in
+            try? FileManager.default.removeItem(at: folder.url("d38.jsonl"))
+            guard mkfifo(folder.url("d38.jsonl").path, 0o600) == 0 else { throw FixtureError("mkfifo failed") }
+            return try folder.config("d38") { $0.data = #"{"train": "d38.jsonl"}"# }
+        }, file: "d38.json", line: 5, field: "data.train", fragment: "d38.jsonl: cannot read the dataset: is not a regular file"),
     ]
 }

@@ -118,6 +118,22 @@ struct HostileInputTests {
         }
     }
 
+    @Test func aNamedPipeIsRefusedWithoutWaitingForAWriter() throws {
+        let folder = try TemporaryFolder()
+        #expect(mkfifo(folder.path("pipe.jsonl").path, 0o600) == 0)
+        #expect(mkfifo(folder.path("pipe.png").path, 0o600) == 0)
+        let url = try folder.config(minimalConfig().replacingOccurrences(of: "train.jsonl", with: "pipe.jsonl"))
+        let report = validateJob(configURL: url)
+        #expect(report.problems.map(\.field) == ["data.train"])
+        #expect(report.problems.first?.message.contains("is not a regular file") == true, "\(report.problems.lines)")
+        let locator = ImageLocator(datasetURL: folder.path("train.jsonl"), maxBytes: 1 << 20, allowOutside: false)
+        guard case .failure(let error) = locator.probe(folder.path("pipe.png")) else {
+            Issue.record("a named pipe was taken for an image")
+            return
+        }
+        #expect(error.message.contains("is not a regular file"))
+    }
+
     @Test func swappedLettersAreOneEditAway() {
         #expect(KeySuggestion.editDistance("qeury", "query") == 1)
         #expect(KeySuggestion.editDistance("ca", "abc") == 3)
