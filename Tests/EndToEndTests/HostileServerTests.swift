@@ -95,6 +95,28 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// Outputs that make no sense — coordinates far outside the image, a list that is not one —
+    /// are scored by the local rewards as misses (0), never as NaN, and the job goes on.
+    @Test func absurdRolloutOutputsScoreZeroWithLocalRewards() async throws {
+        let workspace = try await workspace()
+        defer { Task { await workspace.close() } }
+        let absurd = HostileAnswer.text(#"""
+            {"request":{"skill":"point"},"rollouts":[{"output":{"points":[{"x":1e308,"y":-1e308}]}},
+             {"output":{"points":"nope"}}],"rewards":[1,1]}
+            """#)
+        try await HostileServer.with({ $0 == .rollouts ? absurd : nil }) { server, baseURL in
+            try workspace.writeConfig(name: "absurd", steps: 2, groups: 2, rollouts: 2, concurrency: 2, every: 1,
+                                      extraAPI: ["base_url": baseURL], extra: ["reward": ["source": "local"]])
+            let result = try await workspace.run(["run", "config.json"])
+
+            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+            #expect(server.step == 2)
+            let steps = try await workspace.steps("absurd")
+            #expect(steps.map(\.k) == [1, 2])
+            #expect(steps.allSatisfy { $0.rewardMean == 0 && $0.rewardMax == 0 }, "\(steps.map(\.rewardMean))")
+        }
+    }
+
     /// A train_step whose success answer is garbage or too big still landed: the job learns that
     /// from the server (checkpoints/save says which step it is at) and goes on exactly once.
     @Test(arguments: [
