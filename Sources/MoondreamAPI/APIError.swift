@@ -59,6 +59,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     /// Whether a call that is safe to repeat may be tried again after this failure.
     public var isTransient: Bool {
         switch kind {
+        // Fetching an oversized answer again would only fetch it again.
+        case .transport(.responseTooLarge): false
         case .rateLimited, .server, .transport: true
         case .badRequest, .unauthorized, .notFound, .conflict, .gone, .otherClientError, .undecodable: false
         }

@@ -100,6 +100,8 @@ public final class MoondreamClient: Sendable {
                 error = APIError(kind: .transport(failure.failure), endpoint: endpoint,
                                  message: redact(failure.detail))
             }
+            // A cancelled task (a graceful stop abandoning rollouts) is not a failure to retry.
+            if Task.isCancelled { throw CancellationError() }
             let decision = configuration.retry.decide(after: error, attempts: attempts,
                                                       elapsed: environment.now() - started,
                                                       idempotent: idempotent, random: environment.random())

@@ -14,15 +14,19 @@ public struct Paginated<Element: Sendable>: AsyncSequence, Sendable {
         var cursor: String?
         var finished = false
         var seenCursors: Set<String> = []
+        var pages = 0
+        /// No listing of ours is this long; a server that keeps handing out new cursors is wrong.
+        static var maxPages: Int { 10_000 }
 
         public mutating func next() async throws -> Element? {
             while position >= buffer.count {
                 guard !finished else { return nil }
                 let page = try await fetch(cursor)
+                pages += 1
                 buffer = page.items
                 position = 0
                 // A server that hands back a cursor it already gave would loop forever: stop.
-                if page.hasMore, let next = page.nextCursor, !seenCursors.contains(next) {
+                if page.hasMore, let next = page.nextCursor, !seenCursors.contains(next), pages < Self.maxPages {
                     seenCursors.insert(next)
                     cursor = next
                 } else {

@@ -10,13 +10,15 @@ import Synchronization
 /// The first SIGTERM or SIGINT asks for a graceful shutdown; a second one exits at once (the
 /// state database is crash-safe, and the next run reconciles).
 enum GracefulShutdown {
-    static func run<T: Sendable>(logger: Logger, _ body: @escaping @Sendable () async -> T) async throws -> T {
+    /// - Parameter onFirstSignal: told the signal's name, to report the stop where the user looks.
+    static func run<T: Sendable>(logger: Logger, onFirstSignal: @escaping @Sendable (String) -> Void = { _ in },
+                                 _ body: @escaping @Sendable () async -> T) async throws -> T {
         let result = ResultBox<T>()
         let service = BodyService { result.set(await body()) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             logger: Logger(label: "moontune.lifecycle", factory: { _ in SwiftLogNoOpLogHandler() })))
-        let signals = SignalWatcher(group: group, logger: logger)
+        let signals = SignalWatcher(group: group, logger: logger, onFirstSignal: onFirstSignal)
         let sources = signals.install()
         defer { for source in sources { source.cancel() } }
         try await group.run()
@@ -43,11 +45,13 @@ private final class SignalWatcher: Sendable {
     private let group: ServiceGroup
     private let logger: Logger
     private let count = Mutex(0)
+    private let onFirstSignal: @Sendable (String) -> Void
     private let queue = DispatchQueue(label: "moontune.signals")
 
-    init(group: ServiceGroup, logger: Logger) {
+    init(group: ServiceGroup, logger: Logger, onFirstSignal: @escaping @Sendable (String) -> Void) {
         self.group = group
         self.logger = logger
+        self.onFirstSignal = onFirstSignal
     }
 
     /// Starts watching; cancel the returned sources to stop.
@@ -69,8 +73,7 @@ private final class SignalWatcher: Sendable {
             return count
         }
         if seen == 1 {
-            let name = number == SIGTERM ? "SIGTERM" : "SIGINT"
-            FileHandle.standardError.write(Data("\n\(name) received: finishing the step in flight, then stopping (send it again to stop at once)\n".utf8))
+            onFirstSignal(number == SIGTERM ? "SIGTERM" : "SIGINT")
             let group = group
             // The signal handler runs on a Dispatch queue; the shutdown request is async.
             Task { await group.triggerGracefulShutdown() }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MoontuneJob
 import MoontuneLoop
 import MoontuneStore
 
@@ -40,12 +41,22 @@ struct RunCommand: AsyncParsableCommand {
         signal(SIGXFSZ, SIG_IGN)
         let interactive = isatty(STDOUT_FILENO) == 1
         let verbosity: Verbosity = quiet ? .quiet : (verbose ? .verbose : .normal)
-        let observer = ConsoleObserver(interactive: interactive, format: format, verbosity: verbosity)
+        // The job's name and key, if the config can be read at all (JobSession reports why not):
+        // every line then carries the job, and the key itself is masked wherever it might appear.
+        let loaded = try? JobConfig.load(from: URL(fileURLWithPath: config)).config
+        let environment = ProcessInfo.processInfo.environment
+        let key = loaded.flatMap { environment[$0.api.apiKeyEnv] }.map { [$0] } ?? []
+        let redactor = SecretRedactor(secrets: key + SecretRedactor.fromEnvironment(environment).secrets)
+        let observer = ConsoleObserver(interactive: interactive, format: format, verbosity: verbosity, job: loaded?.name,
+                                       redactor: redactor)
         var logger = Logger(label: "moontune")
         logger.logLevel = verbose ? .info : .error
         let request = RunRequest(configURL: URL(fileURLWithPath: config), databasePath: database.path, rewindToServer: rewindToServer,
                                  observer: observer, logger: logger)
-        let result: Result<SessionResult, any Error> = try await GracefulShutdown.run(logger: logger) {
+        let onSignal: @Sendable (String) -> Void = { name in
+            observer.record(.stopping(reason: "\(name) received: finishing the step in flight (send it again to stop at once)"))
+        }
+        let result: Result<SessionResult, any Error> = try await GracefulShutdown.run(logger: logger, onFirstSignal: onSignal) {
             await withTaskGroup(of: Void.self) { ticker in
                 if interactive {
                     ticker.addTask {
@@ -72,16 +83,17 @@ struct RunCommand: AsyncParsableCommand {
             if outcome.state == .failed {
                 if !interactive {
                     // The structured log has it too; stderr is where a person looks first.
-                    FileHandle.standardError.write(Data("moontune: job failed at step \(outcome.step): \(outcome.error ?? "unknown error")\n".utf8))
+                    let line = "moontune: job failed at step \(outcome.step): \(outcome.error ?? "unknown error")\n"
+                    FileHandle.standardError.write(Data(redactor.redact(line).utf8))
                 }
                 throw ExitCode(1)
             }
         case .failure(let error as SessionError):
-            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
+            FileHandle.standardError.write(Data(redactor.redact("moontune: \(error)\n").utf8))
             if case .invalid = error { throw ExitCode(2) }
             throw ExitCode(1)
         case .failure(let error):
-            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
+            FileHandle.standardError.write(Data(redactor.redact("moontune: \(error)\n").utf8))
             throw ExitCode(1)
         }
     }

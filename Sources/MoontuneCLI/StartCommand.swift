@@ -53,6 +53,14 @@ struct StartCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("moontune: \(SessionErrorText.alreadyRunning(jobConfig.name, pid: job?.pid))\n".utf8))
             throw ExitCode(1)
         }
+        // A job that has done every step has nothing to start (run says the same and exits 0).
+        if FileManager.default.fileExists(atPath: databasePath),
+           let store = try? ProgressStore(path: databasePath, readOnly: true),
+           let job = try? await store.job(named: jobConfig.name), job.state == .completed,
+           let id = job.id, let applied = try? await store.lastAppliedStep(jobID: id), applied >= jobConfig.train.steps {
+            print("job \(jobConfig.name) is already complete at step \(applied); nothing to start")
+            return
+        }
         let logPath = absolute(log ?? URL(fileURLWithPath: databasePath).deletingLastPathComponent()
             .appendingPathComponent("\(jobConfig.name).log").path)
         var arguments = ["run", configURL.path, "--db", databasePath, "--log-format", logFormat]
@@ -76,9 +84,20 @@ struct StartCommand: AsyncParsableCommand {
                     print("watch it with: moontune status \(jobConfig.name) --db \(databasePath)")
                     return
                 }
+                if job.state == .completed {
+                    // A short job can finish before this loop looks.
+                    print("job \(jobConfig.name) ran to completion (pid \(pid)); log \(logPath)")
+                    return
+                }
                 break
             }
-            if Detached.hasExited(pid) { break }
+            if let status = Detached.exitStatus(pid) {
+                if status == 0 {
+                    print("job \(jobConfig.name) finished (pid \(pid)); log \(logPath)")
+                    return
+                }
+                break
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         let tail = SecretRedactor.fromEnvironment().redact(Detached.tail(logPath, lines: 15))
@@ -145,9 +164,12 @@ enum Detached {
     }
 
     /// Reaps the child if it has exited (it is ours until this process ends).
-    static func hasExited(_ pid: pid_t) -> Bool {
+    /// The child's exit status once it has exited (reaping it), else nil.
+    static func exitStatus(_ pid: pid_t) -> Int32? {
         var status: Int32 = 0
-        return waitpid(pid, &status, WNOHANG) == pid
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        // WIFEXITED / WEXITSTATUS, which Swift does not import as functions.
+        return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
     }
 
     static func tail(_ path: String, lines: Int) -> String {

@@ -17,6 +17,9 @@ extension JobRunner {
             case .conflict:
                 return "\(error). A finetune named \(config.name) already exists with another rank: change the job's "
                     + "name or its rank (\(config.rank))."
+            case .transport(.responseTooLarge):
+                return "\(error). The answer was larger than api.max_response_bytes (\(config.api.maxResponseBytes) bytes); "
+                    + "raise it if the server is right to send that much."
             case .server, .rateLimited, .transport:
                 return "\(error). The server kept failing past the give-up time (api.give_up_after_s = "
                     + "\(Int(config.api.giveUpAfterSeconds)) s); run again to resume once it is back."

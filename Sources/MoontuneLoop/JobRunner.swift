@@ -33,7 +33,6 @@ public final class JobRunner {
     public func run() async -> RunOutcome {
         let outcome: RunOutcome
         do {
-            try await prepare()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { [store, jobID] in
                     while !Task.isCancelled {
@@ -41,6 +40,9 @@ public final class JobRunner {
                         try? await store.heartbeat(jobID: jobID, now: ProgressStore.nowMs())
                     }
                 }
+                // The heartbeat covers preparation too: creating the finetune or reconciling may
+                // wait out a server that is down.
+                try await prepare()
                 try await loop()
                 group.cancelAll()
             }

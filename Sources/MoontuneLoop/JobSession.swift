@@ -69,24 +69,14 @@ public enum JobSession {
     public static func run(_ request: RunRequest) async throws -> SessionResult {
         let report = validateJob(configURL: request.configURL)
         guard report.problems.isEmpty else { throw SessionError.invalid(report.problems) }
-        let config: JobConfig
-        do {
-            config = try JobConfig.load(from: request.configURL).config
-        } catch {
-            throw SessionError.setup(String(describing: error))
+        // Validation opened (and indexed) the datasets already: use them rather than read twice.
+        guard let config = report.config, let dataset = report.train else {
+            throw SessionError.setup("the config could not be loaded")
         }
+        let evalDataset = report.eval
         let apiKey: String
         do {
             apiKey = try config.api.apiKey(environment: request.environment)
-        } catch {
-            throw SessionError.setup(String(describing: error))
-        }
-        let datasetOptions = DatasetOptions(config: config)
-        let dataset: Dataset
-        let evalDataset: Dataset?
-        do {
-            dataset = try Dataset.open(config.data.train, options: datasetOptions)
-            evalDataset = try config.data.eval.map { try Dataset.open($0, options: datasetOptions) }
         } catch {
             throw SessionError.setup(String(describing: error))
         }
@@ -99,7 +89,7 @@ public enum JobSession {
         } catch {
             throw SessionError.setup(String(describing: error))
         }
-        guard let lock = try JobLock.acquire(databasePath: request.databasePath, jobName: config.name) else {
+        guard let lock = try await JobLock.acquire(databasePath: request.databasePath, jobName: config.name) else {
             let running = try await store.job(named: config.name)
             throw SessionError.alreadyRunning(job: config.name, pid: running?.pid, host: running?.host)
         }
@@ -149,7 +139,7 @@ public enum JobSession {
             throw SessionError.setup(String(describing: error))
         }
         let context = RunContext(config: config, jobID: jobID, store: store, client: client, dataset: dataset,
-                                 evalDataset: evalDataset, scorer: scorer, builder: RequestBuilder(config: config, cache: ImageCache()),
+                                 evalDataset: evalDataset, scorer: scorer, builder: RequestBuilder(config: config, cache: ImageCache(maxImageBytes: config.data.maxImageBytes)),
                                  observer: request.observer, logger: request.logger, rewindToServer: request.rewindToServer,
                                  inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)))
         request.observer.record(.attached(limiter: client.limiter))

@@ -13,8 +13,20 @@ public final class JobLock: Sendable {
         "\(databasePath).\(jobName).lock"
     }
 
-    /// Takes the lock without waiting, or returns nil when another process holds it.
-    public static func acquire(databasePath: String, jobName: String) throws -> JobLock? {
+    /// Takes the lock, or returns nil when another process holds it.
+    ///
+    /// `isHeld` (status, stop) takes a shared lock for an instant; a few tries over ~100 ms ride
+    /// that out before concluding that another runner holds it.
+    public static func acquire(databasePath: String, jobName: String) async throws -> JobLock? {
+        for _ in 0..<10 {
+            if let lock = try tryAcquire(databasePath: databasePath, jobName: jobName) { return lock }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    /// One attempt at the lock, without waiting.
+    public static func tryAcquire(databasePath: String, jobName: String) throws -> JobLock? {
         let path = path(databasePath: databasePath, jobName: jobName)
         // O_CLOEXEC: a child process (the reward program) must not inherit the lock.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -24,7 +36,7 @@ public final class JobLock: Sendable {
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             close(fd)
-            if code == EWOULDBLOCK { return nil }
+            if code == EWOULDBLOCK || code == EINTR { return nil }
             throw StoreError(path: path, message: "cannot lock: \(String(cString: strerror(code)))")
         }
         return JobLock(path: path, fd: fd)

@@ -48,8 +48,10 @@ public final class ProgressStore: Sendable {
         configuration.busyMode = .timeout(30)
         configuration.foreignKeysEnabled = true
         configuration.label = "moontune"
+        // Readers (status, stop, export) open the file read-only: they can never change it.
+        configuration.readonly = readOnly
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            if !readOnly { try db.execute(sql: "PRAGMA synchronous = FULL") }
         }
         do {
             if exists {

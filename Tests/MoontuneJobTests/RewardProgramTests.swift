@@ -143,7 +143,7 @@ struct RewardProgramTests {
         let error = await failure { _ = try await program.rewards(for: example, rollouts: try rollouts(["a"]), serverRewards: nil) }
         #expect(error?.kind == .programTimedOut)
         #expect(error?.message.contains("gave no answer within 0.5 s") == true)
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(25))
     }
 
     @Test func missingProgramIsAClearError() async throws {

@@ -126,13 +126,13 @@ func makeJob(_ store: ProgressStore, name: String = "job-a") async throws -> Job
 @Suite struct JobLockTests {
     @Test func theLockIsExclusiveAndReleasedWithItsOwner() throws {
         let db = try temporaryDirectory().appendingPathComponent("l.sqlite").path
-        var first = try JobLock.acquire(databasePath: db, jobName: "j")
+        var first = try JobLock.tryAcquire(databasePath: db, jobName: "j")
         #expect(first != nil)
-        #expect(try JobLock.acquire(databasePath: db, jobName: "j") == nil)
+        #expect(try JobLock.tryAcquire(databasePath: db, jobName: "j") == nil)
         #expect(JobLock.isHeld(databasePath: db, jobName: "j"))
-        #expect(try JobLock.acquire(databasePath: db, jobName: "other") != nil)
+        #expect(try JobLock.tryAcquire(databasePath: db, jobName: "other") != nil)
         first = nil
         #expect(!JobLock.isHeld(databasePath: db, jobName: "j"))
-        #expect(try JobLock.acquire(databasePath: db, jobName: "j") != nil)
+        #expect(try JobLock.tryAcquire(databasePath: db, jobName: "j") != nil)
     }
 }
