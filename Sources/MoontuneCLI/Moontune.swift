@@ -20,6 +20,10 @@ public struct Moontune: AsyncParsableCommand {
             ImportCocoCommand.self,
             SimulateCommand.self,
             SampleDataCommand.self,
+            FinetunesCommand.self,
+            CheckpointsManageCommand.self,
+            PredictCommand.self,
+            CompareCommand.self,
         ])
 
     public init() {}

@@ -1,0 +1,127 @@
+import Foundation
+import MoondreamSimulator
+import MoontuneStore
+import Testing
+
+/// `checkpoint.keep_last` / `keep_best` during a run that is killed (`kill -9`) again and again:
+/// at the end the server and the record hold exactly the checkpoints the policy names.
+@Suite(.serialized) struct RetentionTests {
+    static let steps = 40
+    static let every = 4
+
+    /// What the policy keeps at the end, from the evals the run recorded: the `keepLast` latest
+    /// cadence checkpoints, the final one, and (with `keepBest`) the cadence checkpoint with the
+    /// best eval reward, the earliest among equals. Written from the documented policy, not from
+    /// the planner's code.
+    static func expectedCheckpoints(keepLast: Int, keepBest: Bool, evals: [Int: Double]) -> [Int] {
+        let cadence = Array(stride(from: every, to: steps, by: every))
+        var keep = Set(cadence.suffix(keepLast))
+        keep.insert(steps)
+        if keepBest {
+            let saved = cadence + [steps]
+            let scored = saved.compactMap { step in evals[step].map { (step, $0) } }
+            if let top = scored.map(\.1).max(), let best = scored.filter({ $0.1 == top }).map(\.0).min() {
+                keep.insert(best)
+            }
+        }
+        return keep.sorted()
+    }
+
+    struct Outcome {
+        var expected: [Int]
+        var kills: Int
+        var favoured: Int?
+    }
+
+    /// Runs a retention job with `kills` random `kill -9`s, then to the end, and checks the server
+    /// and the record against the policy. With `favour`, after the first kill the eval record of
+    /// the oldest live cadence checkpoint is raised above any real reward, so that keep_best has
+    /// to keep a checkpoint that keep_last would drop.
+    func runJob(keepLast: Int, keepBest: Bool, kills: Int, ambiguousRate: Double = 0, staleness: Int = 0,
+                favour: Bool = false) async throws -> Outcome {
+        var faults = FaultOptions()
+        faults.rolloutLatencyMs = 15
+        faults.trainLatencyMs = 25
+        faults.otherLatencyMs = 10
+        faults.ambiguousTrainRate = ambiguousRate
+        let workspace = try await Workspace.make(seed: 13, faults: faults)
+        defer { Task { await workspace.close() } }
+        try workspace.writeConfig(name: "kept", steps: Self.steps, groups: 3, rollouts: 2, concurrency: 3, every: Self.every,
+                                  eval: true, extraTrain: ["max_staleness": staleness],
+                                  extra: ["checkpoint": ["every_steps": Self.every, "keep_last": keepLast, "keep_best": keepBest]])
+        var random = SystemRandomNumberGenerator()
+        var killed = 0
+        var attempts = 0
+        var favoured: Int?
+        while killed < kills && attempts < kills * 3 {
+            attempts += 1
+            let running = try workspace.start(["run", "config.json", "--quiet"])
+            try await Task.sleep(for: .milliseconds(Int.random(in: 100...600, using: &random)))
+            running.signal(SIGKILL)
+            let result = await running.wait()
+            if result.killedBySignal { killed += 1 }
+            if result.status == 0 && !result.killedBySignal { break }
+            if favour && favoured == nil {
+                favoured = try await favourOldestCheckpoint(workspace)
+            }
+        }
+        let final = try await workspace.run(["run", "config.json", "--quiet"])
+        #expect(final.status == 0, "\(final.stderr)")
+
+        let store = try ProgressStore(path: workspace.database.path, readOnly: true)
+        let jobID = try #require(try await store.job(named: "kept")?.id)
+        let steps = try await store.steps(jobID: jobID)
+        #expect(steps.map(\.k) == Array(1...Self.steps))
+        let evals = Dictionary(try await store.evals(jobID: jobID).map { ($0.step, $0.rewardMean) }, uniquingKeysWith: { a, _ in a })
+        let expected = Self.expectedCheckpoints(keepLast: keepLast, keepBest: keepBest, evals: evals)
+
+        let finetune = try #require(await workspace.finetune("kept"))
+        let stats = await workspace.simulator.stats()
+        #expect(finetune.trainStepsApplied == Self.steps)
+        #expect(stats.doubleApplications == 0)
+        #expect(finetune.checkpoints == expected, "server keeps \(finetune.checkpoints), the policy says \(expected) (evals \(evals))")
+
+        let record = try await store.checkpoints(jobID: jobID)
+        #expect(record.filter(\.isLive).map(\.step) == expected, "the record keeps \(record.filter(\.isLive).map(\.step))")
+        // Every deletion was recorded before and after its call, and matches the server's.
+        let deleted = record.filter { !$0.isLive }
+        #expect(deleted.allSatisfy { $0.deletingAtMs != nil && $0.deletedAtMs != nil })
+        #expect(deleted.map(\.step) == finetune.deletedCheckpoints)
+        #expect(!deleted.isEmpty, "retention deleted nothing; the test proves nothing")
+        #expect(try await store.integrityCheck() == "ok")
+        if let favoured {
+            #expect(finetune.checkpoints.contains(favoured), "keep_best dropped the best checkpoint \(favoured)")
+        }
+        return Outcome(expected: expected, kills: killed, favoured: favoured)
+    }
+
+    /// Raises the recorded eval of the oldest live cadence checkpoint (not being deleted) to 2,
+    /// above any reward the simulator gives. Returns its step, or nil when there is none yet.
+    func favourOldestCheckpoint(_ workspace: Workspace) async throws -> Int? {
+        let store = try ProgressStore(path: workspace.database.path)
+        guard let jobID = try await store.job(named: "kept")?.id else { return nil }
+        let evals = try await store.evals(jobID: jobID)
+        let candidates = try await store.checkpoints(jobID: jobID).filter { checkpoint in
+            checkpoint.isLive && checkpoint.deletingAtMs == nil && checkpoint.kind == .cadence
+                && evals.contains { $0.step == checkpoint.step }
+        }
+        guard let oldest = candidates.first, let eval = evals.first(where: { $0.step == oldest.step }) else { return nil }
+        try await store.recordEval(EvalRecord(jobID: jobID, step: oldest.step, rewardMean: 2, count: eval.count,
+                                              perSkillJSON: eval.perSkillJSON, atMs: eval.atMs))
+        return oldest.step
+    }
+
+    @Test func keepLastAndKeepBestLeaveExactlyThePolicysCheckpointsAcrossKills() async throws {
+        let outcome = try await runJob(keepLast: 2, keepBest: true, kills: 8, favour: true)
+        #expect(outcome.kills >= 4, "only \(outcome.kills) kills landed")
+        #expect(outcome.favoured != nil, "no checkpoint could be favoured; keep_best was not exercised")
+        if let favoured = outcome.favoured, favoured < 32 {
+            #expect(outcome.expected == [favoured, 32, 36, 40])
+        }
+    }
+
+    @Test func keepLastAloneHoldsUnderKillsAmbiguousAnswersAndPipelining() async throws {
+        let outcome = try await runJob(keepLast: 1, keepBest: false, kills: 6, ambiguousRate: 0.15, staleness: 1)
+        #expect(outcome.expected == [36, 40])
+    }
+}
