@@ -136,6 +136,9 @@ import Testing
         #expect(latest.stderr.contains("latest checkpoint") && latest.stderr.contains("could no longer resume"), "\(latest.stderr)")
         #expect(await workspace.finetune("managed")?.checkpoints == [6, 7])
 
+        var slow = FaultOptions()
+        slow.otherLatencyMs = 5
+        await workspace.simulator.setFaults(slow)
         let deleted = try await workspace.run(["checkpoints", "delete", "managed", "6"])
         #expect(deleted.status == 0, "\(deleted.stderr)")
         #expect(await workspace.finetune("managed")?.checkpoints == [7])
@@ -166,7 +169,7 @@ import Testing
         let store = try ProgressStore(path: workspace.database.path, readOnly: true)
         let record = try await store.checkpoints(jobID: try #require(try await store.job(named: "managed")?.id))
         let six = try #require(record.first { $0.step == 6 })
-        #expect(six.deletingAtMs != nil && six.deletedAtMs != nil)
+        #expect((six.deletingAtMs ?? .max) < (six.deletedAtMs ?? .min), "\(six)")
 
         let forced = try await workspace.run(["checkpoints", "delete", "managed", "7", "--force"])
         #expect(forced.status == 0, "\(forced.stderr)")
@@ -191,13 +194,13 @@ import Testing
     }
 }
 
-/// Polls `condition` every 50 ms for up to `seconds`.
-func waitUntil(seconds: Double = 60, _ condition: () async throws -> Bool) async throws {
+/// Polls `condition` every 50 ms for up to `seconds`; `what` names it when it never holds.
+func waitUntil(_ what: String = "the condition", seconds: Double = 60, _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(50))
     }
-    Issue.record("the condition did not hold within \(seconds) s")
+    Issue.record("\(what) did not happen within \(seconds) s")
     throw CancellationError()
 }

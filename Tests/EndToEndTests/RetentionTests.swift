@@ -55,8 +55,15 @@ import Testing
         var favoured: Int?
         while killed < kills && attempts < kills * 3 {
             attempts += 1
+            // Each run gets at least one step further, then dies anywhere in what follows
+            // (a train step, a checkpoint save, an eval, a deletion).
+            let before = try await appliedSteps(workspace)
             let running = try workspace.start(["run", "config.json", "--quiet"])
-            try await Task.sleep(for: .milliseconds(Int.random(in: 100...600, using: &random)))
+            try await waitUntil {
+                let applied = try await appliedSteps(workspace)
+                return applied > before || applied == Self.steps
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...250, using: &random)))
             running.signal(SIGKILL)
             let result = await running.wait()
             if result.killedBySignal { killed += 1 }
@@ -85,7 +92,8 @@ import Testing
         #expect(record.filter(\.isLive).map(\.step) == expected, "the record keeps \(record.filter(\.isLive).map(\.step))")
         // Every deletion was recorded before and after its call, and matches the server's.
         let deleted = record.filter { !$0.isLive }
-        #expect(deleted.allSatisfy { $0.deletingAtMs != nil && $0.deletedAtMs != nil })
+        // (The server holds each DELETE for 10 ms, so "before" is strictly earlier than "after".)
+        #expect(deleted.allSatisfy { ($0.deletingAtMs ?? .max) < ($0.deletedAtMs ?? .min) }, "\(deleted)")
         #expect(deleted.map(\.step) == finetune.deletedCheckpoints)
         #expect(!deleted.isEmpty, "retention deleted nothing; the test proves nothing")
         #expect(try await store.integrityCheck() == "ok")
@@ -93,6 +101,16 @@ import Testing
             #expect(finetune.checkpoints.contains(favoured), "keep_best dropped the best checkpoint \(favoured)")
         }
         return Outcome(expected: expected, kills: killed, favoured: favoured)
+    }
+
+    /// Applied steps so far; 0 while the first run is still creating the database.
+    func appliedSteps(_ workspace: Workspace) async throws -> Int {
+        guard FileManager.default.fileExists(atPath: workspace.database.path) else { return 0 }
+        do {
+            return try await workspace.steps("kept").filter { $0.state == .applied }.count
+        } catch is StoreError {
+            return 0
+        }
     }
 
     /// Raises the recorded eval of the oldest live cadence checkpoint (not being deleted) to 2,
@@ -123,5 +141,63 @@ import Testing
     @Test func keepLastAloneHoldsUnderKillsAmbiguousAnswersAndPipelining() async throws {
         let outcome = try await runJob(keepLast: 1, keepBest: false, kills: 6, ambiguousRate: 0.15, staleness: 1)
         #expect(outcome.expected == [36, 40])
+    }
+
+    /// A runner killed while its DELETE is on the wire. `landed`: the call reached the server and
+    /// was applied, but the answer was lost; otherwise the server still holds the checkpoint.
+    /// Either way the next run finishes the deletion and records it, without guessing.
+    @Test(arguments: [false, true])
+    func aKillInTheMiddleOfADeletionIsFinishedByTheNextRun(landed: Bool) async throws {
+        let workspace = try await Workspace.make(seed: 17)
+        defer { Task { await workspace.close() } }
+        try workspace.writeConfig(name: "kept", steps: 12, groups: 3, rollouts: 2, concurrency: 3, every: 2,
+                                  extra: ["checkpoint": ["every_steps": 2, "keep_last": 1]])
+        let running = try workspace.start(["run", "config.json", "--quiet"])
+        try await waitUntil("step 3") { try await appliedSteps(workspace) >= 3 }
+        // From now on the server holds every checkpoint call: the next deletion is recorded as
+        // started, sent, and still unanswered when the runner dies.
+        var slow = FaultOptions()
+        slow.otherLatencyMs = landed ? 1500 : 5000
+        await workspace.simulator.setFaults(slow)
+        let store = try ProgressStore(path: workspace.database.path, readOnly: true)
+        let jobID = try #require(try await store.job(named: "kept")?.id)
+        var interrupted: CheckpointRecord?
+        try await waitUntil("a deletion in flight") {
+            interrupted = try await store.checkpoints(jobID: jobID).first { $0.deletingAtMs != nil && $0.deletedAtMs == nil }
+            return interrupted != nil
+        }
+        running.signal(SIGKILL)
+        #expect(await running.wait().killedBySignal)
+        let step = try #require(interrupted?.step)
+        #expect(try await store.checkpoints(jobID: jobID).first { $0.step == step }?.deletedAtMs == nil)
+        await workspace.simulator.setFaults(FaultOptions())
+
+        if landed {
+            // The held call lands after the runner died (or, if the kill came before it was sent,
+            // the same outcome is made by hand): the server deleted it, the answer is lost.
+            let deadline = ContinuousClock.now + .seconds(3)
+            while ContinuousClock.now < deadline, await workspace.finetune("kept")?.deletedCheckpoints.contains(step) != true {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            if await workspace.finetune("kept")?.deletedCheckpoints.contains(step) != true {
+                let finetuneID = try #require(try await workspace.job("kept")?.finetuneID)
+                #expect(try await workspace.api("DELETE", "/tuning/finetunes/\(finetuneID)/checkpoints/\(step)").0 == 200)
+            }
+            #expect(await workspace.finetune("kept")?.checkpoints.contains(step) == false)
+        } else {
+            // Still held by the server for seconds: the next run finds the checkpoint there.
+            #expect(await workspace.finetune("kept")?.checkpoints.contains(step) == true)
+        }
+
+        let final = try await workspace.run(["run", "config.json", "--quiet"])
+        #expect(final.status == 0, "\(final.stderr)")
+        #expect(await workspace.finetune("kept")?.checkpoints == [10, 12])
+        #expect(await workspace.finetune("kept")?.deletedCheckpoints.contains(step) == true)
+        let record = try await store.checkpoints(jobID: jobID)
+        #expect(record.filter(\.isLive).map(\.step) == [10, 12])
+        let finished = try #require(record.first { $0.step == step })
+        #expect(finished.deletedAtMs != nil)
+        #expect(finished.deletingAtMs == interrupted?.deletingAtMs, "the deletion's start was rewritten")
+        #expect(await workspace.simulator.stats().doubleApplications == 0)
     }
 }
