@@ -37,9 +37,15 @@ import Testing
     /// and the record against the policy. With `favour`, after the first kill the eval record of
     /// the oldest live cadence checkpoint is raised above any real reward, so that keep_best has
     /// to keep a checkpoint that keep_last would drop.
-    func runJob(keepLast: Int, keepBest: Bool, kills: Int, ambiguousRate: Double = 0, staleness: Int = 0,
-                favour: Bool = false) async throws -> Outcome {
+    func runJob(keepLast: Int, keepBest: Bool, kills: Int, ambiguousRate: Double = 0, serverFaults: Bool = false,
+                staleness: Int = 0, favour: Bool = false) async throws -> Outcome {
         var faults = FaultOptions()
+        if serverFaults {
+            faults.serverErrorRate = 0.05
+            faults.rateLimitRate = 0.03
+            faults.retryAfterSeconds = 0.05
+            faults.dropRate = 0.02
+        }
         faults.rolloutLatencyMs = 15
         faults.trainLatencyMs = 25
         faults.otherLatencyMs = 10
@@ -86,6 +92,9 @@ import Testing
         let stats = await workspace.simulator.stats()
         #expect(finetune.trainStepsApplied == Self.steps)
         #expect(stats.doubleApplications == 0)
+        if serverFaults {
+            #expect(stats.faultsInjected.serverError > 0 && stats.faultsInjected.dropped > 0, "the faults never fired")
+        }
         #expect(finetune.checkpoints == expected, "server keeps \(finetune.checkpoints), the policy says \(expected) (evals \(evals))")
 
         let record = try await store.checkpoints(jobID: jobID)
@@ -138,8 +147,8 @@ import Testing
         }
     }
 
-    @Test func keepLastAloneHoldsUnderKillsAmbiguousAnswersAndPipelining() async throws {
-        let outcome = try await runJob(keepLast: 1, keepBest: false, kills: 6, ambiguousRate: 0.15, staleness: 1)
+    @Test func keepLastAloneHoldsUnderKillsServerFaultsAmbiguousAnswersAndPipelining() async throws {
+        let outcome = try await runJob(keepLast: 1, keepBest: false, kills: 6, ambiguousRate: 0.15, serverFaults: true, staleness: 1)
         #expect(outcome.expected == [36, 40])
     }
 
