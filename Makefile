@@ -1,7 +1,7 @@
 # moontune — see README.md
 SWIFT ?= swift
 
-.PHONY: build debug test run clean
+.PHONY: build debug test run soak clean
 debug:
 	$(SWIFT) build
 
@@ -14,3 +14,9 @@ test:
 
 run: debug
 	@echo "make run: not wired yet"
+
+# A long job with faults on; fails if the runner's memory or open files grow.
+SOAK_STEPS ?= 3000
+soak:
+	$(SWIFT) build --build-tests
+	MOONTUNE_SOAK_STEPS=$(SOAK_STEPS) $(SWIFT) test --skip-build --filter SoakTests

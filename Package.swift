@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // The entry point only: every command lives in MoontuneCLI.
@@ -44,6 +45,9 @@ let package = Package(
         .target(name: "MoondreamSimulator", dependencies: [
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // libpng and libjpeg from the system, wrapped in C so their error longjmps stay in C.
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
@@ -60,7 +64,12 @@ let package = Package(
         .testTarget(name: "MoondreamAPITests", dependencies: ["MoondreamAPI"]),
         .testTarget(name: "MoontuneJobTests", dependencies: ["MoontuneJob"]),
         .testTarget(name: "MoontuneStoreTests", dependencies: ["MoontuneStore"]),
-        .testTarget(name: "MoondreamSimulatorTests", dependencies: ["MoondreamSimulator", "MoondreamAPI", "MoontuneJob"]),
+        .testTarget(name: "MoondreamSimulatorTests", dependencies: [
+            "MoondreamSimulator", "MoondreamAPI", "MoontuneJob",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
         .testTarget(name: "EndToEndTests", dependencies: ["MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging"]),
     ],

@@ -58,15 +58,17 @@ extension MoondreamClient {
         func undecodable(_ why: String) -> APIError {
             APIError(kind: .undecodable, endpoint: endpoint, status: 200, message: why)
         }
-        guard let json = try? RawJSON(validating: body), json.isObject else {
+        guard let json = try? RawJSON(validating: body), let members = json.objectMembers() else {
             throw undecodable("the answer is not a JSON object")
         }
-        guard let request = json["request"], request.isObject else { throw undecodable("missing 'request' object") }
-        guard let rolloutValues = json["rollouts"]?.arrayElements() else { throw undecodable("missing 'rollouts' array") }
+        // One pass over the top level: the echoed request can carry a large image.
+        func member(_ key: String) -> RawJSON? { members.last { $0.key == key }?.value }
+        guard let request = member("request"), request.isObject else { throw undecodable("missing 'request' object") }
+        guard let rolloutValues = member("rollouts")?.arrayElements() else { throw undecodable("missing 'rollouts' array") }
         guard !rolloutValues.isEmpty else { throw undecodable("no rollouts in the answer") }
         guard rolloutValues.allSatisfy(\.isObject) else { throw undecodable("a rollout is not an object") }
         var rewards: [Double]?
-        if let rewardsValue = json["rewards"], !rewardsValue.isNull {
+        if let rewardsValue = member("rewards"), !rewardsValue.isNull {
             guard let values = try? rewardsValue.decode([Double].self) else { throw undecodable("'rewards' is not a list of numbers") }
             guard values.count == rolloutValues.count else {
                 throw undecodable("\(values.count) rewards for \(rolloutValues.count) rollouts")

@@ -9,20 +9,26 @@ struct FNV1a: Sendable {
     init(basis: UInt64 = FNV1a.offsetBasis) { value = basis }
 
     mutating func combine<Bytes: Sequence>(bytes: Bytes) where Bytes.Element == UInt8 {
-        for byte in bytes {
-            value ^= UInt64(byte)
-            value = value &* Self.prime
+        // Images make these inputs megabytes long: loop over contiguous storage when there is one.
+        let done: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+            var hash = value
+            for index in 0..<buffer.count {
+                hash = (hash ^ UInt64(buffer[index])) &* Self.prime
+            }
+            value = hash
+        }
+        if done == nil {
+            for byte in bytes {
+                value = (value ^ UInt64(byte)) &* Self.prime
+            }
         }
     }
 
     mutating func combine(_ text: String) {
-        combine(bytes: text.utf8)
+        var text = text
+        text.withUTF8 { combine(bytes: $0) }
         // A separator keeps ("ab", "c") apart from ("a", "bc").
         combine(bytes: CollectionOfOne(0xFF))
-    }
-
-    mutating func combine(_ number: UInt64) {
-        withUnsafeBytes(of: number.littleEndian) { combine(bytes: $0) }
     }
 
     static func hash(_ parts: String...) -> UInt64 {
@@ -35,12 +41,16 @@ struct FNV1a: Sendable {
     /// canonical text. Not cryptographic; it only has to catch edits, not resist forgers who can
     /// read this source.
     static func digest(of value: JSONValue) -> String {
-        let text = value.canonicalText.utf8
-        var first = FNV1a()
-        var second = FNV1a(basis: 0x6c62_272e_07bb_0142)
-        first.combine(bytes: text)
-        second.combine(bytes: text)
-        return hex(first.value) + hex(second.value)
+        var text = value.canonicalText
+        var first = FNV1a.offsetBasis, second: UInt64 = 0x6c62_272e_07bb_0142
+        text.withUTF8 { buffer in
+            for index in 0..<buffer.count {
+                let byte = UInt64(buffer[index])
+                first = (first ^ byte) &* prime
+                second = (second ^ byte) &* prime
+            }
+        }
+        return hex(first) + hex(second)
     }
 
     private static func hex(_ value: UInt64) -> String {

@@ -163,6 +163,18 @@ extension JSONValue {
     }
 
     private static func writeString(_ text: String, to out: inout String) {
+        // Fast path: most strings (ids, base64 images) need no escape at all.
+        var text = text
+        let plain = text.withUTF8 { bytes in
+            for index in 0..<bytes.count where bytes[index] < 0x20 || bytes[index] == 0x22 || bytes[index] == 0x5C { return false }
+            return true
+        }
+        if plain {
+            out += "\""
+            out += text
+            out += "\""
+            return
+        }
         out += "\""
         for scalar in text.unicodeScalars {
             switch scalar {

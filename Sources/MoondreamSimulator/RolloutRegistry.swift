@@ -17,8 +17,6 @@ struct RolloutRegistry: Sendable {
 
     init(capacity: Int = 500_000) { self.capacity = capacity }
 
-    var count: Int { entries.count }
-
     subscript(id: String) -> Entry? { entries[id] }
 
     mutating func register(id: String, entry: Entry) {

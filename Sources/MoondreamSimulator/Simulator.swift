@@ -39,8 +39,10 @@ public enum Simulator {
     public static func run(_ options: SimulatorOptions, onReady: @escaping @Sendable (Int) -> Void) async throws {
         let parts = makeParts(options)
         let app = makeApplication(options, parts: parts, onReady: onReady)
+        // Services shut down in reverse order: the watcher, listed last, sets the flag first, so
+        // hanging requests end before the server waits for them.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ShutdownWatcher(flag: parts.shutdown)), .init(service: app)],
+            services: [.init(service: app), .init(service: ShutdownWatcher(flag: parts.shutdown))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: options.logger))
         try await group.run()
     }

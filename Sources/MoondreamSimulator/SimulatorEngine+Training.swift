@@ -2,8 +2,7 @@
 extension SimulatorEngine {
     func rollouts(_ input: RolloutsInput) throws(APIFailure) -> JSONValue {
         let record = try liveFinetune(input.finetuneID)
-        let echo = RolloutCodec.echo(input.request)
-        let requestDigest = FNV1a.digest(of: echo)
+        let requestDigest = input.requestDigest
         var rollouts: [JSONValue] = [], rewards: [JSONValue] = []
         for _ in 0..<input.numRollouts {
             var sample = drawSample(input.call, policy: record.policy)
@@ -21,7 +20,7 @@ extension SimulatorEngine {
                                                           finetuneID: input.finetuneID))
             rollouts.append(rollout)
         }
-        return .object([("request", echo), ("rollouts", .array(rollouts)),
+        return .object([("request", input.echo), ("rollouts", .array(rollouts)),
                         ("rewards", input.groundTruth == nil ? .null : .array(rewards))])
     }
 
@@ -30,10 +29,9 @@ extension SimulatorEngine {
         var record = try liveFinetune(input.finetuneID)
         var problems: [String] = []
         for (groupIndex, group) in input.groups.enumerated() {
-            let requestDigest = FNV1a.digest(of: group.request)
-            for (index, rollout) in group.rollouts.enumerated() {
+            for index in group.rollouts.indices {
                 let place = "groups[\(groupIndex)].rollouts[\(index)]"
-                guard let id = rollout["metadata"]?["rollout_id"]?.stringValue else {
+                guard let id = group.rolloutIDs[index] else {
                     problems.append("\(place) has no metadata.rollout_id: rollouts must be passed back unchanged")
                     continue
                 }
@@ -41,11 +39,11 @@ extension SimulatorEngine {
                     problems.append("\(place) (\(id)) is unknown: it was not issued by this server")
                     continue
                 }
-                if entry.digest != FNV1a.digest(of: rollout) {
+                if entry.digest != group.rolloutDigests[index] {
                     problems.append("\(place) (\(id)) was changed after it was issued: rollouts must be passed back unchanged")
                 } else if entry.finetuneID != input.finetuneID {
                     problems.append("\(place) (\(id)) was issued for finetune \(entry.finetuneID), not \(input.finetuneID)")
-                } else if entry.requestDigest != requestDigest {
+                } else if entry.requestDigest != group.requestDigest {
                     problems.append("groups[\(groupIndex)].request is not the echoed request that \(place) (\(id)) came from")
                 }
             }
@@ -60,10 +58,8 @@ extension SimulatorEngine {
         let step = Learning.stepSize(lr: input.lr)
         for group in input.groups {
             var trained: [TrainedRollout] = []
-            for rollout in group.rollouts {
-                if let id = rollout["metadata"]?["rollout_id"]?.stringValue {
-                    if registry.markTrained(id) || !seen.insert(id).inserted { reused = true }
-                }
+            for (rollout, id) in zip(group.rollouts, group.rolloutIDs) {
+                if let id, registry.markTrained(id) || !seen.insert(id).inserted { reused = true }
                 if let parsed = RolloutCodec.trained(rollout, skill: group.call.skill) { trained.append(parsed) }
             }
             guard trained.count == group.rollouts.count else { continue }

@@ -27,11 +27,11 @@ struct SimulatorResponder: HTTPResponder {
             return await control(route, request: request)
         }
 
+        let faults = await engine.faults
         if case .outage(let status) = await engine.admit(endpoint: match.route?.label ?? "\(method) (unmatched)") {
             await engine.finish(status: status)
-            return Self.failure(.injected(status: status))
+            return Self.failure(.injected(status: status), headers: status == 429 ? Self.retryAfter(faults) : HTTPFields())
         }
-        let faults = await engine.faults
         let latencyMs = switch match.route {
         case .rollouts: faults.rolloutLatencyMs
         case .trainStep: faults.trainLatencyMs
@@ -47,12 +47,7 @@ struct SimulatorResponder: HTTPResponder {
             return Self.failure(.injected(status: status))
         case .rateLimit:
             await engine.finish(status: 429)
-            var headers = HTTPFields()
-            if let retryAfter = HTTPField.Name("Retry-After"), let retryAfterMs = HTTPField.Name("retry-after-ms") {
-                headers[retryAfter] = String(Int(faults.retryAfterSeconds.rounded(.up)))
-                headers[retryAfterMs] = String(Int((faults.retryAfterSeconds * 1000).rounded()))
-            }
-            return Self.failure(.injected(status: 429), headers: headers)
+            return Self.failure(.injected(status: 429), headers: Self.retryAfter(faults))
         case .hang:
             await shutdown.pause(seconds: faults.hangSeconds)
         }
@@ -210,6 +205,16 @@ struct SimulatorResponder: HTTPResponder {
 
     // MARK: Responses
 
+    /// `Retry-After` in whole seconds (rounded up, as HTTP requires) and `retry-after-ms` exactly.
+    static func retryAfter(_ faults: FaultOptions) -> HTTPFields {
+        var headers = HTTPFields()
+        if let seconds = HTTPField.Name("Retry-After"), let milliseconds = HTTPField.Name("retry-after-ms") {
+            headers[seconds] = String(Int(faults.retryAfterSeconds.rounded(.up)))
+            headers[milliseconds] = String(Int((faults.retryAfterSeconds * 1000).rounded()))
+        }
+        return headers
+    }
+
     static func json(status: Int, _ body: JSONValue, headers extra: HTTPFields = HTTPFields()) -> Response {
         var headers = extra
         headers[.contentType] = "application/json"
@@ -222,7 +227,7 @@ struct SimulatorResponder: HTTPResponder {
 
     static func encoded<T: Encodable>(_ value: T) -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else {
             return failure(APIFailure(status: 500, code: "internal_error", message: "could not encode the answer"))
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The simulator's skills.
 enum SimSkill: String, Sendable, CaseIterable {
     case query, point, detect
@@ -45,8 +47,8 @@ struct SkillCall: Sendable {
     let reasoning: Bool
     let settings: SamplingParameters
 
-    /// The policy key: a stable hash of skill, image and prompt.
-    var key: UInt64 { FNV1a.hash(skill.rawValue, imageURL ?? "", prompt) }
+    /// The policy key: a stable hash of skill, image and prompt (computed once: images are big).
+    let key: UInt64
 
     /// Reads the `request` of `/tuning/rollouts` (or of a train_step group).
     init(rolloutRequest value: JSONValue, path: String) throws(APIFailure) {
@@ -56,37 +58,31 @@ struct SkillCall: Sendable {
             throw .badRequest("\(fields.name("skill")) '\(skillName)' is not a known skill (query, point, detect)")
         }
         self.skill = skill
-        switch skill {
-        case .query:
-            prompt = try fields.nonEmptyString("question")
-            imageURL = try Self.optionalImage(fields)
-            reasoning = try fields.optionalBool("reasoning") ?? false
-        case .point, .detect:
-            prompt = try fields.nonEmptyString("object")
-            imageURL = try Self.requiredImage(fields)
-            reasoning = false
-        }
+        (prompt, imageURL, reasoning) = try Self.readPrompt(skill, fields)
         settings = try SamplingParameters(fields.optionalObject("settings"))
+        key = FNV1a.hash(skill.rawValue, imageURL ?? "", prompt)
     }
 
     /// Reads the body of an inference endpoint (`/v1/query`, `/v1/point`, `/v1/detect`).
     init(inference skill: SimSkill, fields: Fields) throws(APIFailure) {
         self.skill = skill
-        switch skill {
-        case .query:
-            prompt = try fields.nonEmptyString("question")
-            imageURL = try Self.optionalImage(fields)
-            reasoning = try fields.optionalBool("reasoning") ?? false
-        case .point, .detect:
-            prompt = try fields.nonEmptyString("object")
-            imageURL = try Self.requiredImage(fields)
-            reasoning = false
-        }
+        (prompt, imageURL, reasoning) = try Self.readPrompt(skill, fields)
         var settings = SamplingParameters.greedy
         let asked = try SamplingParameters(fields.optionalObject("settings"))
         settings.maxObjects = asked.maxObjects
         settings.maxTokens = asked.maxTokens
         self.settings = settings
+        key = FNV1a.hash(skill.rawValue, imageURL ?? "", prompt)
+    }
+
+    /// The skill's own fields: a question (image optional) or an object (image required).
+    private static func readPrompt(_ skill: SimSkill, _ fields: Fields) throws(APIFailure) -> (String, String?, Bool) {
+        switch skill {
+        case .query:
+            (try fields.nonEmptyString("question"), try optionalImage(fields), try fields.optionalBool("reasoning") ?? false)
+        case .point, .detect:
+            (try fields.nonEmptyString("object"), try requiredImage(fields), false)
+        }
     }
 
     static func requiredImage(_ fields: Fields) throws(APIFailure) -> String {
@@ -115,26 +111,31 @@ enum DataURL {
         guard !subtypeName.isEmpty, subtypeName.utf8.allSatisfy({ isSubtypeByte($0) }) else {
             return "the image type is missing or malformed"
         }
-        let payload = url[marker.upperBound...].utf8
-        guard !payload.isEmpty else { return "the base64 payload is empty" }
-        var padding = 0
-        for byte in payload {
-            if byte == UInt8(ascii: "=") { padding += 1; continue }
-            guard padding == 0, isBase64Byte(byte) else { return "the payload is not base64" }
+        var payload = String(url[marker.upperBound...])
+        return payload.withUTF8 { bytes -> String? in
+            guard !bytes.isEmpty else { return "the base64 payload is empty" }
+            var padding = 0
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "=") { padding += 1; continue }
+                guard padding == 0, base64Table[Int(byte)] else { return "the payload is not base64" }
+            }
+            guard padding <= 2, bytes.count % 4 == 0 || padding == 0 else { return "the base64 padding is wrong" }
+            return nil
         }
-        guard padding <= 2, payload.count % 4 == 0 || padding == 0 else { return "the base64 padding is wrong" }
-        return nil
+    }
+
+    /// Which bytes may appear in base64 (standard or URL-safe alphabet).
+    private static let base64Table: [Bool] = (0..<256).map { value in
+        let byte = UInt8(value)
+        return (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "+")
+            || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
     }
 
     private static func isSubtypeByte(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "+")
             || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-    }
-
-    private static func isBase64Byte(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "+")
-            || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
     }
 }

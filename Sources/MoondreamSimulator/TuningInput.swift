@@ -2,8 +2,10 @@
 struct RolloutsInput: Sendable {
     let finetuneID: String
     let numRollouts: Int
-    /// The request as sent, echoed back with an extra member.
+    /// The request as sent, and the echo answered for it (with an extra member).
     let request: JSONValue
+    let echo: JSONValue
+    let requestDigest: String
     let call: SkillCall
     let groundTruth: SimGroundTruth?
 
@@ -15,6 +17,9 @@ struct RolloutsInput: Sendable {
         guard let request = fields.value("request") else { throw .badRequest("request is required") }
         call = try SkillCall(rolloutRequest: request, path: "request")
         self.request = request
+        // Digests are computed here, outside the engine's actor, as they read the whole image.
+        echo = RolloutCodec.echo(request)
+        requestDigest = FNV1a.digest(of: echo)
         if let truth = try fields.optionalObject("ground_truth") {
             groundTruth = try SimGroundTruth(truth, skill: call.skill)
         } else {
@@ -28,8 +33,12 @@ struct RolloutsInput: Sendable {
 struct TrainStepInput: Sendable {
     struct Group: Sendable {
         let request: JSONValue
+        let requestDigest: String
         let call: SkillCall
         let rollouts: [JSONValue]
+        /// Each rollout's `metadata.rollout_id` (nil if missing) and digest, for the registry check.
+        let rolloutIDs: [String?]
+        let rolloutDigests: [String]
         let rewards: [Double]
     }
 
@@ -67,7 +76,9 @@ struct TrainStepInput: Sendable {
             guard rewards.count == rollouts.count else {
                 throw .badRequest("\(group.name("rewards")) has \(rewards.count) rewards for \(rollouts.count) rollouts; they must match one to one")
             }
-            groups.append(Group(request: request, call: call, rollouts: rollouts, rewards: rewards))
+            groups.append(Group(request: request, requestDigest: FNV1a.digest(of: request), call: call, rollouts: rollouts,
+                                rolloutIDs: rollouts.map { $0["metadata"]?["rollout_id"]?.stringValue },
+                                rolloutDigests: rollouts.map { FNV1a.digest(of: $0) }, rewards: rewards))
         }
         self.groups = groups
     }

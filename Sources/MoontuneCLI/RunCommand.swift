@@ -69,7 +69,13 @@ struct RunCommand: AsyncParsableCommand {
         case .success(.alreadyComplete(let step)):
             print("job is already complete at step \(step); nothing to do")
         case .success(.ran(let outcome)):
-            if outcome.state == .failed { throw ExitCode(1) }
+            if outcome.state == .failed {
+                if !interactive {
+                    // The structured log has it too; stderr is where a person looks first.
+                    FileHandle.standardError.write(Data("moontune: job failed at step \(outcome.step): \(outcome.error ?? "unknown error")\n".utf8))
+                }
+                throw ExitCode(1)
+            }
         case .failure(let error as SessionError):
             FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
             if case .invalid = error { throw ExitCode(2) }

@@ -68,6 +68,10 @@ extension JobRunner {
                     + "--rewind-to-server to continue from step \(server); the same data order makes the replay exact.")
             }
             try await rewind(to: server, from: recorded)
+        case .serverAhead(let recorded, let server) where recorded == 0:
+            throw JobFailure("a finetune named \(context.config.name) already exists on the server with \(server) steps applied, "
+                + "but this database has no step of it: it was trained by another job or with another database. "
+                + "Give this job another name, or run it with the database that trained it.")
         case .serverAhead(let recorded, let server):
             throw JobFailure("the server's finetune is at step \(server) but the record explains only \(recorded) steps "
                 + "(another process training the same finetune?). moontune will not guess; nothing was changed.")

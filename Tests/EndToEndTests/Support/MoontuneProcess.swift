@@ -69,10 +69,11 @@ struct MoontuneProcess: Sendable {
     }
 
     /// Starts `moontune ARGS` in `directory`.
-    static func start(_ arguments: [String], in directory: URL, environment extra: [String: String] = [:]) throws -> Running {
+    static func start(_ arguments: [String], in directory: URL, environment extra: [String: String] = [:],
+                      executable: URL? = nil, prefix: [String] = []) throws -> Running {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        process.executableURL = executable ?? binary
+        process.arguments = prefix + arguments
         process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
         environment["MOONDREAM_API_KEY"] = apiKey
@@ -94,8 +95,9 @@ struct MoontuneProcess: Sendable {
     }
 
     /// Runs `moontune ARGS` to the end.
-    static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) async throws -> Result {
-        try await start(arguments, in: directory, environment: environment).wait()
+    static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:],
+                    executable: URL? = nil) async throws -> Result {
+        try await start(arguments, in: directory, environment: environment, executable: executable).wait()
     }
 }
 
