@@ -42,12 +42,6 @@ struct LocalJobs {
         LivenessCheck.displayedState(job, databasePath: path, now: ProgressStore.nowMs())
     }
 
-    /// Whether a runner holds the job now (its lock on this machine, or a fresh heartbeat
-    /// elsewhere).
-    func isRunning(_ job: JobRecord) -> Bool {
-        JobLock.isHeld(databasePath: path, jobName: job.name) || displayedState(job) == "running"
-    }
-
     /// The job's finetune id, or a failure saying the job never created one.
     static func finetuneID(of job: JobRecord) throws -> String {
         guard let id = job.finetuneID else {
