@@ -12,8 +12,9 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# The demo: a real job against the local simulator, with live progress, status and an HTML report.
 run: debug
-	@echo "make run: not wired yet"
+	@scripts/demo.sh
 
 # A long job with faults on; fails if the runner's memory or open files grow.
 SOAK_STEPS ?= 3000

@@ -26,8 +26,8 @@ struct JoinedCheckpoint: Encodable, Sendable, Equatable {
         switch (recorded, onServer) {
         case ("saved", true?), ("saved", nil): "saved"
         case ("saved", false?): "missing on server"
-        case ("deleting", true?): "deleting (unfinished)"
-        case ("deleting", _): "deleted (unrecorded)"
+        case ("deleting", true?), ("deleting", nil): "deleting (unfinished)"
+        case ("deleting", false?): "deleted (unrecorded)"
         case ("deleted", true?): "deleted, yet listed"
         case ("deleted", _): "deleted"
         case (nil, _): "on server only"

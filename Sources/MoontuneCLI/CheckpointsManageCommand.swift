@@ -3,21 +3,8 @@ import Foundation
 import MoondreamAPI
 import MoontuneStore
 
-/// `moontune checkpoints NAME` (the job's record joined with the server's list) and
-/// `moontune checkpoints delete NAME STEP`.
-///
-/// A group whose default subcommand is `list`: ArgumentParser cannot give a command both a
-/// positional argument and subcommands, and this keeps `checkpoints NAME` working.
-struct CheckpointsManageCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "checkpoints",
-        abstract: "List a job's checkpoints (the record joined with the server's list), or delete one.",
-        discussion: "`moontune checkpoints NAME` lists; `moontune checkpoints delete NAME STEP` deletes.",
-        subcommands: [CheckpointsListCommand.self, CheckpointsDeleteCommand.self],
-        defaultSubcommand: CheckpointsListCommand.self)
-}
-
-/// `moontune checkpoints [list] NAME`.
+/// `moontune checkpoints [list] NAME`: the record joined with the server's list (the default
+/// subcommand of `CheckpointsCommand`); `--local`, the record alone.
 struct CheckpointsListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
@@ -35,13 +22,17 @@ struct CheckpointsListCommand: AsyncParsableCommand {
     var local = false
 
     func run() async throws {
+        if local {
+            try await CheckpointsCommand.printLocal(name: name, database: database, json: json)
+            return
+        }
         try await CommandEdge.run {
             let jobs = try LocalJobs.open(database.path)
             let job = try await jobs.job(named: name)
             let record = try await jobs.store?.checkpoints(jobID: job.id ?? 0) ?? []
             var server: [Checkpoint]?
             var note: String?
-            if let finetuneID = job.finetuneID, !local {
+            if let finetuneID = job.finetuneID {
                 do {
                     server = try await withClient(try APIAccess.job(job).makeClient(maxInFlight: 2)) { client in
                         try await client.allCheckpoints(finetuneID: finetuneID).collect()

@@ -24,21 +24,37 @@ public final class ConsoleObserver: RunObserver, Sendable {
         var limiter: InFlightLimiter?
         var retriesSinceNotice = 0
         var lastRetryNotice = ContinuousClock.now
-        var lineShown = false
+        /// Set by `finished`: the live line has been written for good and is not redrawn.
+        var done = false
     }
 
     let interactive: Bool
     let format: LogFormat
     let verbosity: Verbosity
-    private let state = Mutex(State())
-    private let write: @Sendable (String) -> Void
+    let redactor: SecretRedactor
+    private let state: Mutex<State>
+    private let output: @Sendable (String) -> Void
 
-    public init(interactive: Bool, format: LogFormat, verbosity: Verbosity,
+    /// - Parameters:
+    ///   - job: the job's name, for the lines written before the loop reports it (a failure to
+    ///     create the finetune, say).
+    ///   - redactor: masks secrets in every line; by default, the credentials in the environment.
+    public init(interactive: Bool, format: LogFormat, verbosity: Verbosity, job: String? = nil,
+                redactor: SecretRedactor = .fromEnvironment(),
                 write: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
         self.interactive = interactive
         self.format = format
         self.verbosity = verbosity
-        self.write = write
+        self.redactor = redactor
+        var initial = State()
+        initial.job = job ?? ""
+        self.state = Mutex(initial)
+        self.output = write
+    }
+
+    /// Every line leaves through here, so none can carry a secret.
+    private func write(_ text: String) {
+        output(redactor.redact(text))
     }
 
     public func record(_ event: RunEvent) {
@@ -99,7 +115,16 @@ public final class ConsoleObserver: RunObserver, Sendable {
             var fields: [(String, LogLine.Value)] = [("event", .string("finished")), ("state", .string(state.rawValue)), ("step", .int(step))]
             if let error { fields.append(("error", .string(error))) }
             let text = error.map { "job \(state.rawValue) at step \(step): \($0)" } ?? "job \(state.rawValue) at step \(step)"
-            notice(text, fields, force: true)
+            if interactive {
+                // The live line stays on screen as the run's last progress, with the outcome below it.
+                let line = self.state.withLock { state -> String in
+                    state.done = true
+                    return liveLine(state)
+                }
+                write("\r\u{1B}[2K" + (verbosity >= .normal ? line + "\n" : "") + text + "\n")
+            } else {
+                emit(fields, level: error == nil ? "info" : "error")
+            }
         case .notice(let message):
             notice(message, [("event", .string("notice")), ("message", .string(message))])
         }
@@ -113,9 +138,9 @@ public final class ConsoleObserver: RunObserver, Sendable {
     private func handleRetry(_ retry: RetryEvent) {
         if !interactive {
             if verbosity >= .normal {
+                let delayMs = Double(retry.delay.components.seconds) * 1000 + Double(retry.delay.components.attoseconds) / 1e15
                 emit([("event", .string("retry")), ("endpoint", .string(retry.endpoint)), ("reason", .string(retry.reason)),
-                      ("attempt", .int(retry.attempt)), ("delay_ms", .double(Double(retry.delay.components.seconds) * 1000
-                        + Double(retry.delay.components.attoseconds) / 1e15))])
+                      ("attempt", .int(retry.attempt)), ("delay_ms", .double(delayMs))], level: "warn")
             }
             return
         }
@@ -145,19 +170,34 @@ public final class ConsoleObserver: RunObserver, Sendable {
         }
     }
 
-    private func emit(_ fields: [(String, LogLine.Value)]) {
+    private func emit(_ fields: [(String, LogLine.Value)], level: String = "info") {
         let job = state.withLock { $0.job }
-        write(LogLine([("level", .string("info")), ("job", .string(job))] + fields).render(format) + "\n")
+        write(LogLine([("level", .string(level)), ("job", .string(job))] + fields).render(format) + "\n")
     }
 
     private func redraw() {
         guard verbosity >= .normal else { return }
-        let line = state.withLock { state -> String in
-            Self.liveLine(step: state.step, total: state.total, lastMean: state.lastMean, recent: state.recentMeans,
-                          stepsThisRun: state.stepsThisRun, elapsed: ContinuousClock.now - state.runStart,
-                          inFlight: state.limiter?.inFlight, limit: state.limiter?.limit)
-        }
-        write("\r\u{1B}[2K" + line)
+        let line = state.withLock { state -> String? in state.done ? nil : liveLine(state) }
+        if let line { write("\r\u{1B}[2K" + Self.fit(line, columns: Self.terminalColumns())) }
+    }
+
+    /// A line longer than the terminal would wrap, and `\r` would then redraw only its last row.
+    static func fit(_ line: String, columns: Int?) -> String {
+        guard let columns, columns > 1, line.count >= columns else { return line }
+        return String(line.prefix(columns - 1))
+    }
+
+    /// The terminal's width, asked each time so that a resized window is followed.
+    static func terminalColumns() -> Int? {
+        var size = winsize()
+        guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+        return Int(size.ws_col)
+    }
+
+    private func liveLine(_ state: State) -> String {
+        Self.liveLine(step: state.step, total: state.total, lastMean: state.lastMean, recent: state.recentMeans,
+                      stepsThisRun: state.stepsThisRun, elapsed: ContinuousClock.now - state.runStart,
+                      inFlight: state.limiter?.inFlight, limit: state.limiter?.limit)
     }
 
     /// `step 12/40 [#####.....] reward 0.61 (avg 0.55)  4.2 steps/min  ETA 6m40s  in flight 8/8`

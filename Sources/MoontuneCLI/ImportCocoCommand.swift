@@ -42,7 +42,8 @@ public struct ImportCocoCommand: ParsableCommand {
                                      output: output, skill: skill == "point" ? .point : .detect)
         } catch {
             for problem in error.problems { print(problem) }
-            writeToStandardError("\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s") found; nothing was written")
+            let count = error.problems.count
+            FileHandle.standardError.write(Data("\(count) problem\(count == 1 ? "" : "s") found; nothing was written\n".utf8))
             throw ExitCode(2)
         }
         print("wrote \(summary.examples) \(skill) examples (\(summary.boxes) boxes, \(summary.images) images) to \(out)")

@@ -3,7 +3,8 @@ import MoondreamAPI
 import MoontuneStore
 
 /// What `status` knows about one job, read from the database alone. Encodes to the document in
-/// CONTRACT.md (`status --json`), with extra fields after the contract's.
+/// CONTRACT.md (`status --json`) plus extra fields; every field is always present (`null` when
+/// unknown), and `status --json` sorts the keys so that the output is stable.
 struct JobStatusReport: Encodable, Sendable {
     var name: String
     var finetuneID: String?
@@ -25,6 +26,8 @@ struct JobStatusReport: Encodable, Sendable {
     var etaSeconds: Double?
     var rewardStd: Double?
     var recentRewardMeans: [Double]
+    /// The reward mean over the whole run, averaged into at most `trendWidth` buckets.
+    var rewardTrend: [Double]
     var perSkill: [String: SkillReward]
     var lastEval: EvalReport?
     var checkpoints: [CheckpointReport]
@@ -48,15 +51,29 @@ struct JobStatusReport: Encodable, Sendable {
         enum CodingKeys: String, CodingKey { case step, rewardMean = "reward_mean", n, atMs = "at_ms" }
     }
 
-    struct CheckpointReport: Encodable, Sendable {
+    /// A checkpoint as the local record knows it, with its inference model string.
+    struct CheckpointReport: Encodable, Sendable, Equatable {
         var step: Int
         var checkpointID: String
         var kind: String
+        /// `saved`, `deleting` (a deletion was sent and not yet confirmed) or `deleted`.
+        var state: String
         var model: String
         var savedAtMs: Int64
         var deletedAtMs: Int64?
         enum CodingKeys: String, CodingKey {
-            case step, checkpointID = "checkpoint_id", kind, model, savedAtMs = "saved_at_ms", deletedAtMs = "deleted_at_ms"
+            case step, checkpointID = "checkpoint_id", kind, state, model, savedAtMs = "saved_at_ms", deletedAtMs = "deleted_at_ms"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(step, forKey: .step)
+            try container.encode(checkpointID, forKey: .checkpointID)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(state, forKey: .state)
+            try container.encode(model, forKey: .model)
+            try container.encode(savedAtMs, forKey: .savedAtMs)
+            try container.encode(deletedAtMs, forKey: .deletedAtMs)  // null while the checkpoint lives
         }
     }
 
@@ -65,11 +82,12 @@ struct JobStatusReport: Encodable, Sendable {
         case rewardMean = "reward_mean", pid, updatedAtMs = "updated_at_ms", lastError = "last_error"
         case host, heartbeatMs = "heartbeat_ms", heartbeatAgeSeconds = "heartbeat_age_s", startedAtMs = "started_at_ms"
         case createdAtMs = "created_at_ms", stepsPerMinute = "steps_per_minute", etaSeconds = "eta_s", rewardStd = "reward_std"
-        case recentRewardMeans = "recent_reward_means", perSkill = "per_skill", lastEval = "last_eval", checkpoints
+        case recentRewardMeans = "recent_reward_means", rewardTrend = "reward_trend"
+        case perSkill = "per_skill", lastEval = "last_eval", checkpoints
         case retries, reconciliations, pendingIntent = "pending_intent", baseURL = "base_url", configPath = "config_path"
     }
 
-    /// The contract's fields are always present, `null` when unknown.
+    /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(name, forKey: .name)
@@ -91,6 +109,7 @@ struct JobStatusReport: Encodable, Sendable {
         try container.encode(etaSeconds, forKey: .etaSeconds)
         try container.encode(rewardStd, forKey: .rewardStd)
         try container.encode(recentRewardMeans, forKey: .recentRewardMeans)
+        try container.encode(rewardTrend, forKey: .rewardTrend)
         try container.encode(perSkill, forKey: .perSkill)
         try container.encode(lastEval, forKey: .lastEval)
         try container.encode(checkpoints, forKey: .checkpoints)
@@ -121,50 +140,92 @@ enum LivenessCheck {
 }
 
 extension JobStatusReport {
+    /// How many steps the rate (and so the ETA) is measured over.
+    static let rateWindow = 20
+    /// How many recent steps the per-skill figures pool.
+    static let skillWindow = 10
+    /// The sparkline's width: the whole run, averaged into at most this many buckets.
+    static let trendWidth = 60
+
     /// Builds the report of one job from the database.
-    static func load(_ job: JobRecord, store: ProgressStore, databasePath: String, now: Int64 = ProgressStore.nowMs()) async throws -> JobStatusReport {
+    /// Pass `series` when the caller has already read it.
+    static func load(_ job: JobRecord, store: ProgressStore, databasePath: String, now: Int64 = ProgressStore.nowMs(),
+                     series preloaded: [StepPoint]? = nil) async throws -> JobStatusReport {
         let jobID = job.id ?? 0
-        let recent = try await store.recentSteps(jobID: jobID, count: 60)
-        let step = try await store.lastAppliedStep(jobID: jobID)
+        var series = preloaded ?? []
+        if preloaded == nil { series = try await store.stepSeries(jobID: jobID) }
+        let recent = try await store.recentSteps(jobID: jobID, count: skillWindow)
         let pending = try await store.pendingIntent(jobID: jobID)
         let checkpoints = try await store.checkpoints(jobID: jobID)
         let evals = try await store.evals(jobID: jobID)
         let counts = try await store.eventCounts(jobID: jobID)
         let retries = try await store.totalRetries(jobID: jobID)
         let state = LivenessCheck.displayedState(job, databasePath: databasePath, now: now)
-
-        // Step rate from the recent steps of the current run.
-        var rate: Double?
-        let timed = recent.compactMap(\.appliedAtMs)
-        if timed.count >= 2, let first = timed.first, let last = timed.last, last > first {
-            rate = Double(timed.count - 1) / (Double(last - first) / 60_000)
-        }
-        var perSkill: [String: SkillReward] = [:]
-        for record in recent.suffix(10) {
-            guard let json = record.metricsJSON, let data = json.data(using: .utf8),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let skills = object["per_skill"] as? [String: [String: Any]] else { continue }
-            for (skill, summary) in skills {
-                guard let mean = summary["mean"] as? Double, let std = summary["std"] as? Double, let n = summary["count"] as? Int else { continue }
-                // The most recent step's figures per skill.
-                perSkill[skill] = SkillReward(mean: mean, std: std, n: n)
-            }
-        }
+        let step = series.last?.k ?? 0
+        let rate = stepRate(series, since: job.startedAtMs)
         let live = checkpoints.filter(\.isLive)
+        let means = series.compactMap(\.rewardMean)
         return JobStatusReport(
             name: job.name, finetuneID: job.finetuneID, state: state, step: step, totalSteps: job.totalSteps,
-            lastCheckpointStep: live.map(\.step).max(), rewardMean: recent.last?.rewardMean, pid: job.pid, updatedAtMs: job.updatedAtMs,
+            lastCheckpointStep: live.map(\.step).max(), rewardMean: series.last?.rewardMean, pid: job.pid, updatedAtMs: job.updatedAtMs,
             lastError: job.lastError, host: job.host, heartbeatMs: job.heartbeatMs,
-            heartbeatAgeSeconds: job.heartbeatMs.map { Double(now - $0) / 1000 }, startedAtMs: job.startedAtMs, createdAtMs: job.createdAtMs,
-            stepsPerMinute: rate, etaSeconds: rate.flatMap { $0 > 0 && state == "running" ? Double(job.totalSteps - step) / $0 * 60 : nil },
-            rewardStd: recent.last?.rewardStd, recentRewardMeans: recent.compactMap(\.rewardMean), perSkill: perSkill,
+            heartbeatAgeSeconds: job.heartbeatMs.map { Double(max(0, now - $0)) / 1000 }, startedAtMs: job.startedAtMs,
+            createdAtMs: job.createdAtMs, stepsPerMinute: rate,
+            etaSeconds: rate.flatMap { $0 > 0 && state == "running" ? Double(max(0, job.totalSteps - step)) / $0 * 60 : nil },
+            rewardStd: series.last?.rewardStd, recentRewardMeans: Array(means.suffix(trendWidth)),
+            rewardTrend: Downsample.means(means, buckets: trendWidth), perSkill: pooledPerSkill(recent),
             lastEval: evals.last.map { EvalReport(step: $0.step, rewardMean: $0.rewardMean, n: $0.count, atMs: $0.atMs) },
-            checkpoints: checkpoints.map {
-                CheckpointReport(step: $0.step, checkpointID: $0.checkpointID, kind: $0.kind.rawValue,
-                                 model: inferenceModel(finetuneID: job.finetuneID ?? "?", step: $0.step), savedAtMs: $0.savedAtMs,
-                                 deletedAtMs: $0.deletedAtMs)
-            },
+            checkpoints: checkpoints.map { CheckpointReport($0, finetuneID: job.finetuneID) },
             retries: retries, reconciliations: counts["reconciled"] ?? 0, pendingIntent: pending?.k, baseURL: job.baseURL,
             configPath: job.configPath)
+    }
+
+    /// Steps per minute over the latest steps of the current run: steps of an earlier run, before
+    /// a stop or a crash, would count the pause as slowness.
+    static func stepRate(_ series: [StepPoint], since startedAtMs: Int64?) -> Double? {
+        let times = series.compactMap(\.appliedAtMs).filter { $0 >= (startedAtMs ?? 0) }.suffix(rateWindow + 1)
+        guard times.count >= 2, let first = times.first, let last = times.last, last > first else { return nil }
+        return Double(times.count - 1) / (Double(last - first) / 60_000)
+    }
+
+    /// Each skill's reward mean and spread pooled over the given steps (their `per_skill` metrics).
+    static func pooledPerSkill(_ steps: [StepRecord]) -> [String: SkillReward] {
+        var sums: [String: (n: Int, sum: Double, squares: Double)] = [:]
+        for record in steps {
+            guard let json = record.metricsJSON,
+                  let metrics = try? JSONDecoder().decode(PerSkillMetrics.self, from: Data(json.utf8)) else { continue }
+            for (skill, summary) in metrics.perSkill where summary.count > 0 {
+                let n = Double(summary.count)
+                var entry = sums[skill] ?? (0, 0, 0)
+                entry.n += summary.count
+                entry.sum += n * summary.mean
+                entry.squares += n * (summary.std * summary.std + summary.mean * summary.mean)
+                sums[skill] = entry
+            }
+        }
+        return sums.mapValues { entry in
+            let mean = entry.sum / Double(entry.n)
+            return SkillReward(mean: mean, std: max(0, entry.squares / Double(entry.n) - mean * mean).squareRoot(), n: entry.n)
+        }
+    }
+
+    /// The part of a step's `metrics_json` that per-skill figures come from.
+    struct PerSkillMetrics: Decodable {
+        struct Summary: Decodable {
+            var mean: Double
+            var std: Double
+            var count: Int
+        }
+        var perSkill: [String: Summary]
+        enum CodingKeys: String, CodingKey { case perSkill = "per_skill" }
+    }
+}
+
+extension JobStatusReport.CheckpointReport {
+    init(_ record: CheckpointRecord, finetuneID: String?) {
+        let state = record.deletedAtMs != nil ? "deleted" : (record.deletingAtMs != nil ? "deleting" : "saved")
+        self.init(step: record.step, checkpointID: record.checkpointID, kind: record.kind.rawValue, state: state,
+                  model: inferenceModel(finetuneID: finetuneID ?? "?", step: record.step), savedAtMs: record.savedAtMs,
+                  deletedAtMs: record.deletedAtMs)
     }
 }

@@ -20,8 +20,10 @@ public struct Moontune: AsyncParsableCommand {
             ImportCocoCommand.self,
             SimulateCommand.self,
             SampleDataCommand.self,
+            CheckpointsCommand.self,
+            ExportCommand.self,
+            ReportCommand.self,
             FinetunesCommand.self,
-            CheckpointsManageCommand.self,
             PredictCommand.self,
             CompareCommand.self,
         ])

@@ -23,6 +23,9 @@ struct StartCommand: AsyncParsableCommand {
     @Flag(name: .customLong("rewind-to-server"), help: "Passed on to run.")
     var rewindToServer = false
 
+    @Flag(help: "Passed on to run: only errors and the final line in the log.") var quiet = false
+    @Flag(help: "Passed on to run: every step and retry in the log.") var verbose = false
+
     @Option(help: "Seconds to wait for the job to record that it is running.")
     var timeout: Double = 20
 
@@ -54,6 +57,8 @@ struct StartCommand: AsyncParsableCommand {
             .appendingPathComponent("\(jobConfig.name).log").path)
         var arguments = ["run", configURL.path, "--db", databasePath, "--log-format", logFormat]
         if rewindToServer { arguments.append("--rewind-to-server") }
+        if quiet { arguments.append("--quiet") }
+        if verbose { arguments.append("--verbose") }
         let pid: pid_t
         do {
             pid = try Detached.spawn(arguments: arguments, logPath: logPath)
@@ -76,7 +81,7 @@ struct StartCommand: AsyncParsableCommand {
             if Detached.hasExited(pid) { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let tail = Detached.tail(logPath, lines: 15)
+        let tail = SecretRedactor.fromEnvironment().redact(Detached.tail(logPath, lines: 15))
         FileHandle.standardError.write(Data("moontune: the job did not start (pid \(pid)); the end of \(logPath):\n\(tail)\n".utf8))
         throw ExitCode(1)
     }
@@ -105,12 +110,17 @@ enum Detached {
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logFD >= 0 else { throw SpawnError(description: "cannot open \(logPath): \(String(cString: strerror(errno)))") }
         defer { close(logFD) }
+        // The log may hold paths and errors: private to its owner even if it existed before.
+        fchmod(logFD, 0o600)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, logFD, 1)
         posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+        // Nothing else of ours is inherited: a pipe held open by the job would keep whoever reads
+        // this command's output (a script, `make`) waiting until the job ends.
+        closeFrom(3, &actions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -123,6 +133,15 @@ enum Detached {
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard result == 0 else { throw SpawnError(description: String(cString: strerror(result))) }
         return pid
+    }
+
+    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34+), looked up at run time: Swift's
+    /// Glibc module does not declare it. On an older libc the descriptors are left alone.
+    private static func closeFrom(_ lowest: Int32, _ actions: inout posix_spawn_file_actions_t) {
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+        let addCloseFrom = unsafeBitCast(symbol, to: AddCloseFrom.self)
+        _ = addCloseFrom(&actions, lowest)
     }
 
     /// Reaps the child if it has exited (it is ours until this process ends).

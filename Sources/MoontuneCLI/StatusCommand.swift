@@ -23,6 +23,11 @@ struct StatusCommand: AsyncParsableCommand {
     var interval: Double = 2
 
     func run() async throws {
+        guard FileManager.default.fileExists(atPath: database.path) || name != nil else {
+            // No database yet is not an error for the overview: there are simply no jobs.
+            print(json ? try StatusDocument(jobs: []).encoded() : "no jobs yet (no database at \(database.path))")
+            return
+        }
         let store: ProgressStore
         do {
             store = try ProgressStore(path: database.path, readOnly: true)
@@ -34,8 +39,16 @@ struct StatusCommand: AsyncParsableCommand {
             let text = try await render(store)
             if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
             print(text)
-            if watch { try await Task.sleep(for: .milliseconds(Int(max(0.2, interval) * 1000))) }
+            if watch {
+                print("\n(every \(Self.formatInterval(interval)); Ctrl-C to quit)")
+                fflush(nil)
+                try await Task.sleep(for: .milliseconds(Int(max(0.2, interval) * 1000)))
+            }
         } while watch
+    }
+
+    static func formatInterval(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds)) s" : String(format: "%.1f s", seconds)
     }
 
     func render(_ store: ProgressStore) async throws -> String {
@@ -52,16 +65,24 @@ struct StatusCommand: AsyncParsableCommand {
             reports.append(try await JobStatusReport.load(job, store: store, databasePath: database.path))
         }
         if json {
-            struct Document: Encodable { var jobs: [JobStatusReport] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
-            return String(decoding: try encoder.encode(Document(jobs: reports)), as: UTF8.self)
+            return try StatusDocument(jobs: reports).encoded()
         }
         if name != nil, let report = reports.first {
             let events = try await store.events(jobID: jobs.first?.id ?? 0, limit: 8)
             return StatusText.detail(report, events: events)
         }
         return StatusText.table(reports)
+    }
+}
+
+/// The document `status --json` prints: `{"jobs": [...]}` as in CONTRACT.md.
+struct StatusDocument: Encodable {
+    var jobs: [JobStatusReport]
+
+    func encoded() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 }
 
@@ -78,20 +99,20 @@ enum StatusText {
                 report.heartbeatAgeSeconds.map { ConsoleObserver.formatDuration(seconds: $0) + " ago" } ?? "-",
             ])
         }
-        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            zip(row, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n")
+        return TextTable.render(rows)
     }
 
     static func detail(_ report: JobStatusReport, events: [EventRecord]) -> String {
         var lines: [String] = []
         lines.append("job \(report.name): \(report.state), step \(report.step) of \(report.totalSteps)")
         lines.append("  finetune   \(report.finetuneID ?? "-")   api \(report.baseURL)")
-        var process = "  process    pid \(report.pid.map(String.init) ?? "-") on \(report.host ?? "-")"
-        if let age = report.heartbeatAgeSeconds { process += ", heartbeat \(ConsoleObserver.formatDuration(seconds: age)) ago" }
-        lines.append(process)
+        if report.state == "running" || report.state == "interrupted" {
+            var process = "  process    pid \(report.pid.map(String.init) ?? "-") on \(report.host ?? "-")"
+            if let age = report.heartbeatAgeSeconds { process += ", heartbeat \(ConsoleObserver.formatDuration(seconds: age)) ago" }
+            lines.append(process)
+        } else if let pid = report.pid {
+            lines.append("  last run   pid \(pid) on \(report.host ?? "-")")
+        }
         if let started = report.startedAtMs {
             var timing = "  started    \(date(started))"
             if report.state == "running" {
@@ -101,11 +122,12 @@ enum StatusText {
             if let eta = report.etaSeconds { timing += ", ETA \(ConsoleObserver.formatDuration(seconds: eta))" }
             lines.append(timing)
         }
-        if !report.recentRewardMeans.isEmpty {
+        if !report.rewardTrend.isEmpty {
             let last = report.rewardMean.map { String(format: "%.3f", $0) } ?? "-"
             let std = report.rewardStd.map { String(format: " ± %.3f", $0) } ?? ""
-            lines.append("  reward     \(sparkline(report.recentRewardMeans))  last \(last)\(std)")
+            lines.append("  reward     \(sparkline(report.rewardTrend))  last \(last)\(std)")
         }
+        if !report.perSkill.isEmpty { lines.append("  per skill  (last \(JobStatusReport.skillWindow) steps)") }
         for (skill, reward) in report.perSkill.sorted(by: { $0.key < $1.key }) {
             lines.append("    " + skill.padding(toLength: 8, withPad: " ", startingAt: 0)
                 + String(format: " %.3f ± %.3f (n=%d)", reward.mean, reward.std, reward.n))
@@ -121,7 +143,8 @@ enum StatusText {
         lines.append("  retries    \(report.retries)   reconciliations \(report.reconciliations)"
             + (report.pendingIntent.map { "   step \($0) awaiting reconciliation" } ?? ""))
         if let error = report.lastError {
-            lines.append("  last error \(error)")
+            // In full: every line of it, indented under the heading.
+            lines.append("  last error " + error.replacingOccurrences(of: "\n", with: "\n             "))
         }
         if !events.isEmpty {
             lines.append("  recent events")

@@ -27,37 +27,45 @@ struct StopCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        guard let job = try await store.job(named: name) else {
+        guard let job = try await store.job(named: name), let jobID = job.id else {
             FileHandle.standardError.write(Data("moontune: no job named \(name) in \(database.path)\n".utf8))
             throw ExitCode(1)
         }
-        let state = LivenessCheck.displayedState(job, databasePath: database.path, now: ProgressStore.nowMs())
-        guard state == "running", let pid = job.pid else {
-            print("job \(name) is not running (\(state)) at step \(try await store.lastAppliedStep(jobID: job.id ?? 0))")
+        guard job.state == .running, let pid = job.pid else {
+            print("job \(name) is not running (\(job.state.rawValue)) at step \(try await store.lastAppliedStep(jobID: jobID))")
             return
         }
         guard job.host == ProcessInfo.processInfo.hostName else {
             FileHandle.standardError.write(Data("moontune: job \(name) runs on \(job.host ?? "another host"); stop it there\n".utf8))
             throw ExitCode(1)
         }
+        // The lock, not the pid, says whether the runner is alive: a recorded pid may since have
+        // been given to some other process, which must not be signalled.
+        guard JobLock.isHeld(databasePath: database.path, jobName: name) else {
+            let step = try await store.lastAppliedStep(jobID: jobID)
+            print("job \(name) is not running (interrupted: its process is gone) at step \(step); `moontune run` resumes it")
+            return
+        }
         guard kill(pid, force ? SIGKILL : SIGTERM) == 0 else {
             FileHandle.standardError.write(Data("moontune: cannot signal pid \(pid): \(String(cString: strerror(errno)))\n".utf8))
             throw ExitCode(1)
         }
+        if !force { print("sent SIGTERM to pid \(pid); waiting for job \(name) to finish its step and stop") }
         let deadline = ContinuousClock.now + .seconds(timeout)
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
-            let current = try await store.job(named: name)
-            let lockHeld = JobLock.isHeld(databasePath: database.path, jobName: name)
-            let step = try await store.lastAppliedStep(jobID: job.id ?? 0)
-            if force, !lockHeld {
+            // The runner records how it ended before it exits, so once the lock is free the record is final.
+            guard !JobLock.isHeld(databasePath: database.path, jobName: name) else { continue }
+            let step = try await store.lastAppliedStep(jobID: jobID)
+            let state = try await store.job(named: name)?.state ?? job.state
+            if force {
                 print("job \(name) killed at step \(step); the next run reconciles")
-                return
+            } else if state == .running {
+                print("job \(name) exited without recording a stop (interrupted) at step \(step); the next run reconciles")
+            } else {
+                print("job \(name) \(state.rawValue) at step \(step)")
             }
-            if let current, current.state != .running, !lockHeld {
-                print("job \(name) \(current.state.rawValue) at step \(step)")
-                return
-            }
+            return
         }
         let message = "moontune: job \(name) (pid \(pid)) did not stop within \(Int(timeout)) s; "
             + "it may be finishing a slow step. Wait, or use --force (the next run reconciles).\n"

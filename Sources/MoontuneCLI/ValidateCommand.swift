@@ -21,18 +21,18 @@ public struct ValidateCommand: ParsableCommand {
 
     public func run() throws {
         let report = validateJob(configURL: URL(fileURLWithPath: config))
-        for warning in report.warnings { writeToStandardError("warning: \(warning)") }
+        for warning in report.warnings { Self.writeToStandardError("warning: \(warning)") }
         guard report.isValid else {
             for problem in report.problems { print(problem) }
-            writeToStandardError("\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s") found; nothing was sent anywhere")
+            Self.writeToStandardError("\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s") found; nothing was sent anywhere")
             throw ExitCode(2)
         }
         print(report.summary)
         print("ok: the job is valid")
     }
-}
 
-/// One line on stderr, for warnings and counts that must not mix with the lines on stdout.
-func writeToStandardError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    /// One line on stderr, for warnings and counts that must not mix with the lines on stdout.
+    static func writeToStandardError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
 }

@@ -26,7 +26,8 @@ public enum ShapeDataset {
     ]
     static let kinds = ["circle", "square", "triangle"]
 
-    /// Writes `images/`, `train.jsonl` and `eval.jsonl` into `directory`. Returns the two JSONL paths.
+    /// Writes `images/`, `train.jsonl` and `eval.jsonl` (unless there are no eval images) into
+    /// `directory`. Returns the two JSONL paths.
     @discardableResult
     public static func write(to directory: URL, options: Options = Options()) throws -> (train: URL, eval: URL) {
         let fileManager = FileManager.default
@@ -57,7 +58,9 @@ public enum ShapeDataset {
         let trainURL = directory.appendingPathComponent("train.jsonl")
         let evalURL = directory.appendingPathComponent("eval.jsonl")
         try (train.joined(separator: "\n") + "\n").write(to: trainURL, atomically: true, encoding: .utf8)
-        try (eval.joined(separator: "\n") + "\n").write(to: evalURL, atomically: true, encoding: .utf8)
+        if options.evalImages > 0 {
+            try (eval.joined(separator: "\n") + "\n").write(to: evalURL, atomically: true, encoding: .utf8)
+        }
         return (trainURL, evalURL)
     }
 

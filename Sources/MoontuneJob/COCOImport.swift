@@ -85,12 +85,12 @@ public func importCOCO(annotations: URL, images: URL, output: URL, skill: Skill 
                 "image": .string(path),
                 "skill": .string(skill.rawValue),
                 "object": .string(categories[categoryID] ?? ""),
-                "ground_truth": RewardProgram.groundTruthJSON(.boxes(boxes)),
+                "ground_truth": GroundTruth.boxes(boxes).json,
             ])
             lines.append(line.serialized())
         }
     }
-    if summary.examples == 0 { problem("annotations", "no usable annotation: nothing to import") }
+    if summary.examples == 0, problems.isEmpty { problem("annotations", "no usable annotation: nothing to import") }
     guard problems.isEmpty else { throw DatasetError(problems: problems) }
     try write(lines, to: output)
     return summary

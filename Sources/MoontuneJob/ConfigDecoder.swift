@@ -48,8 +48,7 @@ struct ConfigDecoder {
 
     func decode(_ root: JSONNode) -> ConfigDecoding {
         let folder = configURL.deletingLastPathComponent()
-        var config = JobConfig(name: "", rank: 16, data: DataConfig(train: folder), train: TrainConfig(),
-                               checkpoint: CheckpointConfig(everySteps: 1), sourceURL: configURL)
+        var config = JobConfig.placeholder(configURL)
         guard let top = ObjectReader(root, path: "", sink: sink) else {
             return ConfigDecoding(config: config, trainGiven: false, problems: sink.problems, warnings: [])
         }
@@ -91,7 +90,8 @@ struct ConfigDecoder {
             sink.warn("checkpoint.keep_best", "has no effect without an eval set (data.eval)", at: top.value("checkpoint"))
         }
         if let reward = top.object("reward") { config.reward = decodeReward(reward) }
-        return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems, warnings: sink.warnings)
+        return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems.sortedByLine(),
+                              warnings: sink.warnings)
     }
 
     private func check(_ reader: ObjectReader, _ known: [String]) {

@@ -51,7 +51,7 @@ public final class Dataset: Sendable {
             throw DatasetError(Problem(file: parser.file, line: line, field: "", message: "cannot read the line: \(error.message)"))
         }
         let sink = ProblemSink(file: parser.file, locator: nil, fixedLine: line)
-        guard let example = parser.parse(bytes, line: line, index: position, sink: sink) else {
+        guard let example = parser.parse(bytes, line: line, index: position, sink: sink).example else {
             // Only possible when the file was rewritten in place after it was indexed.
             var problems = sink.problems
             problems.append(Problem(file: parser.file, line: line, field: "", message: "the file changed since it was checked; run validate again"))

@@ -60,13 +60,15 @@ struct DatasetScanner {
             state.scan.problems.append(Problem(file: file, field: "", message: "cannot read the dataset: \(reason)"))
             return state.scan
         }
-        state.finish(at: offset)
+        state.finish()
+        var hashes = state.idHashes
+        state.idHashes = []
         scan = state.scan
         scan.fingerprint = DatasetFingerprint(byteCount: offset, modifiedMs: reader.modifiedMs, sha256: hash.finalize())
         if scan.index.count == 0, scan.problems.isEmpty {
             scan.problems.append(Problem(file: file, field: "", message: "the dataset is empty (no examples)"))
         }
-        DuplicateIDs.report(in: &scan, hashes: state.idHashes)
+        DuplicateIDs.report(in: &scan, hashes: &hashes)
         if scan.skippedProblems > 0 {
             scan.problems.append(Problem(file: file, field: "", message: "\(scan.skippedProblems) more problems not shown"))
         }
@@ -122,7 +124,7 @@ private struct LineState {
         }
     }
 
-    mutating func finish(at offset: Int) {
+    mutating func finish() {
         if !carry.isEmpty || tooLong { endLine() }
     }
 
@@ -157,13 +159,13 @@ private struct LineState {
         let bytes = Array(carry[start..<length])
         let sink = ProblemSink(file: scan.parser.file, locator: nil, fixedLine: lineNumber)
         let index = scan.index.count
-        guard let example = scan.parser.parse(bytes, line: lineNumber, index: index, sink: sink) else {
-            sink.problems.forEach { add($0) }
-            return
+        let parsed = scan.parser.parse(bytes, line: lineNumber, index: index, sink: sink)
+        sink.problems.forEach { add($0) }
+        var imageIsFine = true
+        if scanner.options.readImageHeaders, let image = parsed.image {
+            imageIsFine = checkImage(image, line: lineNumber)
         }
-        if scanner.options.readImageHeaders, let image = example.image, !checkImage(image, line: lineNumber) {
-            return
-        }
+        guard let example = parsed.example, imageIsFine else { return }
         scan.index.append(offset: carryStart + start, length: length - start, line: lineNumber)
         scan.stats.examples += 1
         scan.stats.perSkill[example.skill, default: 0] += 1

@@ -11,9 +11,10 @@ enum DuplicateIDs {
         return value
     }
 
-    static func report(in scan: inout DatasetScanner.Scan, hashes: [(hash: UInt64, index: UInt32)]) {
-        guard hashes.count > 1, let reader = scan.reader else { return }
-        let sorted = hashes.sorted { ($0.hash, $0.index) < ($1.hash, $1.index) }
+    /// Sorts `hashes` in place (no second copy of a million entries) and reports duplicates.
+    static func report(in scan: inout DatasetScanner.Scan, hashes sorted: inout [(hash: UInt64, index: UInt32)]) {
+        guard sorted.count > 1, let reader = scan.reader else { return }
+        sorted.sort { ($0.hash, $0.index) < ($1.hash, $1.index) }
         var runStart = 0
         while runStart < sorted.count {
             var runEnd = runStart + 1
@@ -23,7 +24,7 @@ enum DuplicateIDs {
             }
             runStart = runEnd
         }
-        scan.problems.sort { ($0.line ?? 0) < ($1.line ?? 0) }
+        scan.problems = scan.problems.sortedByLine()
     }
 
     /// Reports every example of `indices` (in file order) whose id an earlier one already used.

@@ -34,3 +34,33 @@ public struct Example: Sendable, Hashable {
         self.groundTruth = groundTruth
     }
 }
+
+extension Example {
+    /// The example's fields as JSON, in the dataset's key names (for the reward program).
+    var json: JSONValue {
+        .members([
+            "id": .string(id),
+            "line": .int(line),
+            "skill": .string(skill.rawValue),
+            "image": image.map { .string($0.path) },
+            "object": object.map(JSONValue.string),
+            "question": question.map(JSONValue.string),
+            "answers": skill == .query ? .list(answers.map(JSONValue.string)) : nil,
+            "ground_truth": groundTruth?.json,
+        ])
+    }
+}
+
+extension GroundTruth {
+    /// `{"points": [...]}` or `{"boxes": [...]}`, as in a dataset line.
+    var json: JSONValue {
+        switch self {
+        case .points(let points):
+            return .members(["points": .list(points.map { .members(["x": .double($0.x), "y": .double($0.y)]) })])
+        case .boxes(let boxes):
+            return .members(["boxes": .list(boxes.map {
+                .members(["x_min": .double($0.xMin), "y_min": .double($0.yMin), "x_max": .double($0.xMax), "y_max": .double($0.yMax)])
+            })])
+        }
+    }
+}

@@ -11,28 +11,30 @@ struct ExampleParser: Sendable {
     /// When set, query answers are checked for this comparison (a valid regex, a number).
     let queryMatch: QueryMatch?
 
-    /// The example, or nil when the line has problems (all of them added to `sink`).
-    func parse(_ bytes: [UInt8], line: Int, index: Int, sink: ProblemSink) -> Example? {
+    /// The example, or nil when the line has problems (all of them added to `sink`); and the
+    /// line's image when its path is acceptable, even if other fields have problems, so the
+    /// file can be checked too.
+    func parse(_ bytes: [UInt8], line: Int, index: Int, sink: ProblemSink) -> (example: Example?, image: URL?) {
         let before = sink.problems.count
         let root: JSONNode
         do {
             root = try JSONParser.parse(bytes, allowNonFinite: true)
         } catch {
             sink.add("", "invalid JSON at column \(error.offset + 1): \(error.message)", at: nil)
-            return nil
+            return (nil, nil)
         }
-        guard let object = ObjectReader(root, path: "", sink: sink) else { return nil }
+        guard let object = ObjectReader(root, path: "", sink: sink) else { return (nil, nil) }
         reportNearMisses(object)
 
         let id = parseID(object, line: line)
-        guard let skillName = object.string("skill", required: true) else { return nil }
+        guard let skillName = object.string("skill", required: true) else { return (nil, nil) }
         guard let skill = Skill(rawValue: skillName) else {
             var message = "unknown skill \"\(skillName)\" (expected point, detect or query)"
             if let near = KeySuggestion.suggest(skillName, known: Skill.allCases.map(\.rawValue)) {
                 message += "; did you mean \"\(near)\"?"
             }
             sink.add("skill", message, at: object.value("skill"))
-            return nil
+            return (nil, nil)
         }
         var example = Example(index: index, id: id ?? "", line: line, skill: skill, image: nil)
         switch skill {
@@ -45,7 +47,7 @@ struct ExampleParser: Sendable {
             example.image = image(object, required: false)
             example.answers = answers(object)
         }
-        return sink.problems.count == before ? example : nil
+        return (sink.problems.count == before ? example : nil, example.image)
     }
 
     // MARK: - Fields
@@ -55,12 +57,10 @@ struct ExampleParser: Sendable {
         guard case .object(let members) = object.node.value else { return }
         for member in members where !Self.knownKeys.contains(member.key) {
             if let near = KeySuggestion.suggest(member.key, known: Self.knownKeys) {
-                sink(object).add(member.key, "unknown key; did you mean \"\(near)\"?", at: member.node)
+                object.sink.add(member.key, "unknown key; did you mean \"\(near)\"?", at: member.node)
             }
         }
     }
-
-    private func sink(_ object: ObjectReader) -> ProblemSink { object.sink }
 
     private func parseID(_ object: ObjectReader, line: Int) -> String? {
         guard let node = object.value("id") else { return String(line) }
@@ -75,7 +75,7 @@ struct ExampleParser: Sendable {
 
     private func nonEmptyString(_ object: ObjectReader, _ key: String, _ what: String) -> String? {
         guard let text = object.string(key, required: true) else { return nil }
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        guard text.contains(where: { !$0.isWhitespace }) else {
             object.sink.add(key, "must not be empty (\(what))", at: object.value(key))
             return nil
         }

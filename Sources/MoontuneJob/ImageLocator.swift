@@ -4,15 +4,16 @@ import Foundation
 /// file's folder and may not leave it, through `..` or a symlink, unless absolute paths are
 /// allowed; files above the size cap are refused.
 struct ImageLocator: Sendable {
-    let folder: URL
+    /// The dataset file's folder, without a trailing slash.
+    private let folderPath: String
     /// The folder with its symlinks resolved, for the containment check of resolved files.
     private let realFolder: String
     let maxBytes: Int
     let allowOutside: Bool
 
     init(datasetURL: URL, maxBytes: Int, allowOutside: Bool) {
-        folder = datasetURL.deletingLastPathComponent().standardizedFileURL
-        realFolder = realPath(folder.path) ?? folder.path
+        folderPath = Self.normalize(datasetURL.deletingLastPathComponent().standardizedFileURL.path)
+        realFolder = realPath(folderPath) ?? folderPath
         self.maxBytes = maxBytes
         self.allowOutside = allowOutside
     }
@@ -24,13 +25,28 @@ struct ImageLocator: Sendable {
             guard allowOutside else {
                 return .failure(ImageHeaderError(message: "absolute path \"\(path)\" refused (set data.allow_absolute_paths to allow it)"))
             }
-            return .success(URL(fileURLWithPath: path).standardizedFileURL)
+            return .success(URL(filePath: Self.normalize(path), directoryHint: .notDirectory))
         }
-        let url = URL(fileURLWithPath: path, relativeTo: folder).standardizedFileURL
-        if !allowOutside, !Self.isInside(url.path, folder.path) {
+        let resolved = Self.normalize(folderPath + "/" + path)
+        if !allowOutside, !Self.isInside(resolved, folderPath) {
             return .failure(ImageHeaderError(message: "\"\(path)\" leads outside the dataset folder through '..' (set data.allow_absolute_paths to allow it)"))
         }
-        return .success(url)
+        return .success(URL(filePath: resolved, directoryHint: .notDirectory))
+    }
+
+    /// An absolute path with `.`, `..` and repeated slashes resolved lexically (no file access:
+    /// symlinks are `checkLink`'s business). Done on strings, since this runs for every line.
+    static func normalize(_ path: String) -> String {
+        if isPlain(path) { return path }
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            switch part {
+            case ".": continue
+            case "..": if !parts.isEmpty { parts.removeLast() }
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     /// Refuses an existing file whose real location (symlinks resolved) is outside the folder.
@@ -63,6 +79,18 @@ struct ImageLocator: Sendable {
         } catch {
             return .failure(ImageHeaderError(message: "\(url.path): \((error as? FileReadError)?.message ?? "\(error)")"))
         }
+    }
+
+    /// Whether an absolute path is already normal: no `.` or `..` part, no `//`, no trailing `/`.
+    private static func isPlain(_ path: String) -> Bool {
+        var previous: UInt8 = 0
+        var sawSlash = false
+        for byte in path.utf8 {
+            if previous == UInt8(ascii: "/"), byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".") { return false }
+            if byte == UInt8(ascii: "/") { sawSlash = true }
+            previous = byte
+        }
+        return sawSlash && path.utf8.first == UInt8(ascii: "/") && (previous != UInt8(ascii: "/") || path.utf8.count == 1)
     }
 
     func sizeRefusal(_ size: Int, _ url: URL) -> ImageHeaderError? {

@@ -101,42 +101,35 @@ struct JSONParser {
     private mutating func parseString() throws(JSONParseError) -> String {
         let start = index
         index += 1
-        var scalars = String.UnicodeScalarView()
         var runStart = index
-        while true {
-            guard let byte = peek() else {
-                index = start
-                throw fail("unterminated string")
+        var decoded: [UInt8] = []
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let text: String?
+                if decoded.isEmpty {
+                    text = String(validating: bytes[runStart..<index], as: UTF8.self)
+                } else {
+                    decoded.append(contentsOf: bytes[runStart..<index])
+                    text = String(validating: decoded, as: UTF8.self)
+                }
+                guard let text else { throw JSONParseError(offset: start, message: "invalid UTF-8 in a string") }
+                index += 1
+                return text
             }
-            switch byte {
-            case UInt8(ascii: "\""):
-                try appendUTF8(bytes[runStart..<index], to: &scalars)
+            if byte == UInt8(ascii: "\\") {
+                decoded.append(contentsOf: bytes[runStart..<index])
                 index += 1
-                return String(scalars)
-            case UInt8(ascii: "\\"):
-                try appendUTF8(bytes[runStart..<index], to: &scalars)
-                index += 1
-                scalars.append(try parseEscape())
+                decoded.append(contentsOf: String(try parseEscape()).utf8)
                 runStart = index
-            case 0x00..<0x20:
+            } else if byte < 0x20 {
                 throw fail("control character in a string (escape it)")
-            default:
+            } else {
                 index += 1
             }
         }
-    }
-
-    private func appendUTF8(_ run: ArraySlice<UInt8>, to scalars: inout String.UnicodeScalarView) throws(JSONParseError) {
-        guard !run.isEmpty else { return }
-        var decoder = UTF8()
-        var iterator = run.makeIterator()
-        while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue(let scalar): scalars.append(scalar)
-            case .emptyInput: return
-            case .error: throw JSONParseError(offset: run.startIndex, message: "invalid UTF-8 in a string")
-            }
-        }
+        index = start
+        throw fail("unterminated string")
     }
 
     private mutating func parseEscape() throws(JSONParseError) -> Unicode.Scalar {

@@ -89,9 +89,14 @@ struct ConfigDecoding {
     var warnings: [String]
 
     static func failed(_ url: URL, _ problem: Problem) -> ConfigDecoding {
-        let folder = url.deletingLastPathComponent()
-        let config = JobConfig(name: "", rank: 16, data: DataConfig(train: folder), train: TrainConfig(),
-                               checkpoint: CheckpointConfig(everySteps: 1), sourceURL: url)
-        return ConfigDecoding(config: config, trainGiven: false, problems: [problem], warnings: [])
+        ConfigDecoding(config: .placeholder(url), trainGiven: false, problems: [problem], warnings: [])
+    }
+}
+
+extension JobConfig {
+    /// Defaults everywhere, to be filled in by decoding; its empty name is never valid.
+    static func placeholder(_ url: URL) -> JobConfig {
+        JobConfig(name: "", rank: 16, data: DataConfig(train: url.deletingLastPathComponent()), train: TrainConfig(),
+                  checkpoint: CheckpointConfig(everySteps: 1), sourceURL: url)
     }
 }

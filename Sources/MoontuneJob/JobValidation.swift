@@ -117,6 +117,8 @@ extension ValidationSummary: CustomStringConvertible {
         return lines.joined(separator: "\n")
     }
 
+    private static func range(_ low: Int, _ high: Int) -> String { low == high ? "\(low)" : "\(low)–\(high)" }
+
     static func describe(_ stats: DatasetStats) -> String {
         let skills = Skill.allCases.compactMap { skill in stats.perSkill[skill].map { "\(skill.rawValue) \($0)" } }
         return "\(stats.examples) examples (\(skills.joined(separator: ", ")))"
@@ -127,7 +129,7 @@ extension ValidationSummary: CustomStringConvertible {
         let formats = stats.imagesByFormat.sorted { $0.key < $1.key }.map { "\($0.key.rawValue) \($0.value)" }
         var text = formats.joined(separator: ", ")
         if let minWidth = stats.minWidth, let minHeight = stats.minHeight, let maxWidth = stats.maxWidth, let maxHeight = stats.maxHeight {
-            text += "; width \(minWidth)–\(maxWidth) px, height \(minHeight)–\(maxHeight) px"
+            text += "; width \(range(minWidth, maxWidth)) px, height \(range(minHeight, maxHeight)) px"
         }
         return text
     }

@@ -58,3 +58,10 @@ public struct DatasetError: Error, Sendable, CustomStringConvertible {
     /// One problem per line.
     public var description: String { problems.map(\.description).joined(separator: "\n") }
 }
+
+extension Array where Element == Problem {
+    /// Ordered by line (problems without one first), keeping the order of each line's problems.
+    func sortedByLine() -> [Problem] {
+        enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }.map(\.element)
+    }
+}

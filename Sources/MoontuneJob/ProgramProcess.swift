@@ -59,10 +59,10 @@ final class ProgramProcess: @unchecked Sendable {
             throw RewardError(.programFailed, "reward program `\(name)` could not be started: \(error.localizedDescription)")
         }
         try? childInput.close()
-        startReader(output.fileHandleForReading.fileDescriptor, label: "stdout") { [lines] line in lines.deliver(line) } atEnd: { [weak self] in
+        startReader(output.fileHandleForReading, label: "stdout") { [lines] line in lines.deliver(line) } atEnd: { [weak self] in
             self?.outputEnded()
         }
-        startReader(errors.fileHandleForReading.fileDescriptor, label: "stderr") { [weak self] line in self?.appendStderr(line) } atEnd: {}
+        startReader(errors.fileHandleForReading, label: "stderr") { [weak self] line in self?.appendStderr(line) } atEnd: {}
     }
 
     deinit {
@@ -114,9 +114,12 @@ final class ProgramProcess: @unchecked Sendable {
 
     // MARK: - Threads
 
-    private func startReader(_ descriptor: Int32, label: String, onLine: @escaping @Sendable (String) -> Void,
+    /// The thread holds `handle`, so its descriptor stays open (and cannot be reused by another
+    /// file) until the thread has read to the end.
+    private func startReader(_ handle: FileHandle, label: String, onLine: @escaping @Sendable (String) -> Void,
                              atEnd: @escaping @Sendable () -> Void) {
         let thread = Thread {
+            let descriptor = handle.fileDescriptor
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
@@ -131,6 +134,7 @@ final class ProgramProcess: @unchecked Sendable {
             }
             if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
             atEnd()
+            withExtendedLifetime(handle) {}
         }
         thread.name = "moontune reward program \(label)"
         thread.start()

@@ -134,35 +134,11 @@ public actor RewardProgram {
             return node.value
         }
         let request = JSONValue.members([
-            "example": exampleJSON(example),
+            "example": example.json,
             "outputs": .list(outputs),
             "server_rewards": serverRewards.map { .list($0.map(JSONValue.double)) } ?? .null,
         ])
         return request.serialized()
-    }
-
-    static func exampleJSON(_ example: Example) -> JSONValue {
-        .members([
-            "id": .string(example.id),
-            "line": .int(example.line),
-            "skill": .string(example.skill.rawValue),
-            "image": example.image.map { .string($0.path) },
-            "object": example.object.map(JSONValue.string),
-            "question": example.question.map(JSONValue.string),
-            "answers": example.skill == .query ? .list(example.answers.map(JSONValue.string)) : nil,
-            "ground_truth": example.groundTruth.map(groundTruthJSON),
-        ])
-    }
-
-    static func groundTruthJSON(_ truth: GroundTruth) -> JSONValue {
-        switch truth {
-        case .points(let points):
-            return .members(["points": .list(points.map { .members(["x": .double($0.x), "y": .double($0.y)]) })])
-        case .boxes(let boxes):
-            return .members(["boxes": .list(boxes.map {
-                .members(["x_min": .double($0.xMin), "y_min": .double($0.yMin), "x_max": .double($0.xMax), "y_max": .double($0.yMax)])
-            })])
-        }
     }
 }
 

@@ -179,6 +179,15 @@ extension EndToEnd {
             #expect(csvLines.last?.hasPrefix("step 24,moondream3-preview/") == true)
             #expect(try await store.comparisons(jobName: "learner").count == 3)
 
+            // The report shows them, the best of each column in bold.
+            let report = try await workspace.run(["report", "learner", "--out", "report.html"])
+            #expect(report.status == 0, "\(report.stderr)")
+            let html = try String(contentsOf: workspace.directory.appendingPathComponent("report.html"), encoding: .utf8)
+            let section = try #require(html.range(of: "<section id=\"comparisons\">").map { String(html[$0.lowerBound...]) })
+            #expect(section.components(separatedBy: "<table class=\"comparison\">").count == 4)
+            let bestRow = try #require(section.split(separator: "\n").first { $0.contains(">step 24</td>") })
+            #expect(bestRow.contains(String(format: "<strong>%.3f</strong>", finalOverall)), "\(bestRow)")
+
             let unknown = try await workspace.run(["compare", "config.json", "--steps", "7"])
             #expect(unknown.status != 0)
             #expect(unknown.stderr.contains("no saved checkpoint at step 7"))

@@ -163,6 +163,12 @@ struct DatasetValidationTests {
         #expect(found.map(\.field) == ["ground_truth.points[0].x", "", "ground_truth.boxes", "answer"])
     }
 
+    @Test func lineWithSeveralProblemsReportsEachOfThem() throws {
+        let found = try problems([#"{"id": "a", "image": "gone.png", "skill": "point", "object": "", "ground_truth": {"points": [{"x": 1.5, "y": -1}]}}"#])
+        #expect(found.map(\.field) == ["object", "ground_truth.points[0].x", "ground_truth.points[0].y", "image"])
+        #expect(found.allSatisfy { $0.line == 1 })
+    }
+
     @Test func blankLinesCRLFAndByteOrderMarkAreAccepted() throws {
         let folder = try TemporaryFolder()
         try folder.png("img.png")

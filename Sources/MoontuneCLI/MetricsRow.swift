@@ -1,0 +1,100 @@
+import Foundation
+import MoontuneStore
+
+/// One row of `moontune export`: a train step (`kind` = step) or an eval (`kind` = eval).
+/// Absent figures are nil: an empty CSV cell, a JSON null.
+struct MetricsRow: Sendable, Equatable {
+    enum Kind: String, Sendable { case step, eval }
+
+    var kind: Kind
+    var step: Int
+    var atMs: Int64?
+    var rewardMean: Double?
+    var rewardStd: Double?
+    var rewardMin: Double?
+    var rewardMax: Double?
+    /// Rewards the figures are over: the step's rollouts, or the eval's examples.
+    var n: Int?
+    var constantGroupFraction: Double?
+    var rolloutLatencyMs: Double?
+    var trainLatencyMs: Double?
+    var wallMs: Double?
+    var retries: Int?
+    var reconciled: Bool?
+    /// Reward mean per skill, for the skills present.
+    var perSkill: [String: Double] = [:]
+
+    /// The skills that get a `reward_<skill>` column, in column order.
+    static let skills = ["point", "detect", "query"]
+
+    static let columns = ["kind", "step", "at_ms", "reward_mean", "reward_std", "reward_min", "reward_max", "n",
+                          "constant_group_fraction", "rollout_latency_ms", "train_latency_ms", "wall_ms", "retries", "reconciled"]
+        + skills.map { "reward_\($0)" }
+
+    /// The row of an applied step; per-skill figures and the count come from its metrics JSON.
+    init(step record: StepRecord) {
+        kind = .step
+        step = record.k
+        atMs = record.appliedAtMs
+        rewardMean = record.rewardMean
+        rewardStd = record.rewardStd
+        rewardMin = record.rewardMin
+        rewardMax = record.rewardMax
+        constantGroupFraction = record.constantGroupFraction
+        rolloutLatencyMs = record.rolloutLatencyMs
+        trainLatencyMs = record.trainLatencyMs
+        wallMs = record.wallMs
+        retries = record.retries
+        reconciled = record.reconciled
+        if let json = record.metricsJSON, let metrics = try? JSONDecoder().decode(StepMetricsJSON.self, from: Data(json.utf8)) {
+            n = metrics.rewards?.count
+            perSkill = metrics.perSkill?.mapValues(\.mean) ?? [:]
+        }
+    }
+
+    /// The row of an eval.
+    init(eval record: EvalRecord) {
+        kind = .eval
+        step = record.step
+        atMs = record.atMs
+        rewardMean = record.rewardMean
+        n = record.count
+        if let summaries = try? JSONDecoder().decode([String: Summary].self, from: Data(record.perSkillJSON.utf8)) {
+            perSkill = summaries.mapValues(\.mean)
+            rewardMin = summaries.values.compactMap(\.min).min()
+            rewardMax = summaries.values.compactMap(\.max).max()
+        }
+    }
+
+    /// The cells in `columns` order; nil for an absent figure.
+    var cells: [Cell?] {
+        let fixed: [Cell?] = [
+            .text(kind.rawValue), .int(Int64(step)), atMs.map(Cell.int), rewardMean.map(Cell.number), rewardStd.map(Cell.number),
+            rewardMin.map(Cell.number), rewardMax.map(Cell.number), n.map { .int(Int64($0)) }, constantGroupFraction.map(Cell.number),
+            rolloutLatencyMs.map(Cell.number), trainLatencyMs.map(Cell.number), wallMs.map(Cell.number),
+            retries.map { .int(Int64($0)) }, reconciled.map(Cell.bool),
+        ]
+        return fixed + Self.skills.map { perSkill[$0].map(Cell.number) }
+    }
+
+    enum Cell: Equatable, Sendable {
+        case text(String)
+        case int(Int64)
+        case number(Double)
+        case bool(Bool)
+    }
+
+    struct Summary: Decodable {
+        var mean: Double
+        var min: Double?
+        var max: Double?
+    }
+
+    /// The parts of a step's `metrics_json` that the export reads.
+    struct StepMetricsJSON: Decodable {
+        struct Rewards: Decodable { var count: Int }
+        var rewards: Rewards?
+        var perSkill: [String: Summary]?
+        enum CodingKeys: String, CodingKey { case rewards, perSkill = "per_skill" }
+    }
+}

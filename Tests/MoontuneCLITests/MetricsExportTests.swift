@@ -1,0 +1,52 @@
+import Foundation
+@testable import MoontuneCLI
+@testable import MoontuneStore
+import Testing
+
+@Suite struct MetricsExportTests {
+    func step(_ k: Int, metrics: String?) -> StepRecord {
+        StepRecord(jobID: 1, k: k, state: .applied, exampleIDs: "[]", intentAtMs: 1000, appliedAtMs: 2000, reconciled: k == 2,
+                   rewardMean: 0.5, rewardStd: 0.25, rewardMin: 0, rewardMax: 1, constantGroupFraction: 0.125, rolloutLatencyMs: 80,
+                   trainLatencyMs: 20, wallMs: 150, retries: 1, metricsJSON: metrics)
+    }
+
+    @Test func aStepRowTakesItsCountAndPerSkillMeansFromTheMetricsJSON() {
+        let json = #"{"rewards":{"mean":0.5,"std":0.25,"min":0,"max":1,"count":12},"per_skill":{"point":{"mean":0.75,"std":0.1,"min":0.5,"max":1,"count":8}}}"#
+        let row = MetricsRow(step: step(2, metrics: json))
+        #expect(row.n == 12)
+        #expect(row.perSkill == ["point": 0.75])
+        #expect(row.reconciled == true)
+        let csv = MetricsFormat.csv.line(row)
+        #expect(csv == "step,2,2000,0.5,0.25,0.0,1.0,12,0.125,80.0,20.0,150.0,1,true,0.75,,\n")
+        #expect(csv.split(separator: ",", omittingEmptySubsequences: false).count == MetricsRow.columns.count)
+    }
+
+    @Test func anEvalRowHasItsCountAndPerSkillMeansAndNullsElsewhere() throws {
+        let eval = EvalRecord(jobID: 1, step: 10, rewardMean: 0.6, count: 24,
+                              perSkillJSON: #"{"detect":{"mean":0.4,"std":0,"min":0.1,"max":0.9,"count":12},"query":{"mean":0.8,"std":0,"min":0,"max":1,"count":12}}"#,
+                              atMs: 5000)
+        let line = MetricsFormat.jsonl.line(MetricsRow(eval: eval))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == Set(MetricsRow.columns))
+        #expect(object["kind"] as? String == "eval")
+        #expect(object["n"] as? Int == 24)
+        #expect(object["reward_detect"] as? Double == 0.4)
+        #expect(object["reward_point"] is NSNull)
+        #expect(object["wall_ms"] is NSNull)
+        #expect(object["reward_max"] as? Double == 1)
+    }
+
+    @Test func csvTextWithCommasOrQuotesIsQuoted() {
+        #expect(MetricsFormat.csvCell(.text("a,b")) == "\"a,b\"")
+        #expect(MetricsFormat.csvCell(.text("say \"x\"")) == "\"say \"\"x\"\"\"")
+        #expect(MetricsFormat.csvCell(.number(.infinity)) == "")
+    }
+
+    @Test func theCSVHeaderNamesEveryColumnOnce() {
+        let header = MetricsFormat.csv.header ?? ""
+        let names = header.trimmingCharacters(in: .newlines).split(separator: ",").map(String.init)
+        #expect(names == MetricsRow.columns)
+        #expect(Set(names).count == names.count)
+        #expect(MetricsFormat.jsonl.header == nil)
+    }
+}
