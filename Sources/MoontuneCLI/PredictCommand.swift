@@ -68,7 +68,6 @@ struct PredictCommand: AsyncParsableCommand {
             let request = try request()
             let local = try LocalJobs.open(database.path)
             let job = try await local.job(named: name)
-            let finetuneID = try LocalJobs.finetuneID(of: job)
             let imageURL = URL(fileURLWithPath: image)
             let dataURL: String
             do {
@@ -77,7 +76,7 @@ struct PredictCommand: AsyncParsableCommand {
                 throw CommandFailure(error.problems.map(\.description).joined(separator: "; "))
             }
             let prediction = try await withClient(try APIAccess.job(job).makeClient(maxInFlight: 1)) { client in
-                let model = try await chooseModel(job: job, finetuneID: finetuneID, local: local, client: client)
+                let model = try await chooseModel(job: job, local: local, client: client)
                 return try await predict(request, model: model, imageURL: dataURL, client: client)
             }
             var shown = prediction
@@ -91,8 +90,9 @@ struct PredictCommand: AsyncParsableCommand {
     }
 
     /// The model string: the base model, or the chosen checkpoint as the server lists it.
-    func chooseModel(job: JobRecord, finetuneID: String, local: LocalJobs, client: MoondreamClient) async throws -> String? {
+    func chooseModel(job: JobRecord, local: LocalJobs, client: MoondreamClient) async throws -> String? {
         if base { return nil }
+        let finetuneID = try LocalJobs.finetuneID(of: job)
         let choice: CheckpointChoice = step.map { .step($0) } ?? (best ? .best : .latest)
         let serverSteps: [Int]
         do {
