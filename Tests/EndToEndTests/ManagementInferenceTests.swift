@@ -106,6 +106,8 @@ extension EndToEnd {
             #expect(captioned.status == 0, "\(captioned.stderr)")
             #expect(captioned.stdout.hasPrefix("model moondream3-preview/\(finetuneID)@6\n"))
             #expect(captioned.stdout.split(separator: "\n").count == 2)
+            let base = try await workspace.run(["predict", "seer", "--base", "--image", image, "--caption", "--json"])
+            #expect(try Self.json(base.stdout)["model"] as? String == "moondream3-preview", "\(base.stderr)")
             let readable = try await workspace.run(["predict", "seer", "--image", image, "--object", "the shape", "--skill", "point"])
             #expect(readable.stdout.contains(" point") && readable.stdout.contains("x 0."), "\(readable.stdout)")
 
