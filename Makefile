@@ -1,7 +1,7 @@
 # moontune — see README.md
 SWIFT ?= swift
 
-.PHONY: build debug test run soak clean
+.PHONY: build debug test run soak fuzz clean
 debug:
 	$(SWIFT) build
 
@@ -11,6 +11,13 @@ build:
 test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The decoder fuzz suite alone, with many more iterations than `make test` runs
+# (MOONTUNE_FUZZ_ITERATIONS per decoder; MOONTUNE_FUZZ_SEED replays a run).
+FUZZ_ITERATIONS ?= 100000
+fuzz:
+	$(SWIFT) build --build-tests
+	MOONTUNE_FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(SWIFT) test --skip-build --filter DecoderFuzzTests
 
 # The demo: a real job against the local simulator, with live progress, status and an HTML report.
 run: debug

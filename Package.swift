@@ -72,7 +72,12 @@ let package = Package(
         ]),
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
         .testTarget(name: "MoontuneCLITests", dependencies: ["MoontuneCLI", "MoontuneStore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
+            // A hostile server in the test, stopped gracefully through its service group.
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,8 @@ struct ConfigDecoder {
     let configURL: URL
 
     static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward"]
-    static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s", "in_doubt_wait_s"]
+    static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s",
+                          "in_doubt_wait_s", "max_response_bytes"]
     static let dataKeys = ["train", "eval", "max_image_bytes", "allow_absolute_paths"]
     static let trainKeys = ["steps", "groups_per_step", "rollouts_per_group", "lr", "seed", "concurrency",
                             "max_staleness", "reasoning", "settings"]
@@ -15,6 +16,15 @@ struct ConfigDecoder {
     static let checkpointKeys = ["every_steps", "keep_last", "keep_best"]
     static let evalKeys = ["every_steps", "max_examples"]
     static let rewardKeys = ["source", "detect", "query", "numeric_tolerance", "command", "command_timeout_s"]
+
+    // Upper bounds. Beyond them a value is a typo, and some would overflow later: durations
+    // become nanosecond counts, step and group counts size arrays and step arithmetic.
+    static let maxSteps = 100_000_000
+    static let maxGroupsPerStep = 1024
+    static let maxConcurrency = 1024
+    static let maxStaleness = 100
+    /// About 115 days: any time setting longer than this is a mistake.
+    static let maxSeconds: Double = 10_000_000
 
     /// Names other tools use, mapped to ours.
     static let aliases: [String: [String: String]] = [
@@ -65,10 +75,12 @@ struct ConfigDecoder {
         }
         if let api = top.object("api") { config.api = decodeAPI(api) }
         var trainGiven = false
+        var referenceLines: [String: Int] = [:]
         if let data = top.required("data", "an object with at least \"train\"").flatMap({ ObjectReader($0, path: "data", sink: sink) }) {
             let (section, given) = decodeData(data, folder: folder)
             config.data = section
             trainGiven = given
+            for key in ["train", "eval"] { referenceLines["data.\(key)"] = sink.line(of: data.value(key)) }
         }
         if let train = top.required("train", "an object with at least \"steps\"").flatMap({ ObjectReader($0, path: "train", sink: sink) }) {
             config.train = decodeTrain(train)
@@ -90,8 +102,8 @@ struct ConfigDecoder {
             sink.warn("checkpoint.keep_best", "has no effect without an eval set (data.eval)", at: top.value("checkpoint"))
         }
         if let reward = top.object("reward") { config.reward = decodeReward(reward) }
-        return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems.sortedByLine(),
-                              warnings: sink.warnings)
+        return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems.sortedByLine(), warnings: sink.warnings,
+                              referenceLines: referenceLines)
     }
 
     private func check(_ reader: ObjectReader, _ known: [String]) {
@@ -124,15 +136,18 @@ struct ConfigDecoder {
                 result.apiKeyEnv = variable
             }
         }
-        positive(api, "request_timeout_s", &result.requestTimeoutSeconds)
+        positive(api, "request_timeout_s", &result.requestTimeoutSeconds, atMost: Self.maxSeconds)
         atLeast(api, "max_attempts", 1, &result.maxAttempts)
-        positive(api, "give_up_after_s", &result.giveUpAfterSeconds)
-        if let value = api.double("max_backoff_s"), api.check("max_backoff_s", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)") {
+        positive(api, "give_up_after_s", &result.giveUpAfterSeconds, atMost: Self.maxSeconds)
+        if let value = api.double("max_backoff_s"), api.check("max_backoff_s", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)"),
+           api.check("max_backoff_s", value <= Self.maxSeconds, "must be at most \(String(format: "%.0f", Self.maxSeconds)) seconds, got \(value)") {
             result.maxBackoffSeconds = value
         }
-        if let value = api.double("in_doubt_wait_s"), api.check("in_doubt_wait_s", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)") {
+        if let value = api.double("in_doubt_wait_s"), api.check("in_doubt_wait_s", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)"),
+           api.check("in_doubt_wait_s", value <= Self.maxSeconds, "must be at most \(String(format: "%.0f", Self.maxSeconds)) seconds, got \(value)") {
             result.inDoubtWaitSeconds = value
         }
+        atLeast(api, "max_response_bytes", 1024, &result.maxResponseBytes)
         return result
     }
 
@@ -152,18 +167,19 @@ struct ConfigDecoder {
     private func decodeTrain(_ train: ObjectReader) -> TrainConfig {
         check(train, Self.trainKeys)
         var result = TrainConfig()
-        if let steps = train.int("steps", required: true), train.check("steps", steps >= 1, "must be ≥ 1, got \(steps)") {
+        if let steps = train.int("steps", required: true), train.check("steps", steps >= 1, "must be ≥ 1, got \(steps)"),
+           train.check("steps", steps <= Self.maxSteps, "must be at most \(Self.maxSteps), got \(steps)") {
             result.steps = steps
         }
-        atLeast(train, "groups_per_step", 1, &result.groupsPerStep)
+        atLeast(train, "groups_per_step", 1, &result.groupsPerStep, atMost: Self.maxGroupsPerStep)
         if let rollouts = train.int("rollouts_per_group"),
            train.check("rollouts_per_group", (1...16).contains(rollouts), "must be from 1 to 16 (the API's num_rollouts), got \(rollouts)") {
             result.rolloutsPerGroup = rollouts
         }
         positive(train, "lr", &result.lr)
         if let seed = train.uint64("seed") { result.seed = seed }
-        atLeast(train, "concurrency", 1, &result.concurrency)
-        atLeast(train, "max_staleness", 0, &result.maxStaleness)
+        atLeast(train, "concurrency", 1, &result.concurrency, atMost: Self.maxConcurrency)
+        atLeast(train, "max_staleness", 0, &result.maxStaleness, atMost: Self.maxStaleness)
         if let reasoning = train.bool("reasoning") { result.reasoning = reasoning }
         if let settings = train.object("settings") { result.settings = decodeSettings(settings) }
         return result
@@ -224,20 +240,22 @@ struct ConfigDecoder {
                 result.command = command
             }
         }
-        positive(reward, "command_timeout_s", &result.commandTimeoutSeconds)
+        positive(reward, "command_timeout_s", &result.commandTimeoutSeconds, atMost: Self.maxSeconds)
         return result
     }
 
     // MARK: - Helpers
 
-    private func atLeast(_ reader: ObjectReader, _ key: String, _ minimum: Int, _ target: inout Int) {
-        if let value = reader.int(key), reader.check(key, value >= minimum, "must be ≥ \(minimum), got \(value)") {
+    private func atLeast(_ reader: ObjectReader, _ key: String, _ minimum: Int, _ target: inout Int, atMost maximum: Int = .max) {
+        if let value = reader.int(key), reader.check(key, value >= minimum, "must be ≥ \(minimum), got \(value)"),
+           reader.check(key, value <= maximum, "must be at most \(maximum), got \(value)") {
             target = value
         }
     }
 
-    private func positive(_ reader: ObjectReader, _ key: String, _ target: inout Double) {
-        if let value = reader.double(key), reader.check(key, value > 0 && value.isFinite, "must be > 0, got \(value)") {
+    private func positive(_ reader: ObjectReader, _ key: String, _ target: inout Double, atMost maximum: Double = .greatestFiniteMagnitude) {
+        if let value = reader.double(key), reader.check(key, value > 0 && value.isFinite, "must be > 0, got \(value)"),
+           reader.check(key, value <= maximum, "must be at most \(String(format: "%.0f", maximum)) seconds, got \(value)") {
             target = value
         }
     }

@@ -14,6 +14,8 @@ public struct APIConfig: Sendable, Equatable {
     /// After a train_step whose request may still be running on the server (timeout, lost
     /// connection, crash), wait this long before asking the server whether it landed.
     public var inDoubtWaitSeconds: Double = 30
+    /// Answers larger than this are refused rather than buffered (the client's response cap).
+    public var maxResponseBytes: Int = 64 << 20
 
     public init() {}
 

@@ -20,7 +20,7 @@ struct ExampleParser: Sendable {
         do {
             root = try JSONParser.parse(bytes, allowNonFinite: true)
         } catch {
-            sink.add("", "invalid JSON at column \(error.offset + 1): \(error.message)", at: nil)
+            sink.add(error.path, "invalid JSON at column \(error.offset + 1): \(error.message)", at: nil)
             return (nil, nil)
         }
         guard let object = ObjectReader(root, path: "", sink: sink) else { return (nil, nil) }

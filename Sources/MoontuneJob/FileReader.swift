@@ -23,7 +23,9 @@ final class FileReader: Sendable, ImageByteSource {
     let modifiedMs: Int64
 
     init(path: String) throws(FileReadError) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a named pipe must not wait for a writer; it is refused below, like
+        // every file that is not regular. Reads of regular files ignore the flag.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
             throw errno == ENOENT ? FileReadError(message: "no such file") : FileReadError.posix("cannot open")
         }

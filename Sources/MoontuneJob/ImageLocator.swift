@@ -73,6 +73,9 @@ struct ImageLocator: Sendable {
                 return .failure(ImageHeaderError(message: "\(url.path) is not a JPEG, PNG, WebP or GIF image"))
             }
             let size = try ImageHeader.dimensions(of: format, in: reader)
+            if let truncated = try ImageTrailer.problem(format, in: reader, size: reader.size) {
+                return .failure(ImageHeaderError(message: "\(url.path): \(truncated)"))
+            }
             return .success(ImageInfo(format: format, width: size.width, height: size.height, byteCount: reader.size))
         } catch let error as ImageHeaderError {
             return .failure(ImageHeaderError(message: "\(url.path): \(error.message)"))

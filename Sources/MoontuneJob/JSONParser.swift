@@ -3,6 +3,9 @@ struct JSONParseError: Error, Sendable, Equatable {
     /// Byte offset into the parsed text.
     var offset: Int
     var message: String
+    /// The JSON path of the value being read when the text broke off (`train.settings.top_p`,
+    /// `ground_truth.points[0]`), so a problem names the field; empty at the top level.
+    var path: String = ""
 }
 
 /// A strict RFC 8259 parser that builds a `JSONValue` tree and remembers where each node starts.
@@ -29,6 +32,16 @@ struct JSONParser {
     private let bytes: [UInt8]
     private let allowNonFinite: Bool
     private var index = 0
+    /// The keys and indices leading to the value being parsed, for error messages.
+    private var path: [PathComponent] = []
+
+    private enum PathComponent {
+        case key(String)
+        case index(Int)
+    }
+
+    /// How many components of a path an error shows; deeper ones are elided.
+    static let maxPathComponents = 8
 
     private init(bytes: [UInt8], allowNonFinite: Bool) {
         self.bytes = bytes
@@ -72,7 +85,9 @@ struct JSONParser {
             skipWhitespace()
             try expect(UInt8(ascii: ":"), "expected ':' after a key")
             skipWhitespace()
+            path.append(.key(key))
             members.append(JSONMember(key: key, node: try parseValue(depth: depth + 1)))
+            path.removeLast()
             skipWhitespace()
             if peek() == UInt8(ascii: ",") { index += 1; continue }
             try expect(UInt8(ascii: "}"), "expected ',' or '}' in an object")
@@ -90,7 +105,9 @@ struct JSONParser {
         }
         while true {
             skipWhitespace()
+            path.append(.index(elements.count))
             elements.append(try parseValue(depth: depth + 1))
+            path.removeLast()
             skipWhitespace()
             if peek() == UInt8(ascii: ",") { index += 1; continue }
             try expect(UInt8(ascii: "]"), "expected ',' or ']' in an array")
@@ -113,7 +130,7 @@ struct JSONParser {
                     decoded.append(contentsOf: bytes[runStart..<index])
                     text = String(validating: decoded, as: UTF8.self)
                 }
-                guard let text else { throw JSONParseError(offset: start, message: "invalid UTF-8 in a string") }
+                guard let text else { throw JSONParseError(offset: start, message: "invalid UTF-8 in a string", path: renderedPath) }
                 index += 1
                 return text
             }
@@ -180,7 +197,10 @@ struct JSONParser {
         let start = index
         if peek() == UInt8(ascii: "-") {
             index += 1
-            if allowNonFinite, peek() == UInt8(ascii: "I") { return try parseNonFinite(negative: true) }
+            if peek() == UInt8(ascii: "I") {
+                guard allowNonFinite else { throw fail("NaN and Infinity are not JSON numbers") }
+                return try parseNonFinite(negative: true)
+            }
         }
         guard let first = peek(), Self.isDigit(first) else { throw fail("bad number") }
         index += 1
@@ -201,7 +221,7 @@ struct JSONParser {
             while let byte = peek(), Self.isDigit(byte) { index += 1 }
         }
         let literal = String(decoding: bytes[start..<index], as: UTF8.self)
-        guard let double = Double(literal) else { throw JSONParseError(offset: start, message: "bad number") }
+        guard let double = Double(literal) else { throw JSONParseError(offset: start, message: "bad number", path: renderedPath) }
         return JSONNumber(literal: literal, double: double)
     }
 
@@ -245,8 +265,23 @@ struct JSONParser {
     }
 
     private func fail(_ message: String) -> JSONParseError {
-        if index >= bytes.count { return JSONParseError(offset: bytes.count, message: "unexpected end of input: " + message) }
-        return JSONParseError(offset: index, message: message)
+        if index >= bytes.count {
+            return JSONParseError(offset: bytes.count, message: "unexpected end of input: " + message, path: renderedPath)
+        }
+        return JSONParseError(offset: index, message: message, path: renderedPath)
+    }
+
+    /// `train.settings`, `ground_truth.points[0].x`; past `maxPathComponents`, the rest is `…`.
+    private var renderedPath: String {
+        var text = ""
+        for component in path.prefix(Self.maxPathComponents) {
+            switch component {
+            case .key(let key): text += text.isEmpty ? key : ".\(key)"
+            case .index(let position): text += "[\(position)]"
+            }
+        }
+        if path.count > Self.maxPathComponents { text += "…" }
+        return text
     }
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }

@@ -14,6 +14,7 @@ extension JobConfig {
                 "give_up_after_s": .double(api.giveUpAfterSeconds),
                 "max_backoff_s": .double(api.maxBackoffSeconds),
                 "in_doubt_wait_s": .double(api.inDoubtWaitSeconds),
+                "max_response_bytes": .int(api.maxResponseBytes),
             ]),
             "data": .members([
                 "train": .string(data.train.path),

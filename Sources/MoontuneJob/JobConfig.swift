@@ -58,7 +58,8 @@ public struct JobConfig: Sendable, Equatable {
             root = try JSONParser.parse(bytes)
         } catch {
             let (line, column) = locator.location(of: error.offset)
-            return ConfigDecoding.failed(url, Problem(file: file, line: line, field: "", message: "invalid JSON at column \(column): \(error.message)"))
+            return ConfigDecoding.failed(url, Problem(file: file, line: line, field: error.path,
+                                                      message: "invalid JSON at column \(column): \(error.message)"))
         }
         let sink = ProblemSink(file: file, locator: locator)
         return ConfigDecoder(sink: sink, configURL: url).decode(root)
@@ -87,6 +88,9 @@ struct ConfigDecoding {
     var trainGiven: Bool
     var problems: [Problem]
     var warnings: [String]
+    /// The lines of `data.train` and `data.eval` in the config, so that a problem with a whole
+    /// dataset file (missing, a folder, empty) can point at the field that names it.
+    var referenceLines: [String: Int] = [:]
 
     static func failed(_ url: URL, _ problem: Problem) -> ConfigDecoding {
         ConfigDecoding(config: .placeholder(url), trainGiven: false, problems: [problem], warnings: [])

@@ -56,14 +56,14 @@ public func validateJob(configURL: URL) -> ValidationReport {
     var eval: Dataset?
     if decoding.trainGiven {
         let scan = DatasetScanner(url: config.data.train, options: options).scan()
-        problems += scan.problems
+        problems += attributeFileProblems(scan.problems, to: "data.train", in: decoding, config: config)
         summary.trainFile = displayPath(config.data.train)
         summary.train = scan.stats
         if scan.problems.isEmpty { train = Dataset(scan: scan, url: config.data.train) }
     }
     if let evalURL = config.data.eval {
         let scan = DatasetScanner(url: evalURL, options: options).scan()
-        problems += scan.problems
+        problems += attributeFileProblems(scan.problems, to: "data.eval", in: decoding, config: config)
         summary.evalFile = displayPath(evalURL)
         summary.eval = scan.stats
         if scan.problems.isEmpty { eval = Dataset(scan: scan, url: evalURL) }
@@ -95,6 +95,17 @@ public func validateJob(configURL: URL) -> ValidationReport {
     let valid = problems.isEmpty
     return ValidationReport(problems: problems, warnings: warnings, summary: summary,
                             config: valid ? config : nil, train: valid ? train : nil, eval: valid ? eval : nil)
+}
+
+/// A problem with a dataset file as a whole (it is missing, a folder, unreadable or empty) has no
+/// line of its own: it is reported at the config field that names the file, with the file's path
+/// in the message, so the user sees both where the name was written and what is wrong with it.
+func attributeFileProblems(_ problems: [Problem], to field: String, in decoding: ConfigDecoding, config: JobConfig) -> [Problem] {
+    guard let line = decoding.referenceLines[field] else { return problems }
+    return problems.map { problem in
+        guard problem.line == nil else { return problem }
+        return Problem(file: config.sourceURL.path, line: line, field: field, message: "\(problem.file): \(problem.message)")
+    }
 }
 
 extension ValidationSummary: CustomStringConvertible {

@@ -105,7 +105,10 @@ struct ObjectReader {
         guard let node = required ? self.required(key, "an integer") : value(key) else { return nil }
         guard case .number(let number) = node.value else { return typeError(key, "an integer", node) }
         guard let int = number.int else {
-            sink.add(field(key), "expected an integer, got \(number.literal)", at: node)
+            let integral = number.double.isFinite && number.double.rounded() == number.double
+            let outOfRange = number.isIntegerLiteral || (integral && abs(number.double) >= 9.0e15) || number.double.isInfinite
+            sink.add(field(key), outOfRange ? "\(number.literal) is out of range (expected an integer within ±\(Int.max))"
+                                            : "expected an integer, got \(number.literal)", at: node)
             return nil
         }
         return int
@@ -124,6 +127,11 @@ struct ObjectReader {
     func double(_ key: String) -> Double? {
         guard let node = value(key) else { return nil }
         guard case .number(let number) = node.value else { return typeError(key, "a number", node) }
+        // Only a literal too large for a double gets here (NaN and Infinity are not JSON).
+        guard number.double.isFinite else {
+            sink.add(field(key), "\(number.literal) is out of range (expected a finite number)", at: node)
+            return nil
+        }
         return number.double
     }
 

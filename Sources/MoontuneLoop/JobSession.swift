@@ -138,7 +138,8 @@ public enum JobSession {
                                 giveUpAfter: .seconds(config.api.giveUpAfterSeconds),
                                 requestTimeout: .seconds(config.api.requestTimeoutSeconds))
         let client = MoondreamClient(configuration: ClientConfiguration(baseURL: config.api.baseURL, apiKey: APIKey(apiKey),
-                                                                        retry: retry, maxInFlight: config.train.concurrency),
+                                                                        retry: retry, maxInFlight: config.train.concurrency,
+                                                                        maxResponseBytes: config.api.maxResponseBytes),
                                      logger: request.logger)
         let scorer: any RewardScorer
         do {
