@@ -2,22 +2,22 @@ import ArgumentParser
 import Foundation
 import MoontuneStore
 
-/// `moontune checkpoints NAME`: the job's checkpoints from the state database, deleted ones
-/// included, each with the model string that inference takes.
+/// `moontune checkpoints NAME`: the job's checkpoints, deleted ones included, each with the model
+/// string that inference takes; `moontune checkpoints delete NAME STEP` deletes one.
+///
+/// A group whose default subcommand is `list` (CheckpointsManageCommand.swift): ArgumentParser
+/// cannot give one command both a positional NAME and subcommands.
 struct CheckpointsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkpoints",
-        abstract: "List a job's checkpoints (deleted ones too) with their inference model strings.")
+        abstract: "List a job's checkpoints (deleted ones too) with their inference model strings, or delete one.",
+        discussion: "`moontune checkpoints NAME` lists (the record joined with the server's list); "
+            + "`moontune checkpoints delete NAME STEP` deletes.",
+        subcommands: [CheckpointsListCommand.self, CheckpointsDeleteCommand.self],
+        defaultSubcommand: CheckpointsListCommand.self)
 
-    @Argument(help: "The job's name.")
-    var name: String
-
-    @OptionGroup var database: DatabaseOption
-
-    @Flag(help: "Print JSON: {\"job\": ..., \"finetune_id\": ..., \"checkpoints\": [...]}.")
-    var json = false
-
-    func run() async throws {
+    /// The record alone, as `checkpoints list --local` prints it.
+    static func printLocal(name: String, database: DatabaseOption, json: Bool) async throws {
         let (store, job) = try await database.openJob(named: name)
         let checkpoints = try await Self.localCheckpoints(job, store: store)
         if json {

@@ -23,6 +23,9 @@ public struct Moontune: AsyncParsableCommand {
             CheckpointsCommand.self,
             ExportCommand.self,
             ReportCommand.self,
+            FinetunesCommand.self,
+            PredictCommand.self,
+            CompareCommand.self,
         ])
 
     public init() {}

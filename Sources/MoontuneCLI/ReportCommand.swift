@@ -37,7 +37,8 @@ struct ReportCommand: AsyncParsableCommand {
         let series = try await store.stepSeries(jobID: job.id ?? 0)
         let report = try await JobStatusReport.load(job, store: store, databasePath: databasePath, now: now, series: series)
         let evals = try await store.evals(jobID: job.id ?? 0)
-        let data = ReportData(report: report, configJSON: job.configJSON, series: series, evals: evals, generatedAtMs: now)
+        var data = ReportData(report: report, configJSON: job.configJSON, series: series, evals: evals, generatedAtMs: now)
+        data.comparisons = try await store.comparisons(jobName: job.name)
         return SecretRedactor.fromEnvironment().redact(ReportHTML.render(data))
     }
 }

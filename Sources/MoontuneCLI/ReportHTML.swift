@@ -9,6 +9,8 @@ struct ReportData: Sendable {
     var series: [StepPoint]
     var evals: [EvalRecord]
     var generatedAtMs: Int64
+    /// `moontune compare` results, newest first.
+    var comparisons: [StoredComparison] = []
 }
 
 /// `moontune report`: one self-contained HTML file (inline CSS, inline SVG, no script, no
@@ -44,6 +46,7 @@ enum ReportHTML {
         }
         html += "</div>\n</section>\n"
         html += checkpoints(report)
+        html += ComparisonHTML.section(data.comparisons)
         html += "<section id=\"config\">\n<h2>Config</h2>\n<p class=\"sub\">\(e(report.configPath))</p>\n<pre>"
             + e(prettyJSON(data.configJSON)) + "</pre>\n</section>\n"
         html += "<footer>moontune · read from the state database only; this file needs no network.</footer>\n</body>\n</html>\n"

@@ -74,6 +74,34 @@ extension ProgressStore {
                 CREATE INDEX events_by_job ON events(job_id, id);
                 """)
         }
+        migrator.registerMigration("v2: comparisons") { db in
+            // One `moontune compare` run, and one row per model it scored. job_id is kept when the
+            // job is known, and set NULL (the comparison stays) if the job is ever removed.
+            try db.execute(sql: """
+                CREATE TABLE comparisons (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+                    job_name TEXT NOT NULL,
+                    finetune_id TEXT,
+                    dataset TEXT NOT NULL,
+                    examples INTEGER NOT NULL CHECK (examples >= 0),
+                    skills_json TEXT NOT NULL,
+                    created_at_ms INTEGER NOT NULL
+                );
+                CREATE INDEX comparisons_by_job ON comparisons(job_name, id);
+                CREATE TABLE comparison_results (
+                    comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL CHECK (position >= 0),
+                    label TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    step INTEGER,
+                    reward_mean REAL NOT NULL,
+                    n INTEGER NOT NULL CHECK (n >= 0),
+                    per_skill_json TEXT NOT NULL,
+                    PRIMARY KEY (comparison_id, position)
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -1,0 +1,36 @@
+import MoontuneStore
+
+/// Which saved checkpoint a command means: `--step S`, `--best` or `--latest`.
+///
+/// Decided from the server's list of saved checkpoints (the truth for inference) and the local
+/// record (for eval rewards and for saying why a step is not there).
+enum CheckpointChoice: Equatable {
+    case step(Int)
+    case best
+    case latest
+
+    /// The step to use, or a failure that explains what is available.
+    func resolve(job: String, serverSteps: [Int], record: [CheckpointRecord], evals: [Int: Double]) throws -> Int {
+        let saved = serverSteps.sorted()
+        let available = saved.isEmpty ? "it has no saved checkpoint" : "saved steps: " + saved.map(String.init).joined(separator: ", ")
+        switch self {
+        case .step(let step):
+            if saved.contains(step) { return step }
+            if let recorded = record.first(where: { $0.step == step }), let deleted = recorded.deletedAtMs {
+                throw CommandFailure("the checkpoint of job \(job) at step \(step) was deleted \(StatusText.date(deleted)); \(available)")
+            }
+            throw CommandFailure("job \(job) has no saved checkpoint at step \(step); \(available)")
+        case .latest:
+            guard let latest = saved.last else { throw CommandFailure("job \(job): \(available)") }
+            return latest
+        case .best:
+            let scored = saved.compactMap { step in evals[step].map { (step, $0) } }
+            // The best eval reward; the earliest step among equals, as retention's keep_best.
+            guard let best = scored.max(by: { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 > $1.0) }) else {
+                throw CommandFailure("job \(job) has no eval recorded at a saved checkpoint, so there is no best one; "
+                    + "use --step or --latest (\(available))")
+            }
+            return best.0
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import MoondreamAPI
+import MoontuneStore
+
+/// One checkpoint as the local record and the server see it.
+struct JoinedCheckpoint: Encodable, Sendable, Equatable {
+    var step: Int
+    var checkpointID: String
+    /// `cadence`, `final`, `reconcile`; nil when only the server knows it.
+    var kind: String?
+    /// `saved`, `deleting` or `deleted` in the record; nil when the record does not have it.
+    var recorded: String?
+    /// Whether the server lists it as saved; nil when the server was not asked.
+    var onServer: Bool?
+    var savedAtMs: Int64?
+    var deletedAtMs: Int64?
+    var model: String
+
+    enum CodingKeys: String, CodingKey {
+        case step, checkpointID = "checkpoint_id", kind, recorded, onServer = "on_server", savedAtMs = "saved_at_ms"
+        case deletedAtMs = "deleted_at_ms", model, state
+    }
+
+    /// The one word a table shows: where record and server agree, their state; otherwise what
+    /// differs.
+    var state: String {
+        switch (recorded, onServer) {
+        case ("saved", true?), ("saved", nil): "saved"
+        case ("saved", false?): "missing on server"
+        case ("deleting", true?), ("deleting", nil): "deleting (unfinished)"
+        case ("deleting", false?): "deleted (unrecorded)"
+        case ("deleted", true?): "deleted, yet listed"
+        case ("deleted", _): "deleted"
+        case (nil, _): "on server only"
+        default: "unknown"
+        }
+    }
+
+    /// Whether inference can use it.
+    var usable: Bool { onServer ?? (recorded == "saved") }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(step, forKey: .step)
+        try container.encode(checkpointID, forKey: .checkpointID)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(recorded, forKey: .recorded)
+        try container.encode(onServer, forKey: .onServer)
+        try container.encode(savedAtMs, forKey: .savedAtMs)
+        try container.encode(deletedAtMs, forKey: .deletedAtMs)
+        try container.encode(model, forKey: .model)
+        try container.encode(state, forKey: .state)
+    }
+}
+
+/// Joins a job's checkpoint record with the server's list, by step. Pure.
+enum CheckpointJoin {
+    /// Every step either side knows, ascending. `server` nil means the server was not asked.
+    static func join(record: [CheckpointRecord], server: [Checkpoint]?, finetuneID: String) -> [JoinedCheckpoint] {
+        let recorded = Dictionary(record.map { ($0.step, $0) }, uniquingKeysWith: { a, _ in a })
+        let listed = Dictionary((server ?? []).map { ($0.step, $0) }, uniquingKeysWith: { a, _ in a })
+        return Set(recorded.keys).union(listed.keys).sorted().map { step in
+            let local = recorded[step]
+            let remote = listed[step]
+            let state: String? = local.map { $0.deletedAtMs != nil ? "deleted" : ($0.deletingAtMs != nil ? "deleting" : "saved") }
+            return JoinedCheckpoint(step: step, checkpointID: local?.checkpointID ?? remote?.checkpointID ?? "-",
+                                    kind: local?.kind.rawValue, recorded: state, onServer: server.map { _ in remote != nil },
+                                    savedAtMs: local?.savedAtMs ?? remote?.createdAtMs, deletedAtMs: local?.deletedAtMs,
+                                    model: inferenceModel(finetuneID: finetuneID, step: step))
+        }
+    }
+
+    /// A table; models that inference can no longer use are in parentheses.
+    static func render(_ checkpoints: [JoinedCheckpoint], job: String, serverNote: String?) -> String {
+        guard !checkpoints.isEmpty else { return "job \(job) has no checkpoints" + (serverNote.map { "\n\($0)" } ?? "") }
+        var rows = [["STEP", "KIND", "STATE", "SAVED", "CHECKPOINT", "MODEL"]]
+        for checkpoint in checkpoints {
+            rows.append([String(checkpoint.step), checkpoint.kind ?? "-", checkpoint.state,
+                         checkpoint.savedAtMs.map(StatusText.date) ?? "-", checkpoint.checkpointID,
+                         checkpoint.usable ? checkpoint.model : "(\(checkpoint.model))"])
+        }
+        let usable = checkpoints.filter(\.usable).count
+        var text = PlainTable.render(rows, rightAligned: [0])
+        text += "\n\(usable) usable, \(checkpoints.count - usable) deleted; models in parentheses can no longer be used"
+        if let serverNote { text += "\n\(serverNote)" }
+        return text
+    }
+}
