@@ -86,7 +86,7 @@ struct CheckpointsDeleteCommand: AsyncParsableCommand {
             let finetuneID = try LocalJobs.finetuneID(of: job)
             guard let store = jobs.store, let jobID = job.id else { throw CommandFailure("no job named \(name) in \(database.path)") }
             // Held for the whole deletion: the job's runner cannot start meanwhile.
-            guard let lock = try JobLock.acquire(databasePath: jobs.path, jobName: job.name),
+            guard let lock = try await JobLock.acquire(databasePath: jobs.path, jobName: job.name),
                   !(job.host != ProcessInfo.processInfo.hostName && jobs.displayedState(job) == "running") else {
                 throw LocalJobs.runningRefusal(job, doing: "delete a checkpoint")
             }

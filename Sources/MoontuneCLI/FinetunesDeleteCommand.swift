@@ -41,7 +41,7 @@ struct FinetunesDeleteCommand: AsyncParsableCommand {
         // Take every user's lock: a running job is refused, and none can start while we delete.
         var locks: [JobLock] = []
         for job in target.jobs {
-            guard let lock = try JobLock.acquire(databasePath: local.path, jobName: job.name), !isRunningElsewhere(job, local) else {
+            guard let lock = try await JobLock.acquire(databasePath: local.path, jobName: job.name), !isRunningElsewhere(job, local) else {
                 throw LocalJobs.runningRefusal(job, doing: "delete finetune \(finetune.finetuneID)")
             }
             locks.append(lock)
