@@ -28,3 +28,4 @@ SOAK_STEPS ?= 3000
 soak:
 	$(SWIFT) build --build-tests
 	MOONTUNE_SOAK_STEPS=$(SOAK_STEPS) $(SWIFT) test --skip-build --filter SoakTests
+	MOONTUNE_OUTAGE_SECONDS=60 $(SWIFT) test --skip-build --filter anOutageIsWaitedOutWithCappedBackoff
