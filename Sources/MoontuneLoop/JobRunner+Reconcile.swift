@@ -1,6 +1,7 @@
 import Foundation
 import MoondreamAPI
 import MoontuneStore
+import ServiceLifecycle
 
 extension JobRunner {
     /// Creates the finetune (idempotent by name), loads the record, and checks it against the
@@ -18,13 +19,21 @@ extension JobRunner {
             // The previous runner died with this train_step possibly still running on the server.
             let elapsed = Duration.milliseconds(max(0, now - intent.intentAtMs))
             if elapsed < context.inDoubtWait {
-                try await Task.sleep(for: context.inDoubtWait - elapsed)
+                try await waitInDoubt(context.inDoubtWait - elapsed)
             }
         }
         context.observer.record(.started(job: context.config.name, finetuneID: finetuneID, resumedAt: progress.lastApplied,
                                          totalSteps: progress.totalSteps, previousState: nil))
         try await reconcile(pendingStep: progress.pendingIntent, statistics: nil)
         try await syncCheckpoints()
+    }
+
+    /// Waits for an in-doubt train_step to land. A graceful stop ends the wait at once: the
+    /// intent stays recorded, and the next run waits out the rest before reconciling.
+    func waitInDoubt(_ duration: Duration) async throws {
+        try await cancelWhenGracefulShutdown {
+            try await Task.sleep(for: duration)
+        }
     }
 
     /// Rebuilds the in-memory mirror from the database.

@@ -148,7 +148,7 @@ public final class JobRunner {
             try await store.recordEvent(jobID: jobID, kind: "ambiguous", step: step, message: error.description, now: now)
             if case .transport = error.kind {
                 // The request may still be running on the server: let it land before asking.
-                try await Task.sleep(for: context.inDoubtWait)
+                try await waitInDoubt(context.inDoubtWait)
             }
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,

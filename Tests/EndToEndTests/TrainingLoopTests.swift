@@ -94,6 +94,42 @@ extension EndToEnd {
             #expect(await workspace.finetune("stoppable")?.checkpoints == [10, 20, 30, 40])
         }
 
+        @Test func sigtermDuringAnInDoubtWaitStopsAtOnceAndTheNextRunReconciles() async throws {
+            var faults = FaultOptions()
+            faults.trainLatencyMs = 2000
+            let workspace = try await Workspace.make(faults: faults)
+            defer { Task { await workspace.close() } }
+            // The first train_step times out after 0.5 s and is left 30 s to land.
+            try workspace.writeConfig(name: "doubt", steps: 3, groups: 2, rollouts: 2, concurrency: 2, every: 3,
+                                      extraAPI: ["request_timeout_s": 0.5, "in_doubt_wait_s": 30])
+            let running = try workspace.start(["run", "config.json"])
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                if FileManager.default.fileExists(atPath: workspace.database.path),
+                   (try? await workspace.steps("doubt"))?.first?.state == .intent { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(800))
+            let signalled = ContinuousClock.now
+            running.signal(SIGTERM)
+            let stopped = await running.wait()
+            #expect(stopped.status == 0, "\(stopped.stderr)")
+            #expect(ContinuousClock.now - signalled < .seconds(10), "a graceful stop does not sit out the in-doubt wait")
+            #expect(try await workspace.job("doubt")?.state == .stopped)
+            #expect(try await workspace.steps("doubt").first?.state == .intent, "the step in doubt stays recorded as such")
+
+            await workspace.simulator.setFaults(FaultOptions())
+            try workspace.writeConfig(name: "doubt", steps: 3, groups: 2, rollouts: 2, concurrency: 2, every: 3,
+                                      extraAPI: ["in_doubt_wait_s": 3])
+            let resumed = try await workspace.run(["run", "config.json"])
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let steps = try await workspace.steps("doubt")
+            #expect(steps.map(\.k) == [1, 2, 3])
+            #expect(steps.first?.reconciled == true, "the slow step had landed and was recorded, not sent again")
+            #expect(await workspace.finetune("doubt")?.trainStepsApplied == 3)
+            #expect(await workspace.simulator.stats().doubleApplications == 0)
+        }
+
         @Test func aSecondRunIsRefusedAndTheFirstCompletesUndisturbed() async throws {
             var faults = FaultOptions()
             faults.rolloutLatencyMs = 30
