@@ -23,6 +23,7 @@ public struct Moontune: AsyncParsableCommand {
             CheckpointsCommand.self,
             ExportCommand.self,
             ReportCommand.self,
+            BenchDataCommand.self,
         ])
 
     public init() {}

@@ -67,26 +67,17 @@ public enum SessionResult: Sendable, Equatable {
 /// refuse a changed training config, and hand over to `JobRunner`.
 public enum JobSession {
     public static func run(_ request: RunRequest) async throws -> SessionResult {
-        let report = validateJob(configURL: request.configURL)
+        // The report holds the config and the opened datasets: nothing is read twice, and a
+        // dataset indexed by an earlier run comes from the index cache beside the database.
+        let report = validateJob(configURL: request.configURL, indexCache: DatasetIndexCache(databasePath: request.databasePath))
         guard report.problems.isEmpty else { throw SessionError.invalid(report.problems) }
-        let config: JobConfig
-        do {
-            config = try JobConfig.load(from: request.configURL).config
-        } catch {
-            throw SessionError.setup(String(describing: error))
+        guard let config = report.config, let dataset = report.train else {
+            throw SessionError.setup("internal: a valid job without its config or train set")
         }
+        let evalDataset = report.eval
         let apiKey: String
         do {
             apiKey = try config.api.apiKey(environment: request.environment)
-        } catch {
-            throw SessionError.setup(String(describing: error))
-        }
-        let datasetOptions = DatasetOptions(config: config)
-        let dataset: Dataset
-        let evalDataset: Dataset?
-        do {
-            dataset = try Dataset.open(config.data.train, options: datasetOptions)
-            evalDataset = try config.data.eval.map { try Dataset.open($0, options: datasetOptions) }
         } catch {
             throw SessionError.setup(String(describing: error))
         }
