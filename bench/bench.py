@@ -75,7 +75,7 @@ class Simulator:
     def __init__(self, bench, rollout_ms, train_ms):
         self.bench = bench
         self.log = os.path.join(bench.work, f"simulator-{rollout_ms}-{train_ms}-{time.monotonic_ns()}.log")
-        self.args = [bench.binary, "simulate", "--port", "0", "--seed", "1",
+        self.args = [bench.binary, "simulate", "--port", "0", "--seed", "1", "--latency-covers-work",
                      "--rollout-latency-ms", str(rollout_ms), "--train-latency-ms", str(train_ms)]
 
     def __enter__(self):
