@@ -69,6 +69,8 @@ struct SimulatorResponder: HTTPResponder {
             let failure = APIFailure(status: 500, code: "internal_error", message: "unexpected error: \(error)")
             (status, body) = (failure.status, failure.body)
         }
+        // Serialized before the wait, so that the answer leaves on time.
+        let answer = Self.json(status: status, body)
         await settle(deadline)
 
         if match.route == .trainStep {
@@ -84,7 +86,7 @@ struct SimulatorResponder: HTTPResponder {
             }
         }
         await engine.finish(status: status)
-        return Self.json(status: status, body)
+        return answer
     }
 
     /// With `latencyCoversWork`, waits out what is left of the request's latency: the answer
