@@ -123,7 +123,9 @@ extension EndToEnd {
             faults.otherLatencyMs = 40
             let workspace = try await Workspace.make(seed: 21, faults: faults)
             defer { Task { await workspace.close() } }
-            try workspace.writeConfig(name: "fifty", steps: 150, groups: 2, rollouts: 2, concurrency: 2, every: 5, eval: true)
+            // Enough steps that fifty kills land before the end: a resumed run gets through a few
+            // steps before its kill, more since the next step's requests are built ahead.
+            try workspace.writeConfig(name: "fifty", steps: 240, groups: 2, rollouts: 2, concurrency: 2, every: 5, eval: true)
             var random = SystemRandomNumberGenerator()
             var kills = 0
             var integrity: [String] = []
@@ -146,14 +148,14 @@ extension EndToEnd {
             let final = try await workspace.run(["run", "config.json", "--quiet"])
             #expect(final.status == 0, "\(final.stderr)")
             let finetune = try #require(await workspace.finetune("fifty"))
-            #expect(finetune.trainStepsApplied == 150)
-            #expect(finetune.step == 150)
+            #expect(finetune.trainStepsApplied == 240)
+            #expect(finetune.step == 240)
             #expect(await workspace.simulator.stats().doubleApplications == 0)
-            #expect(finetune.checkpoints == Array(stride(from: 5, through: 150, by: 5)))
+            #expect(finetune.checkpoints == Array(stride(from: 5, through: 240, by: 5)))
             let store = try ProgressStore(path: workspace.database.path, readOnly: true)
             let job = try #require(try await store.job(named: "fifty"))
             let evals = try await store.evals(jobID: try #require(job.id)).map(\.step)
-            #expect(evals == [0] + Array(stride(from: 5, through: 150, by: 5)))
+            #expect(evals == [0] + Array(stride(from: 5, through: 240, by: 5)))
             let events = try await store.eventCounts(jobID: try #require(job.id))
             #expect((events["crashed-and-resumed"] ?? 0) >= 25, "most kills must land in a running job: \(events)")
         }

@@ -7,18 +7,28 @@ import Testing
         #"{"id": "\#(id)", "image": "images/a.png", "skill": "point", "object": "\#(object)", "ground_truth": {"points": [{"x": 0.5, "y": 0.5}]}}"#
     }
 
-    /// A folder with an image, a dataset of `count` lines and a cache folder beside it.
-    static func setUp(count: Int = 40) throws -> (TemporaryFolder, URL, DatasetIndexCache) {
-        let folder = try TemporaryFolder()
-        try folder.png("images/a.png", width: 16, height: 12)
-        let url = try folder.dataset((0..<count).map { line("ex\($0)") })
-        return (folder, url, DatasetIndexCache(directory: folder.path("state.sqlite.cache")))
+    /// A folder with an image, a dataset of `count` lines and a cache folder beside it. The
+    /// folder is removed when the fixture goes, so tests keep it to their end.
+    struct Fixture {
+        let folder: TemporaryFolder
+        let url: URL
+        let cache: DatasetIndexCache
+
+        init(count: Int = 40) throws {
+            folder = try TemporaryFolder()
+            try folder.png("images/a.png", width: 16, height: 12)
+            url = try folder.dataset((0..<count).map { DatasetIndexCacheTests.line("ex\($0)") })
+            cache = DatasetIndexCache(directory: folder.path("state.sqlite.cache"))
+        }
     }
 
     let options = DatasetOptions()
 
     @Test func aSecondOpenComesFromTheCacheAndMatchesAFullScan() throws {
-        let (_, url, cache) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let url = fixture.url
+        let cache = fixture.cache
         let first = cache.scan(url, options: options)
         guard case .indexed = first.source else {
             Issue.record("the first open should index, got \(first.source)")
@@ -42,7 +52,11 @@ import Testing
     }
 
     @Test func anAppendedLineIsIndexedAgain() throws {
-        let (folder, url, cache) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let url = fixture.url
+        let folder = fixture.folder
+        let cache = fixture.cache
         _ = cache.scan(url, options: options)
         try folder.dataset((0..<41).map { Self.line("ex\($0)") })
         let again = cache.scan(url, options: options)
@@ -52,7 +66,11 @@ import Testing
     }
 
     @Test func anEditThatKeepsTheSizeAndTheModificationTimeIsIndexedAgain() throws {
-        let (folder, url, cache) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let url = fixture.url
+        let folder = fixture.folder
+        let cache = fixture.cache
         _ = cache.scan(url, options: options)
         let modified = try #require(try FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date)
         // Same length, other contents, and the old mtime put back, as `rsync -t` or `touch -d` can.
@@ -66,7 +84,10 @@ import Testing
     }
 
     @Test func otherOptionsDoNotUseTheEntry() throws {
-        let (_, url, cache) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let url = fixture.url
+        let cache = fixture.cache
         _ = cache.scan(url, options: options)
         var stricter = options
         stricter.maxImageBytes = 100
@@ -76,7 +97,10 @@ import Testing
     }
 
     @Test func aDamagedEntryIsIgnoredAndReplaced() throws {
-        let (_, url, cache) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let url = fixture.url
+        let cache = fixture.cache
         _ = cache.scan(url, options: options)
         let entry = cache.entryURL(for: url)
         var bytes = try [UInt8](Data(contentsOf: entry))
@@ -87,7 +111,10 @@ import Testing
     }
 
     @Test func aTruncatedOrForeignEntryIsIgnored() throws {
-        let (_, url, cache) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let url = fixture.url
+        let cache = fixture.cache
         _ = cache.scan(url, options: options)
         let entry = cache.entryURL(for: url)
         let bytes = try Data(contentsOf: entry)
@@ -98,7 +125,11 @@ import Testing
     }
 
     @Test func aDatasetWithProblemsIsNeverCached() throws {
-        let (folder, url, cache) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let url = fixture.url
+        let folder = fixture.folder
+        let cache = fixture.cache
         try folder.dataset([Self.line("a"), #"{"id": "b", "skill": "point"}"#])
         let scan = cache.scan(url, options: options)
         #expect(!scan.scan.problems.isEmpty)
@@ -107,7 +138,9 @@ import Testing
     }
 
     @Test func theSpotCheckCatchesLinesThatMoved() throws {
-        let (_, url, _) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let url = fixture.url
         var scan = DatasetScanner(url: url, options: options).scan()
         #expect(DatasetIndexCache.spotCheck(scan) == nil)
         let shifted = try #require(LineIndex(cachedOffsets: scan.index.offsets.map { $0 + 1 }, lengths: scan.index.lengths,
@@ -117,7 +150,10 @@ import Testing
     }
 
     @Test func anUnwritableCacheFolderOnlyCostsTheFullScan() throws {
-        let (folder, url, _) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let url = fixture.url
+        let folder = fixture.folder
         // The cache "folder" is a regular file: nothing can be stored under it.
         let blocked = DatasetIndexCache(directory: try folder.write("not-a-folder", "x"))
         let first = try Dataset.open(url, options: options, cache: blocked)
@@ -126,7 +162,10 @@ import Testing
     }
 
     @Test func validateJobReadsTheCacheItIsGivenAndOnlyThatOne() throws {
-        let (folder, _, cache) = try Self.setUp()
+        let fixture = try Fixture()
+        defer { withExtendedLifetime(fixture) {} }
+        let folder = fixture.folder
+        let cache = fixture.cache
         let config = try folder.config("""
             {"name": "cached", "rank": 8, "data": {"train": "train.jsonl"}, "train": {"steps": 3, "groups_per_step": 4}}
             """)
