@@ -211,6 +211,7 @@ struct JSONScanner {
         let start = index
         try expect(UInt8(ascii: "\""))
         while true {
+            skipPlainStringBytes()
             guard let byte = peek() else { throw fail("unterminated string") }
             index += 1
             switch byte {
@@ -274,6 +275,21 @@ struct JSONScanner {
     // MARK: - Helpers
 
     private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    /// Moves past string bytes that need no attention (not a quote, a backslash or a control
+    /// character) in one tight loop: an echoed request carries its image as a string of
+    /// hundreds of KB, which byte-by-byte `peek` made the most expensive part of an answer.
+    private mutating func skipPlainStringBytes() {
+        index = bytes.withUnsafeBufferPointer { buffer in
+            var position = index
+            while position < buffer.count {
+                let byte = buffer[position]
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+                position += 1
+            }
+            return position
+        }
+    }
 
     private mutating func skipWhitespace() {
         while let byte = peek(),
