@@ -44,11 +44,14 @@ public struct EncodedRolloutsRequest: Sendable {
         return buffer
     }
 
-    /// Whether the text is printable ASCII without `"` or `\`: JSON takes it between quotes as is.
+    /// Whether the text has no `"`, `\` or control character: JSON takes it between quotes as is.
     static func needsNoEscaping(_ text: String) -> Bool {
-        func plain(_ byte: UInt8) -> Bool { byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") }
-        if let answer = text.utf8.withContiguousStorageIfAvailable({ $0.allSatisfy(plain) }) { return answer }
-        return text.utf8.allSatisfy(plain)
+        if let answer = text.utf8.withContiguousStorageIfAvailable({ buffer in
+            JSONPlainBytes.end(in: UnsafeRawBufferPointer(buffer), from: 0) == buffer.count
+        }) {
+            return answer
+        }
+        return !text.utf8.contains(where: JSONPlainBytes.isSpecial)
     }
 
     /// A request whose own text contains the marker would make the splice ambiguous.

@@ -280,15 +280,8 @@ struct JSONScanner {
     /// character) in one tight loop: an echoed request carries its image as a string of
     /// hundreds of KB, which byte-by-byte `peek` made the most expensive part of an answer.
     private mutating func skipPlainStringBytes() {
-        index = bytes.withUnsafeBufferPointer { buffer in
-            var position = index
-            while position < buffer.count {
-                let byte = buffer[position]
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { break }
-                position += 1
-            }
-            return position
-        }
+        let start = index
+        index = bytes.withUnsafeBytes { JSONPlainBytes.end(in: $0, from: start) }
     }
 
     private mutating func skipWhitespace() {

@@ -26,17 +26,19 @@ import Testing
         let truth = GroundTruth.points([Point(x: 0.5, y: 0.25)])
         for skillRequest in [SkillRequest.point(object: "the red \"button\"", imageURL: url, settings: nil),
                              .detect(object: "cars", imageURL: url, settings: SamplingSettings(temperature: 1, topP: 1, maxTokens: 64, maxObjects: 3)),
-                             .query(question: "what is this?\nsay", imageURL: url, reasoning: true, settings: nil)] {
+                             .query(question: "what is this?\nsay", imageURL: url, reasoning: true, settings: nil),
+                             .point(object: "ünïcode", imageURL: url + "ü✓", settings: nil)] {
             let body = try Self.check(RolloutsRequest(finetuneID: "ft-1", numRollouts: 4, request: skillRequest,
                                                       groundTruth: skillRequest.skill == .query ? nil : truth))
             // The data URL's bytes appear once, unchanged (JSONEncoder would have spelt / as \/ or not).
             #expect(String(decoding: body, as: UTF8.self).components(separatedBy: url).count == 2)
+            #expect(try EncodedRolloutsRequest.needsNoEscaping(#require(skillRequest.imageURL)))
         }
     }
 
     @Test func smallOrUnusualImagesAndMarkerLookalikesTakeThePlainPath() throws {
         let small = "data:image/png;base64,AAAA"
-        let odd = Self.dataURL(10_000) + "\"\\ü"
+        let odd = Self.dataURL(10_000) + "\"\\\u{01}"
         let large = Self.dataURL(10_000)
         let cases = [
             RolloutsRequest(finetuneID: "f", numRollouts: 1, request: .point(object: "x", imageURL: small, settings: nil)),

@@ -22,3 +22,30 @@ import Testing
         #expect(throws: JSONSyntaxError.self) { try RawJSON(validating: Array(#"{"a": "AAAA"#.utf8)) }
     }
 }
+
+@Suite struct JSONPlainBytesTests {
+    @Test func everyByteValueAtEveryPositionOfAWordIsClassifiedAsOneByteAtATime() {
+        for value in 0...255 {
+            let byte = UInt8(value)
+            for position in 0..<8 {
+                // The other bytes plain ('A'), the one under test at `position`.
+                var bytes = [UInt8](repeating: 0x41, count: 8)
+                bytes[position] = byte
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                #expect(JSONPlainBytes.hasSpecial(word) == JSONPlainBytes.isSpecial(byte), "byte \(value) at \(position)")
+            }
+        }
+    }
+
+    @Test func theEndIsTheFirstSpecialByteWhereverItFalls() {
+        for length in 0..<40 {
+            for special in [UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x00, 0x1F] {
+                let bytes = [UInt8](repeating: 0xC3, count: length) + [special] + [UInt8](repeating: 0x41, count: 9)
+                let end = bytes.withUnsafeBytes { JSONPlainBytes.end(in: $0, from: 0) }
+                #expect(end == length)
+            }
+            let plain = [UInt8](repeating: 0x7F, count: length)
+            #expect(plain.withUnsafeBytes { JSONPlainBytes.end(in: $0, from: 0) } == length)
+        }
+    }
+}
