@@ -9,7 +9,8 @@ are the steady state read from the state database (steps.applied_at_ms), skippin
 steps, so start-up is not counted. Each figure is the median over --repeats runs.
 
 Rows:
-  1. step rate as a fraction of the ideal ceil(G/C)*L + T, for several shapes and latencies;
+  1. step rate as a fraction of the ideal ceil(G/C)*L + T, for several shapes and latencies, and
+     of the floor: what bench/floor_client.py (the same calls, no work) reaches on the same simulator;
   2. moontune against bench/naive_loop.py (the loop a user would write), same simulator;
   3. client cost with ~300 KB JPEGs: CPU seconds and peak RSS per 1,000 rollouts;
   4. a 1,000,000-line dataset: first indexing, then start and resume, and their peak RSS;
@@ -202,22 +203,33 @@ class Bench:
     # -- 1. step rate against the ideal
 
     def step_rate(self):
-        print("\n1. Step rate against the ideal ceil(G/C)*L + T (T = L, 4 rollouts per group)")
+        print("\n1. Step rate against the ideal ceil(G/C)*L + T (T = L, 4 rollouts per group), and against the floor:\n"
+              "   bench/floor_client.py making the same calls with prebuilt bodies over raw sockets")
         latencies = [5, 20, 50, 200] if not self.quick else [5, 20, 50]
         for groups, concurrency in [(8, 8), (32, 8), (32, 32)]:
             for latency in latencies:
                 ideal = math.ceil(groups / concurrency) * latency + latency
                 steps = self.steps_for(ideal)
-                intervals = []
+                intervals, floors = [], []
                 with Simulator(self, latency, latency) as simulator:
                     for _ in range(self.repeats):
                         _, times = self.run_job(simulator.base_url, steps, groups, concurrency)
                         intervals.append(steady_interval_ms(times))
-                interval = median(intervals)
+                        floors.append(steady_interval_ms(self.floor(simulator.base_url, steps, groups, concurrency)))
+                interval, floor = median(intervals), median(floors)
                 ratio = ideal / interval
                 self.add("1. step rate vs ideal", "step rate", f"G={groups} C={concurrency} L=T={latency} ms",
-                         f"{1000 / interval:.2f} steps/s", f"ideal {1000 / ideal:.2f}", f"{ratio:.3f}",
+                         f"{1000 / interval:.2f} steps/s", f"ideal {1000 / ideal:.2f}; floor {1000 / floor:.2f}",
+                         f"{ratio:.3f} ({floor / interval:.3f} of floor)",
                          "≥ 0.95 at L ≥ 20 ms" if latency >= 20 else "-", ratio >= 0.95 if latency >= 20 else None)
+
+    def floor(self, base_url, steps, groups, concurrency):
+        """The step times of bench/floor_client.py: the simulator's own limit on this machine."""
+        ran = must(spawn([sys.executable, os.path.join(HERE, "floor_client.py"), base_url, os.path.join(self.shapes, "train.jsonl"),
+                          "--groups", str(groups), "--concurrency", str(concurrency), "--steps", str(steps),
+                          "--name", f"floor-{self.counter}-{time.monotonic_ns()}"],
+                         os.path.join(self.work, "floor.log")), "floor client")
+        return json.loads(ran.stdout.strip().splitlines()[-1])["step_times_ms"]
 
     # -- 2. against the loop a user would write
 
