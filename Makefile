@@ -29,3 +29,10 @@ soak:
 	$(SWIFT) build --build-tests
 	MOONTUNE_SOAK_STEPS=$(SOAK_STEPS) $(SWIFT) test --skip-build --filter SoakTests
 	MOONTUNE_OUTAGE_SECONDS=60 $(SWIFT) test --skip-build --filter anOutageIsWaitedOutWithCappedBackoff
+
+# The benchmark: the release build against `moontune simulate` with set latencies. Prints the
+# table and writes it to bench/results.md and docs/performance.md (BENCH_ARGS=--quick for a smoke run).
+BENCH_ARGS ?=
+.PHONY: bench
+bench: build
+	python3 bench/bench.py $(BENCH_ARGS)

@@ -43,5 +43,22 @@ public struct RetryEvent: Sendable {
 /// Where retries are reported. A task-local, so the training loop can count the retries of one
 /// step (its child tasks inherit it) without threading a parameter through every call.
 public enum RetryReporting {
-    @TaskLocal public static var observer: (@Sendable (RetryEvent) -> Void)?
+    @TaskLocal public static var observer: RetryObserver?
+}
+
+/// Listens to retries: `RetryReporting.$observer.withValue(RetryObserver { event in ... }) { ... }`.
+///
+/// A struct, not a bare closure, on purpose: Swift 6.3's optimizer miscompiles a task-local whose
+/// type is an optional closure, and release builds crash in `swift_task_localValuePush` (null
+/// type metadata) on the first `withValue`. Debug builds do not show it.
+public struct RetryObserver: Sendable {
+    let report: @Sendable (RetryEvent) -> Void
+
+    public init(_ report: @escaping @Sendable (RetryEvent) -> Void) {
+        self.report = report
+    }
+
+    public func callAsFunction(_ event: RetryEvent) {
+        report(event)
+    }
 }

@@ -128,8 +128,8 @@ public struct Rollout: Sendable, Hashable {
     /// wins when present).
     public init(raw: RawJSON, skill: Skill) {
         self.raw = raw
-        let ownSkill = raw["skill"].flatMap { try? $0.decode(Skill.self) } ?? skill
-        self.output = raw["output"].flatMap { RolloutOutput.decode($0, skill: ownSkill) }
+        let ownSkill = raw["skill"].flatMap { $0.plainStringValue.flatMap(Skill.init(rawValue:)) ?? (try? $0.decode(Skill.self)) } ?? skill
+        self.output = raw["output"].flatMap { RolloutOutput.decodeDirectly($0, skill: ownSkill) ?? RolloutOutput.decode($0, skill: ownSkill) }
     }
 }
 

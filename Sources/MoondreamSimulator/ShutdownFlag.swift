@@ -11,16 +11,20 @@ final class ShutdownFlag: Sendable {
 
     /// Waits `seconds` (never blocking a thread), or less if shutdown begins or the task is
     /// cancelled.
+    ///
+    /// Sleeps to a deadline with no timer tolerance, so that a set latency is what a client sees
+    /// (the benchmark's ideal step time is computed from it).
     func pause(seconds: Double) async {
-        var remaining = seconds
-        while remaining > 0, !isSet {
-            let slice = min(remaining, 0.05)
+        let clock = ContinuousClock()
+        let end = clock.now + .nanoseconds(Int64((seconds * 1e9).rounded()))
+        while !isSet {
+            let now = clock.now
+            guard now < end else { return }
             do {
-                try await Task.sleep(for: .milliseconds(Int64((slice * 1000).rounded(.up))))
+                try await clock.sleep(until: min(end, now + .milliseconds(50)), tolerance: .zero)
             } catch {
                 return
             }
-            remaining -= slice
         }
     }
 }

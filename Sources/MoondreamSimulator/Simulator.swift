@@ -59,7 +59,8 @@ public enum Simulator {
     static func makeApplication(_ options: SimulatorOptions, parts: Parts,
                                 onReady: @escaping @Sendable (Int) -> Void) -> some Service {
         Application(
-            responder: SimulatorResponder(engine: parts.engine, shutdown: parts.shutdown),
+            responder: SimulatorResponder(engine: parts.engine, shutdown: parts.shutdown,
+                                          latencyCoversWork: options.latencyCoversWork),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "moondream-simulator"),
             onServerRunning: { channel in onReady(channel.localAddress?.port ?? options.port) },
             logger: options.logger)

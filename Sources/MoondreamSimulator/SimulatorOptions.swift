@@ -11,6 +11,11 @@ public struct SimulatorOptions: Sendable {
     /// Seeds base policies, sampling, ids and fault draws: a sequential client replays exactly.
     public var seed: UInt64 = 0
     public var faults = FaultOptions()
+    /// When true, a request's set latency includes the simulator's own work: the answer leaves
+    /// at arrival + latency (or when the work is done, if later) rather than after latency +
+    /// work. Off by default. The benchmark turns it on, so that its ideal step time is the
+    /// latencies it set and the simulator's CPU time does not count against the client.
+    public var latencyCoversWork = false
     /// Where the simulator and its HTTP server log; quiet (warnings only) by default.
     public var logger: Logger
 

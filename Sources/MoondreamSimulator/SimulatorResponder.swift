@@ -10,6 +10,8 @@ struct SimulatorResponder: HTTPResponder {
 
     let engine: SimulatorEngine
     let shutdown: ShutdownFlag
+    /// See `SimulatorOptions.latencyCoversWork`.
+    var latencyCoversWork = false
     /// Bodies carry base64 images; anything past this is refused with 413.
     let maxBodyBytes = 32 * 1024 * 1024
 
@@ -37,15 +39,20 @@ struct SimulatorResponder: HTTPResponder {
         case .trainStep: faults.trainLatencyMs
         default: faults.otherLatencyMs
         }
-        if latencyMs > 0 { await shutdown.pause(seconds: Double(latencyMs) / 1000) }
+        let deadline = ContinuousClock.now + .milliseconds(latencyMs)
+        if latencyMs > 0, !latencyCoversWork { await shutdown.pause(seconds: Double(latencyMs) / 1000) }
 
         switch await engine.drawFault() {
         case .none: break
-        case .drop: return try await drop(context)
+        case .drop:
+            await settle(deadline)
+            return try await drop(context)
         case .serverError(let status):
+            await settle(deadline)
             await engine.finish(status: status)
             return Self.failure(.injected(status: status))
         case .rateLimit:
+            await settle(deadline)
             await engine.finish(status: 429)
             return Self.failure(.injected(status: 429), headers: Self.retryAfter(faults))
         case .hang:
@@ -62,6 +69,9 @@ struct SimulatorResponder: HTTPResponder {
             let failure = APIFailure(status: 500, code: "internal_error", message: "unexpected error: \(error)")
             (status, body) = (failure.status, failure.body)
         }
+        // Serialized before the wait, so that the answer leaves on time.
+        let answer = Self.json(status: status, body)
+        await settle(deadline)
 
         if match.route == .trainStep {
             if status == 400 { await engine.noteRefusedTrainStep() }
@@ -76,7 +86,15 @@ struct SimulatorResponder: HTTPResponder {
             }
         }
         await engine.finish(status: status)
-        return Self.json(status: status, body)
+        return answer
+    }
+
+    /// With `latencyCoversWork`, waits out what is left of the request's latency: the answer
+    /// leaves at arrival + latency, or as soon as the work is done if that is later.
+    private func settle(_ deadline: ContinuousClock.Instant) async {
+        guard latencyCoversWork else { return }
+        let left = deadline - ContinuousClock.now
+        if left > .zero { await shutdown.pause(seconds: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18) }
     }
 
     private func drop(_ context: Context) async throws -> Response {

@@ -24,7 +24,7 @@ struct CompareRunner: Sendable {
         let work = indices.indices.flatMap { position in models.indices.map { (position: position, model: $0) } }
         let window = max(1, config.train.concurrency)
         let retries = progress
-        let scored: [(Int, Int, Score)] = try await RetryReporting.$observer.withValue({ _ in retries.retried() }) {
+        let scored: [(Int, Int, Score)] = try await RetryReporting.$observer.withValue(RetryObserver { _ in retries.retried() }) {
             try await withThrowingTaskGroup(of: (Int, Int, Score).self) { group in
                 var next = 0
                 var results: [(Int, Int, Score)] = []

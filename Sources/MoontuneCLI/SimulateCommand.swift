@@ -36,6 +36,10 @@ public struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .customLong("other-latency-ms"), help: "Latency added to every other /v1 request, in ms.")
     var otherLatencyMs: Int = 0
 
+    @Flag(name: .customLong("latency-covers-work"),
+          help: "Count the simulator's own work inside the latencies: answer at arrival + latency, not after latency + work.")
+    var latencyCoversWork = false
+
     @Option(name: .customLong("server-error-rate"), help: "Fraction of requests answered 500/502/503, not applied.")
     var serverErrorRate: Double = 0
 
@@ -81,7 +85,8 @@ public struct SimulateCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let options = SimulatorOptions(host: host, port: port, apiKey: apiKey, seed: seed, faults: faults)
+        var options = SimulatorOptions(host: host, port: port, apiKey: apiKey, seed: seed, faults: faults)
+        options.latencyCoversWork = latencyCoversWork
         let host = self.host
         try await Simulator.run(options) { boundPort in
             print("moontune simulator listening on http://\(host):\(boundPort)/v1")

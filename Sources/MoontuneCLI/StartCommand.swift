@@ -33,7 +33,7 @@ struct StartCommand: AsyncParsableCommand {
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be logfmt or json") }
         umask(0o077)
         let configURL = URL(fileURLWithPath: config)
-        let report = validateJob(configURL: configURL)
+        let report = validateJob(configURL: configURL, indexCache: DatasetIndexCache(databasePath: absolute(database.path)))
         guard report.problems.isEmpty else {
             for problem in report.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             throw ExitCode(2)

@@ -91,6 +91,16 @@ struct LineIndex: Sendable {
     }
 }
 
+extension LineIndex {
+    /// An index read back from `DatasetIndexCache`: one entry per example in each array.
+    init?(cachedOffsets offsets: [Int], lengths: [UInt32], lines: [UInt32]) {
+        guard offsets.count == lengths.count, lengths.count == lines.count else { return nil }
+        self.offsets = offsets
+        self.lengths = lengths
+        self.lines = lines
+    }
+}
+
 /// The per-line work of a scan, fed chunk by chunk.
 private struct LineState {
     let scanner: DatasetScanner

@@ -21,6 +21,8 @@ final class FileReader: Sendable, ImageByteSource {
     let size: Int
     /// Modification time at open time, in milliseconds since 1970.
     let modifiedMs: Int64
+    /// What `fstat` said at open time, for caches keyed on the file's identity.
+    let identity: FileIdentity
 
     init(path: String) throws(FileReadError) {
         // O_NONBLOCK: opening a named pipe must not wait for a writer; it is refused below, like
@@ -46,6 +48,7 @@ final class FileReader: Sendable, ImageByteSource {
         #else
         self.modifiedMs = Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
         #endif
+        self.identity = FileIdentity(info)
     }
 
     deinit {

@@ -39,7 +39,10 @@ public struct ValidationSummary: Sendable, Equatable {
 /// Checks a job completely without calling the API or needing a key: the config, every line of
 /// the train and eval sets, and every image header. `run` and `start` call it first and refuse to
 /// touch the API unless it finds no problem.
-public func validateJob(configURL: URL) -> ValidationReport {
+///
+/// With `indexCache`, a dataset whose valid entry the cache holds is not read again (see
+/// `DatasetIndexCache`); `run` and `start` pass one, `validate` does not and always checks all.
+public func validateJob(configURL: URL, indexCache: DatasetIndexCache? = nil) -> ValidationReport {
     let decoding = JobConfig.decode(from: configURL)
     let config = decoding.config
     var problems = decoding.problems
@@ -55,14 +58,15 @@ public func validateJob(configURL: URL) -> ValidationReport {
     var train: Dataset?
     var eval: Dataset?
     if decoding.trainGiven {
-        let scan = DatasetScanner(url: config.data.train, options: options).scan()
+        let scan = indexCache?.scan(config.data.train, options: options).scan
+            ?? DatasetScanner(url: config.data.train, options: options).scan()
         problems += attributeFileProblems(scan.problems, to: "data.train", in: decoding, config: config)
         summary.trainFile = displayPath(config.data.train)
         summary.train = scan.stats
         if scan.problems.isEmpty { train = Dataset(scan: scan, url: config.data.train) }
     }
     if let evalURL = config.data.eval {
-        let scan = DatasetScanner(url: evalURL, options: options).scan()
+        let scan = indexCache?.scan(evalURL, options: options).scan ?? DatasetScanner(url: evalURL, options: options).scan()
         problems += attributeFileProblems(scan.problems, to: "data.eval", in: decoding, config: config)
         summary.evalFile = displayPath(evalURL)
         summary.eval = scan.stats

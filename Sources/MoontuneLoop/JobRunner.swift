@@ -15,6 +15,8 @@ public final class JobRunner {
     let context: RunContext
     var progress: RecordedProgress
     var finetuneID = ""
+    /// The server's applied step as far as this run knows, which gatherers wait on.
+    let serverApplied = AppliedSteps(applied: 0)
 
     public init(context: RunContext) {
         self.context = context
@@ -73,6 +75,7 @@ public final class JobRunner {
 
     func loop() async throws {
         let staleness = max(0, context.config.train.maxStaleness)
+        serverApplied.reset(to: progress.lastApplied)
         try await withThrowingTaskGroup(of: PreparedStep.self) { rollouts in
             var started: Set<Int> = []
             var ready: [Int: PreparedStep] = [:]
@@ -81,6 +84,7 @@ public final class JobRunner {
                 switch LoopPlanner.next(progress) {
                 case .reconcile(let step):
                     try await reconcile(pendingStep: step, statistics: nil)
+                    serverApplied.reset(to: progress.lastApplied)
                 case .finishDeletion(let step), .deleteCheckpoint(let step):
                     try await deleteCheckpoint(step: step)
                 case .saveCheckpoint(let step, let kind):
@@ -88,13 +92,14 @@ public final class JobRunner {
                 case .eval(let step):
                     try await runEval(step: step)
                 case .train(let step):
-                    // Start this step's rollouts, and those of the steps the staleness bound lets
-                    // run ahead while this one trains.
-                    let horizon = min(progress.totalSteps, progress.lastApplied + 1 + staleness)
+                    // Start this step's rollouts, those of the steps the staleness bound lets run
+                    // ahead while this one trains, and one step more, whose requests are built
+                    // now and sent the moment the policy they need is applied.
+                    let horizon = min(progress.totalSteps, progress.lastApplied + 2 + staleness)
                     for ahead in step...max(step, horizon) where !started.contains(ahead) {
                         started.insert(ahead)
-                        let gather = StepGatherer(context: context, finetuneID: finetuneID, step: ahead,
-                                                  appliedAtRequest: progress.lastApplied)
+                        let gather = StepGatherer(context: context, finetuneID: finetuneID, step: ahead, maxStaleness: staleness,
+                                                  applied: serverApplied)
                         rollouts.addTask { await gather.run() }
                     }
                     while ready[step] == nil {
@@ -105,8 +110,15 @@ public final class JobRunner {
                     guard let prepared = ready.removeValue(forKey: step) else {
                         throw JobFailure("internal: rollouts for step \(step) were never gathered")
                     }
+                    // Sampled from a policy the record no longer has (a rewind to the server's
+                    // step moved it back): gather them again.
+                    if case .success = prepared.groups,
+                       prepared.appliedAtSend > progress.lastApplied || step - 1 - prepared.appliedAtSend > staleness {
+                        continue
+                    }
                     if Task.isShuttingDownGracefully { throw StopRequested() }
                     try await apply(prepared)
+                    serverApplied.reset(to: progress.lastApplied)
                 case .complete:
                     rollouts.cancelAll()
                     return
@@ -134,6 +146,8 @@ public final class JobRunner {
             let result = try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer)) {
                 try await context.client.trainStep(finetuneID: finetuneID, groups: trainGroups, lr: context.config.train.lr)
             }
+            // The next step's rollouts may go out now, while this step is being recorded.
+            serverApplied.advance(to: step)
             let trainMs = (clock.now - trainStarted).milliseconds
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs, trainLatencyMs: trainMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,

@@ -67,11 +67,12 @@ public enum SessionResult: Sendable, Equatable {
 /// refuse a changed training config, and hand over to `JobRunner`.
 public enum JobSession {
     public static func run(_ request: RunRequest) async throws -> SessionResult {
-        let report = validateJob(configURL: request.configURL)
+        // The report holds the config and the opened datasets: nothing is read twice, and a
+        // dataset indexed by an earlier run comes from the index cache beside the database.
+        let report = validateJob(configURL: request.configURL, indexCache: DatasetIndexCache(databasePath: request.databasePath))
         guard report.problems.isEmpty else { throw SessionError.invalid(report.problems) }
-        // Validation opened (and indexed) the datasets already: use them rather than read twice.
         guard let config = report.config, let dataset = report.train else {
-            throw SessionError.setup("the config could not be loaded")
+            throw SessionError.setup("internal: a valid job without its config or train set")
         }
         let evalDataset = report.eval
         let apiKey: String

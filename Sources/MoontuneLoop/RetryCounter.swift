@@ -16,8 +16,8 @@ final class RetryCounter: Sendable {
     }
 
     /// A retry observer that counts and passes each retry on to the run's observer.
-    func observer(forwardingTo runObserver: any RunObserver) -> @Sendable (RetryEvent) -> Void {
-        { [self] event in
+    func observer(forwardingTo runObserver: any RunObserver) -> RetryObserver {
+        RetryObserver { [self] event in
             state.withLock { $0[event.reason, default: 0] += 1 }
             runObserver.record(.retry(event))
         }

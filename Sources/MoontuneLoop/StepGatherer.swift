@@ -3,6 +3,7 @@ import MoondreamAPI
 import MoontuneJob
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// One group ready for train_step: the echoed request and rollouts exactly as the server sent
 /// them, and one reward per rollout.
@@ -21,46 +22,51 @@ struct PreparedStep: Sendable {
     var groups: Result<[PreparedGroup], any Error>
     var latenciesMs: [Double]
     var retries: [String: Int]
+    /// When its rollouts were sent (after the wait for the policy they need).
     var startedAt: ContinuousClock.Instant
+    /// The server's applied step when the rollouts were sent: the policy they were sampled from.
+    var appliedAtSend: Int
 }
 
 /// Gathers the rollouts of one step: one request per example, all started at once and held to
 /// the concurrency bound by the client's limiter, so the window stays full.
+///
+/// The requests are read and encoded first, off the cooperative pool; then the gatherer waits
+/// until the policy is recent enough (step − 1 − `maxStaleness` applied) and sends them all.
 struct StepGatherer: Sendable {
     let context: RunContext
     let finetuneID: String
     let step: Int
-    /// The applied step when these rollouts were requested: their policy is at least this old.
-    let appliedAtRequest: Int
+    let maxStaleness: Int
+    let applied: AppliedSteps
 
     func run() async -> PreparedStep {
         let clock = ContinuousClock()
-        let startedAt = clock.now
         let retries = RetryCounter()
         let latencies = LatencyLog()
-        let staleness = max(0, step - 1 - appliedAtRequest)
+        let sent = SendMark(clock.now)
         do {
             let groups = try await cancelWhenGracefulShutdown {
                 try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer)) {
-                    try await gather(staleness: staleness, latencies: latencies)
+                    let requests = try await buildRequests()
+                    let appliedAtSend = try await applied.wait(until: step - 1 - maxStaleness)
+                    sent.set(clock.now, applied: appliedAtSend)
+                    return try await send(requests, staleness: max(0, step - 1 - appliedAtSend), latencies: latencies)
                 }
             }
             return PreparedStep(step: step, groups: .success(groups), latenciesMs: latencies.values, retries: retries.counts,
-                                startedAt: startedAt)
+                                startedAt: sent.instant, appliedAtSend: sent.applied)
         } catch {
             return PreparedStep(step: step, groups: .failure(error), latenciesMs: latencies.values, retries: retries.counts,
-                                startedAt: startedAt)
+                                startedAt: sent.instant, appliedAtSend: sent.applied)
         }
     }
 
-    private func gather(staleness: Int, latencies: LatencyLog) async throws -> [PreparedGroup] {
-        let order = DataOrder(count: context.dataset.count, seed: context.config.train.seed,
-                              groupsPerStep: context.config.train.groupsPerStep)
-        let indices = order.indices(forStep: step)
-        return try await withThrowingTaskGroup(of: (Int, PreparedGroup).self) { group in
-            for (position, index) in indices.enumerated() {
+    private func send(_ requests: [(Example, EncodedRolloutsRequest)], staleness: Int,
+                      latencies: LatencyLog) async throws -> [PreparedGroup] {
+        try await withThrowingTaskGroup(of: (Int, PreparedGroup).self) { group in
+            for (position, (example, request)) in requests.enumerated() {
                 group.addTask {
-                    let (example, request) = try await buildRequest(index: index)
                     let clock = ContinuousClock()
                     let started = clock.now
                     let response = try await context.client.rollouts(request)
@@ -81,15 +87,37 @@ struct StepGatherer: Sendable {
         }
     }
 
-    /// Reads the example and its image off the cooperative pool: file reads block.
-    private func buildRequest(index: Int) async throws -> (Example, RolloutsRequest) {
+    /// Reads the step's examples and their images and encodes the requests, off the cooperative
+    /// pool (file reads block), in group order.
+    private func buildRequests() async throws -> [(Example, EncodedRolloutsRequest)] {
         let context = context
         let finetuneID = finetuneID
+        let order = DataOrder(count: context.dataset.count, seed: context.config.train.seed,
+                              groupsPerStep: context.config.train.groupsPerStep)
+        let step = step
         return try await NIOThreadPool.singleton.runIfActive {
-            let example = try context.dataset.example(at: index)
-            let request = try context.builder.rolloutsRequest(for: example, finetuneID: finetuneID,
-                                                              numRollouts: context.config.train.rolloutsPerGroup)
-            return (example, request)
+            try order.indices(forStep: step).map { index in
+                let example = try context.dataset.example(at: index)
+                let request = try context.builder.rolloutsRequest(for: example, finetuneID: finetuneID,
+                                                                  numRollouts: context.config.train.rolloutsPerGroup)
+                return (example, try EncodedRolloutsRequest(request))
+            }
         }
+    }
+}
+
+/// When a gatherer's rollouts went out, and from which policy; set once by its task.
+private final class SendMark: Sendable {
+    private let state: Mutex<(instant: ContinuousClock.Instant, applied: Int)>
+
+    init(_ instant: ContinuousClock.Instant) {
+        state = Mutex((instant, -1))
+    }
+
+    var instant: ContinuousClock.Instant { state.withLock { $0.instant } }
+    var applied: Int { state.withLock { $0.applied } }
+
+    func set(_ instant: ContinuousClock.Instant, applied: Int) {
+        state.withLock { $0 = (instant, applied) }
     }
 }

@@ -102,6 +102,15 @@ extension ProgressStore {
                 );
                 """)
         }
+        // The step numbers and figures `status` and the loop read, by job and state, so that
+        // neither scans a long job's steps (with their metrics JSON) row by row: the last applied
+        // step, the pending intent, the series and the retry total come from this index alone.
+        migrator.registerMigration("v3: steps indexed by state, covering what status reads") { db in
+            try db.execute(sql: """
+                CREATE INDEX steps_by_state ON steps(job_id, state, k, applied_at_ms, reward_mean, reward_std,
+                                                     constant_group_fraction, wall_ms, retries)
+                """)
+        }
         return migrator
     }
 }

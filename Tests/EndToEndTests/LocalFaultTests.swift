@@ -123,6 +123,8 @@ extension EndToEnd {
             faults.otherLatencyMs = 40
             let workspace = try await Workspace.make(seed: 21, faults: faults)
             defer { Task { await workspace.close() } }
+            // Enough steps that fifty kills land before the end: a resumed run gets through a few
+            // steps before its kill, more since the next step's requests are built ahead.
             try workspace.writeConfig(name: "fifty", steps: 250, groups: 2, rollouts: 2, concurrency: 2, every: 5, eval: true)
             var random = SystemRandomNumberGenerator()
             var kills = 0
@@ -146,6 +148,8 @@ extension EndToEnd {
             let final = try await workspace.run(["run", "config.json", "--quiet"])
             #expect(final.status == 0, "\(final.stderr)")
             let finetune = try #require(await workspace.finetune("fifty"))
+            // Enough steps that fifty kills land before the end: a resumed run gets through a few
+            // steps before its kill, more since the next step's requests are built ahead.
             #expect(finetune.trainStepsApplied == 250)
             #expect(finetune.step == 250)
             #expect(await workspace.simulator.stats().doubleApplications == 0)

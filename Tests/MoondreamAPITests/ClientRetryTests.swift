@@ -26,7 +26,7 @@ import Testing
             .answer(200, #"{"ok":true,"checkpoint":{"checkpoint_id":"c","finetune_id":"f","step":4}}"#),
         ])
         let events = EventLog()
-        let checkpoint = try await RetryReporting.$observer.withValue({ event in events.append(event.reason) }) {
+        let checkpoint = try await RetryReporting.$observer.withValue(RetryObserver { event in events.append(event.reason) }) {
             try await makeClient(transport, clock: clock).saveCheckpoint(finetuneID: "f")
         }
         #expect(checkpoint.step == 4)
