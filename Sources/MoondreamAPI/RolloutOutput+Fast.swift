@@ -68,7 +68,7 @@ extension RawJSON {
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         func digits() -> Int {
             let start = index
-            while index < bytes.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while index < bytes.endIndex, bytes[index].isDigit { index += 1 }
             return index - start
         }
         guard digits() > 0 else { return nil }
