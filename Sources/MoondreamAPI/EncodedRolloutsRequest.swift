@@ -58,8 +58,8 @@ public struct EncodedRolloutsRequest: Sendable {
     static func mentionsMarker(_ request: RolloutsRequest) -> Bool {
         if request.finetuneID.contains(marker) { return true }
         return switch request.request {
-        case let .query(question, _, _, _): question.contains(marker)
-        case let .point(object, _, _), let .detect(object, _, _): object.contains(marker)
+        case let .query(question, _, _, _, _): question.contains(marker)
+        case let .point(object, _, _, _), let .detect(object, _, _): object.contains(marker)
         }
     }
 
@@ -78,16 +78,18 @@ extension SkillRequest {
     /// The image URL this request sends, if any.
     var imageURL: String? {
         switch self {
-        case let .query(_, imageURL, _, _): imageURL
-        case let .point(_, imageURL, _), let .detect(_, imageURL, _): imageURL
+        case let .query(_, imageURL, _, _, _): imageURL
+        case let .point(_, imageURL, _, _), let .detect(_, imageURL, _): imageURL
         }
     }
 
     func replacingImageURL(with url: String) -> SkillRequest {
         switch self {
-        case let .query(question, imageURL, reasoning, settings):
-            .query(question: question, imageURL: imageURL == nil ? nil : url, reasoning: reasoning, settings: settings)
-        case let .point(object, _, settings): .point(object: object, imageURL: url, settings: settings)
+        case let .query(question, imageURL, reasoning, settings, spatialRefs):
+            .query(question: question, imageURL: imageURL == nil ? nil : url, reasoning: reasoning, settings: settings,
+                   spatialRefs: spatialRefs)
+        case let .point(object, _, settings, spatialRefs):
+            .point(object: object, imageURL: url, settings: settings, spatialRefs: spatialRefs)
         case let .detect(object, _, settings): .detect(object: object, imageURL: url, settings: settings)
         }
     }

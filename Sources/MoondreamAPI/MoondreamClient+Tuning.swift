@@ -18,7 +18,7 @@ extension MoondreamClient {
     public func finetune(id: String) async throws -> Finetune {
         let path = "/tuning/finetunes/\(Self.segment(id))"
         let response = try await send("GET", path, idempotent: true)
-        return try decode(Finetune.self, from: response, endpoint: "GET \(path)")
+        return try decode(FinetuneAnswer.self, from: response, endpoint: "GET \(path)").finetune
     }
 
     /// One page of `GET /tuning/finetunes`, oldest first.
@@ -83,17 +83,23 @@ extension MoondreamClient {
     /// `POST /tuning/train_step`: applies one step. Not idempotent — every success advances the
     /// server's step — so it is retried only when it certainly did not reach the server (a 429, or
     /// no connection). Any other transient failure is thrown with `isAmbiguous` set: the step may
-    /// have been applied, and the caller must reconcile before going on.
-    public func trainStep(finetuneID: String, groups: [TrainGroup], lr: Double?) async throws -> TrainStepResult {
+    /// have been applied (or may still be running on the server), and the caller must reconcile.
+    ///
+    /// - Parameter timeout: the deadline of the call. Train steps run for tens of seconds to
+    ///   minutes on the live service, far past an ordinary request's deadline.
+    public func trainStep(finetuneID: String, groups: [TrainGroup], lr: Double?, timeout: Duration? = nil) async throws -> TrainStepResult {
         let path = "/tuning/train_step"
         let body = try Self.trainStepBody(finetuneID: finetuneID, groups: groups, lr: lr, endpoint: "POST \(path)")
-        let response = try await send("POST", path, body: body, idempotent: false)
-        let trimmed = response.body.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
-        if trimmed.isEmpty { return TrainStepResult(raw: RawJSON(trusted: ArraySlice("{}".utf8))) }
-        // The step was applied whatever the body says; a body we cannot read only loses its statistics.
-        guard let raw = try? RawJSON(validating: response.body), raw.isObject else {
-            return TrainStepResult(raw: RawJSON(trusted: ArraySlice("{}".utf8)))
-        }
+        let response = try await send("POST", path, body: body, idempotent: false, timeout: timeout)
+        return Self.parseTrainStep(response.body)
+    }
+
+    /// The step was applied whatever the body says (a 2xx): a body that cannot be read only loses
+    /// its statistics, and reads as the reference's `{}`.
+    static func parseTrainStep(_ body: [UInt8]) -> TrainStepResult {
+        let empty = TrainStepResult(raw: RawJSON(trusted: ArraySlice("{}".utf8)))
+        guard body.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else { return empty }
+        guard let raw = try? RawJSON(validating: body), raw.isObject else { return empty }
         return TrainStepResult(raw: raw)
     }
 
@@ -107,24 +113,36 @@ extension MoondreamClient {
         buffer.writeBytes(try RawJSON.encoding(finetuneID).bytes)
         buffer.writeString(",\"groups\":[")
         for (index, group) in groups.enumerated() {
-            guard group.rewards.count == group.rollouts.count, !group.rollouts.isEmpty else {
-                throw APIError(kind: .badRequest, endpoint: endpoint,
-                               message: "group \(index): \(group.rewards.count) rewards for \(group.rollouts.count) rollouts (not sent)")
-            }
-            guard group.rewards.allSatisfy(\.isFinite) else {
-                throw APIError(kind: .badRequest, endpoint: endpoint, message: "group \(index): a reward is not finite (not sent)")
-            }
             if index > 0 { buffer.writeString(",") }
-            buffer.writeString("{\"request\":")
-            buffer.writeBytes(group.request.bytes)
-            buffer.writeString(",\"rollouts\":[")
-            for (rolloutIndex, rollout) in group.rollouts.enumerated() {
-                if rolloutIndex > 0 { buffer.writeString(",") }
-                buffer.writeBytes(rollout.bytes)
+            switch group {
+            case let .rl(request, rollouts, rewards):
+                guard rewards.count == rollouts.count, !rollouts.isEmpty else {
+                    throw APIError(kind: .badRequest, endpoint: endpoint,
+                                   message: "group \(index): \(rewards.count) rewards for \(rollouts.count) rollouts (not sent)")
+                }
+                guard rewards.allSatisfy(\.isFinite) else {
+                    throw APIError(kind: .badRequest, endpoint: endpoint, message: "group \(index): a reward is not finite (not sent)")
+                }
+                buffer.writeString("{\"mode\":\"rl\",\"request\":")
+                buffer.writeBytes(request.bytes)
+                buffer.writeString(",\"rollouts\":[")
+                for (rolloutIndex, rollout) in rollouts.enumerated() {
+                    if rolloutIndex > 0 { buffer.writeString(",") }
+                    buffer.writeBytes(rollout.bytes)
+                }
+                buffer.writeString("],\"rewards\":[")
+                buffer.writeString(rewards.map { "\($0)" }.joined(separator: ","))
+                buffer.writeString("]}")
+            case let .sft(request, target):
+                guard request.isObject, target.isObject else {
+                    throw APIError(kind: .badRequest, endpoint: endpoint, message: "group \(index): an SFT group needs a request and a target object (not sent)")
+                }
+                buffer.writeString("{\"mode\":\"sft\",\"request\":")
+                buffer.writeBytes(request.bytes)
+                buffer.writeString(",\"target\":")
+                buffer.writeBytes(target.bytes)
+                buffer.writeString("}")
             }
-            buffer.writeString("],\"rewards\":[")
-            buffer.writeString(group.rewards.map { "\($0)" }.joined(separator: ","))
-            buffer.writeString("]}")
         }
         buffer.writeString("]")
         if let lr {
@@ -135,6 +153,32 @@ extension MoondreamClient {
         }
         buffer.writeString("}")
         return buffer
+    }
+
+    // MARK: - Metrics
+
+    /// `POST /tuning/finetunes/:id/metrics` (live service): user metrics shown in the Moondream
+    /// console beside the server's own. Best effort: a few quick attempts, never the long
+    /// give-up time of training calls. Names and values are checked as the service checks them
+    /// (`MetricName`), so a refusal is never a surprise.
+    public func logMetrics(finetuneID: String, step: Int, metrics: [String: Double]) async throws -> Int {
+        let path = "/tuning/finetunes/\(Self.segment(finetuneID))/metrics"
+        let endpoint = "POST \(path)"
+        if let problem = MetricName.problem(in: metrics) {
+            throw APIError(kind: .badRequest, endpoint: endpoint, message: "\(problem) (not sent)")
+        }
+        struct Body: Encodable { var step: Int; var metrics: [String: Double] }
+        struct Answer: Decodable {
+            var loggedCount: Int?
+            enum CodingKeys: String, CodingKey { case loggedCount = "logged_count" }
+        }
+        var policy = configuration.retry
+        policy.maxAttempts = 3
+        policy.giveUpAfter = .seconds(30)
+        policy.maxDelay = .seconds(5)
+        let response = try await send("POST", path, body: try Self.jsonBody(Body(step: step, metrics: metrics)),
+                                      idempotent: true, policy: policy)
+        return (try? JSONDecoder().decode(Answer.self, from: Data(response.body)))?.loggedCount ?? metrics.count
     }
 
     // MARK: - Checkpoints
@@ -162,7 +206,9 @@ extension MoondreamClient {
         struct Answer: Decodable { var checkpoint: Checkpoint }
         let path = "/tuning/finetunes/\(Self.segment(finetuneID))/checkpoints/save"
         let response = try await send("POST", path, body: ByteBuffer(string: "{}"), idempotent: true)
-        return try decode(Answer.self, from: response, endpoint: "POST \(path)").checkpoint
+        var checkpoint = try decode(Answer.self, from: response, endpoint: "POST \(path)").checkpoint
+        if checkpoint.finetuneID.isEmpty { checkpoint.finetuneID = finetuneID }
+        return checkpoint
     }
 
     /// `DELETE .../checkpoints/:step`. 404 if it never existed, 410 if already deleted.

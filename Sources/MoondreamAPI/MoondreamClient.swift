@@ -66,17 +66,21 @@ public final class MoondreamClient: Sendable {
 
     /// Sends one call with retries and returns its 2xx answer.
     ///
-    /// - Parameter idempotent: whether repeating the call is harmless. When false, only failures
-    ///   that certainly left the server untouched (429, no connection) are retried, and any other
-    ///   transient failure is thrown with `isAmbiguous` set.
+    /// - Parameters:
+    ///   - idempotent: whether repeating the call is harmless. When false, only failures that
+    ///     certainly left the server untouched (429, no connection) are retried, and any other
+    ///     transient failure is thrown with `isAmbiguous` set.
+    ///   - timeout: the deadline of each attempt, when it is not the policy's (train_step has its own).
+    ///   - policy: the retry policy, when it is not the client's (best-effort calls try less).
     func send(_ method: String, _ path: String, query: [(String, String)] = [], body: ByteBuffer? = nil,
-              idempotent: Bool) async throws -> HTTPResponseSpec {
+              idempotent: Bool, timeout: Duration? = nil, policy: RetryPolicy? = nil) async throws -> HTTPResponseSpec {
         let endpoint = "\(method) \(path)"
+        let retry = policy ?? configuration.retry
         var headers = [("X-Moondream-Auth", configuration.apiKey.value), ("Accept", "application/json"),
                        ("User-Agent", "moontune")]
         if body != nil { headers.append(("Content-Type", "application/json")) }
         let spec = HTTPRequestSpec(method: method, url: root + path + Self.queryString(query), headers: headers,
-                                   body: body, timeout: configuration.retry.requestTimeout,
+                                   body: body, timeout: timeout ?? retry.requestTimeout,
                                    maxResponseBytes: configuration.maxResponseBytes)
         let started = environment.now()
         var attempts = 0
@@ -102,7 +106,7 @@ public final class MoondreamClient: Sendable {
             }
             // A cancelled task (a graceful stop abandoning rollouts) is not a failure to retry.
             if Task.isCancelled { throw CancellationError() }
-            let decision = configuration.retry.decide(after: error, attempts: attempts,
+            let decision = retry.decide(after: error, attempts: attempts,
                                                       elapsed: environment.now() - started,
                                                       idempotent: idempotent, random: environment.random())
             switch decision {

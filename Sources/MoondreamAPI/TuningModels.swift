@@ -18,9 +18,12 @@ public struct SamplingSettings: Codable, Sendable, Hashable {
 }
 
 /// The skill-specific `request` of `POST /tuning/rollouts`.
+///
+/// `spatialRefs` (live service): regions the question or object refers to, each `[x, y]` or
+/// `[x1, y1, x2, y2]` in normalized coordinates; sent only when present.
 public enum SkillRequest: Encodable, Sendable, Hashable {
-    case query(question: String, imageURL: String?, reasoning: Bool?, settings: SamplingSettings?)
-    case point(object: String, imageURL: String, settings: SamplingSettings?)
+    case query(question: String, imageURL: String?, reasoning: Bool?, settings: SamplingSettings?, spatialRefs: [[Double]]? = nil)
+    case point(object: String, imageURL: String, settings: SamplingSettings?, spatialRefs: [[Double]]? = nil)
     case detect(object: String, imageURL: String, settings: SamplingSettings?)
 
     public var skill: Skill {
@@ -32,22 +35,38 @@ public enum SkillRequest: Encodable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case skill, question, object, imageURL = "image_url", reasoning, settings
+        case skill, question, object, imageURL = "image_url", reasoning, settings, spatialRefs = "spatial_refs"
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(skill, forKey: .skill)
         switch self {
-        case let .query(question, imageURL, reasoning, settings):
+        case let .query(question, imageURL, reasoning, settings, spatialRefs):
             try container.encode(question, forKey: .question)
             try container.encodeIfPresent(imageURL, forKey: .imageURL)
             try container.encodeIfPresent(reasoning, forKey: .reasoning)
             try container.encodeIfPresent(settings, forKey: .settings)
-        case let .point(object, imageURL, settings), let .detect(object, imageURL, settings):
+            try container.encodeIfPresent(spatialRefs, forKey: .spatialRefs)
+        case let .point(object, imageURL, settings, spatialRefs):
             try container.encode(object, forKey: .object)
             try container.encode(imageURL, forKey: .imageURL)
             try container.encodeIfPresent(settings, forKey: .settings)
+            try container.encodeIfPresent(spatialRefs, forKey: .spatialRefs)
+        case let .detect(object, imageURL, settings):
+            try container.encode(object, forKey: .object)
+            try container.encode(imageURL, forKey: .imageURL)
+            try container.encodeIfPresent(settings, forKey: .settings)
+        }
+    }
+
+    /// The same request without sampling settings: the `request` of an SFT group.
+    public var withoutSettings: SkillRequest {
+        switch self {
+        case let .query(question, imageURL, reasoning, _, spatialRefs):
+            .query(question: question, imageURL: imageURL, reasoning: reasoning, settings: nil, spatialRefs: spatialRefs)
+        case let .point(object, imageURL, _, spatialRefs): .point(object: object, imageURL: imageURL, settings: nil, spatialRefs: spatialRefs)
+        case let .detect(object, imageURL, _): .detect(object: object, imageURL: imageURL, settings: nil)
         }
     }
 }
@@ -106,8 +125,21 @@ public enum RolloutOutput: Sendable, Hashable {
     public static func decode(_ raw: RawJSON, skill: Skill) -> RolloutOutput? {
         switch skill {
         case .query:
-            struct Query: Decodable { var answer: String; var reasoning: String? }
-            return (try? raw.decode(Query.self)).map { .query(answer: $0.answer, reasoning: $0.reasoning) }
+            // The reference sends `reasoning` as a string; the live service as an object whose
+            // `text` is the reasoning (with its grounding beside it, which moontune does not read).
+            struct Reasoning: Decodable {
+                var text: String?
+                init(from decoder: any Decoder) throws {
+                    if let text = try? decoder.singleValueContainer().decode(String.self) {
+                        self.text = text
+                        return
+                    }
+                    enum Keys: String, CodingKey { case text }
+                    text = try? decoder.container(keyedBy: Keys.self).decodeIfPresent(String.self, forKey: .text)
+                }
+            }
+            struct Query: Decodable { var answer: String; var reasoning: Reasoning? }
+            return (try? raw.decode(Query.self)).map { .query(answer: $0.answer, reasoning: $0.reasoning?.text) }
         case .point:
             struct Points: Decodable { var points: [Point] }
             return (try? raw.decode(Points.self)).map { .point($0.points) }
@@ -142,33 +174,55 @@ public struct RolloutsResponse: Sendable {
     public let rewards: [Double]?
 }
 
-/// One group of `POST /tuning/train_step`: the echoed request, its rollouts unchanged, and one
-/// reward per rollout in the same order.
-public struct TrainGroup: Sendable {
-    public var request: RawJSON
-    public var rollouts: [RawJSON]
-    public var rewards: [Double]
+/// One group of `POST /tuning/train_step`.
+///
+/// An RL group is the echoed request, its rollouts unchanged, and one reward per rollout in the
+/// same order; it is sent with `"mode": "rl"`, which both the reference and the live service
+/// accept. An SFT group (live service) is a request and the target output the model should learn.
+public enum TrainGroup: Sendable {
+    case rl(request: RawJSON, rollouts: [RawJSON], rewards: [Double])
+    case sft(request: RawJSON, target: RawJSON)
 
     public init(request: RawJSON, rollouts: [RawJSON], rewards: [Double]) {
-        self.request = request
-        self.rollouts = rollouts
-        self.rewards = rewards
+        self = .rl(request: request, rollouts: rollouts, rewards: rewards)
+    }
+
+    public var isSFT: Bool {
+        if case .sft = self { return true }
+        return false
     }
 }
 
-/// Whatever `train_step` answered. The reference says `{}`; some servers add statistics such as
-/// `step`, `kl` or `grad_norm`. Every member is kept; known numeric ones are offered typed.
+/// Whatever `train_step` answered. The reference says `{}`; the live service answers `step` (the
+/// finetune's step after this call), `applied`, and optional numbers (`kl`, `router_kl`,
+/// `grad_norm`, `sft_loss`, `reward_mean`, `reward_std`). Every member is kept; the known ones are
+/// offered typed, and a member of the wrong type reads as absent (the step was applied whatever
+/// its statistics say).
 public struct TrainStepResult: Sendable {
-    /// The response object as sent (an empty object when the body was empty).
+    /// The response object as sent (an empty object when the body was empty or unreadable).
     public let raw: RawJSON
 
-    /// The server's step after this one, when it says.
-    public var step: Int? { raw["step"].flatMap { try? $0.decode(Int.self) } }
+    public init(raw: RawJSON) {
+        self.raw = raw
+    }
 
-    /// Every numeric member, for metrics.
+    /// The numbers moontune records with a step, by their names in the answer.
+    public static let knownNumbers = ["kl", "router_kl", "grad_norm", "sft_loss", "reward_mean", "reward_std"]
+
+    /// The server's step after this call, when it says.
+    public var step: Int? {
+        guard let value = raw["step"], let step = try? value.decode(Int.self), step >= 0 else { return nil }
+        return step
+    }
+
+    /// Whether the server advanced; nil when it does not say (the reference), which means it did:
+    /// a 2xx answer from the reference is an applied step.
+    public var applied: Bool? { raw["applied"].flatMap { try? $0.decode(Bool.self) } }
+
+    /// Every finite numeric member but `step`, for metrics.
     public var numbers: [String: Double] {
         var result: [String: Double] = [:]
-        for member in raw.objectMembers() ?? [] {
+        for member in raw.objectMembers() ?? [] where member.key != "step" {
             if let value = try? member.value.decode(Double.self), value.isFinite {
                 result[member.key] = value
             }
@@ -177,30 +231,90 @@ public struct TrainStepResult: Sendable {
     }
 }
 
-/// A finetune of the organization.
+/// A finetune of the organization. Only `finetune_id` is required: the name and the rank are
+/// shown to people but nothing is decided on them, so an answer without them still reads.
 public struct Finetune: Codable, Sendable, Hashable {
     public var finetuneID: String
     public var name: String
+    /// 0 when the server did not say.
     public var rank: Int
     public var createdAtMs: Int64?
     public var updatedAtMs: Int64?
 
+    public init(finetuneID: String, name: String, rank: Int, createdAtMs: Int64? = nil, updatedAtMs: Int64? = nil) {
+        self.finetuneID = finetuneID
+        self.name = name
+        self.rank = rank
+        self.createdAtMs = createdAtMs
+        self.updatedAtMs = updatedAtMs
+    }
+
     enum CodingKeys: String, CodingKey {
         case finetuneID = "finetune_id", name, rank, createdAtMs = "created_at_ms", updatedAtMs = "updated_at_ms"
     }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        finetuneID = try container.decode(String.self, forKey: .finetuneID)
+        name = (try? container.decodeIfPresent(String.self, forKey: .name)) ?? ""
+        rank = (try? container.decodeIfPresent(Int.self, forKey: .rank)) ?? 0
+        createdAtMs = try? container.decodeIfPresent(Int64.self, forKey: .createdAtMs)
+        updatedAtMs = try? container.decodeIfPresent(Int64.self, forKey: .updatedAtMs)
+    }
 }
 
-/// A saved checkpoint of a finetune.
+/// A finetune object as `GET /finetunes/:id` sends it: plain (the reference) or wrapped in
+/// `{"finetune": {...}}` (the live service; the SDK reads `answer.get("finetune", answer)`).
+struct FinetuneAnswer: Decodable {
+    var finetune: Finetune
+
+    enum CodingKeys: String, CodingKey { case finetune }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if container.contains(.finetune) {
+            finetune = try container.decode(Finetune.self, forKey: .finetune)
+        } else {
+            finetune = try Finetune(from: decoder)
+        }
+    }
+}
+
+/// A saved checkpoint of a finetune. `checkpoint_id` and `step` are required (the step is what
+/// reconciliation reads); the rest is optional.
 public struct Checkpoint: Codable, Sendable, Hashable {
     public var checkpointID: String
+    /// Empty when the server did not say (the caller knows which finetune it asked about).
     public var finetuneID: String
     public var step: Int
     public var createdAtMs: Int64?
     public var updatedAtMs: Int64?
+    /// When the server will delete it (live service); nil when unknown or never.
+    public var expiresAtMs: Int64?
+
+    public init(checkpointID: String, finetuneID: String, step: Int, createdAtMs: Int64? = nil, updatedAtMs: Int64? = nil,
+                expiresAtMs: Int64? = nil) {
+        self.checkpointID = checkpointID
+        self.finetuneID = finetuneID
+        self.step = step
+        self.createdAtMs = createdAtMs
+        self.updatedAtMs = updatedAtMs
+        self.expiresAtMs = expiresAtMs
+    }
 
     enum CodingKeys: String, CodingKey {
         case checkpointID = "checkpoint_id", finetuneID = "finetune_id", step
-        case createdAtMs = "created_at_ms", updatedAtMs = "updated_at_ms"
+        case createdAtMs = "created_at_ms", updatedAtMs = "updated_at_ms", expiresAtMs = "expires_at_ms"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        checkpointID = try container.decode(String.self, forKey: .checkpointID)
+        step = try container.decode(Int.self, forKey: .step)
+        finetuneID = (try? container.decodeIfPresent(String.self, forKey: .finetuneID)) ?? ""
+        createdAtMs = try? container.decodeIfPresent(Int64.self, forKey: .createdAtMs)
+        updatedAtMs = try? container.decodeIfPresent(Int64.self, forKey: .updatedAtMs)
+        expiresAtMs = try? container.decodeIfPresent(Int64.self, forKey: .expiresAtMs)
     }
 }
 

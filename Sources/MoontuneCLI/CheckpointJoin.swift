@@ -13,11 +13,14 @@ struct JoinedCheckpoint: Encodable, Sendable, Equatable {
     var onServer: Bool?
     var savedAtMs: Int64?
     var deletedAtMs: Int64?
+    /// When the server deletes it (live service), from the server's list or else the record; nil
+    /// when unknown.
+    var expiresAtMs: Int64?
     var model: String
 
     enum CodingKeys: String, CodingKey {
         case step, checkpointID = "checkpoint_id", kind, recorded, onServer = "on_server", savedAtMs = "saved_at_ms"
-        case deletedAtMs = "deleted_at_ms", model, state
+        case deletedAtMs = "deleted_at_ms", expiresAtMs = "expires_at_ms", model, state
     }
 
     /// The one word a table shows: where record and server agree, their state; otherwise what
@@ -47,6 +50,7 @@ struct JoinedCheckpoint: Encodable, Sendable, Equatable {
         try container.encode(onServer, forKey: .onServer)
         try container.encode(savedAtMs, forKey: .savedAtMs)
         try container.encode(deletedAtMs, forKey: .deletedAtMs)
+        try container.encode(expiresAtMs, forKey: .expiresAtMs)
         try container.encode(model, forKey: .model)
         try container.encode(state, forKey: .state)
     }
@@ -65,6 +69,7 @@ enum CheckpointJoin {
             return JoinedCheckpoint(step: step, checkpointID: local?.checkpointID ?? remote?.checkpointID ?? "-",
                                     kind: local?.kind.rawValue, recorded: state, onServer: server.map { _ in remote != nil },
                                     savedAtMs: local?.savedAtMs ?? remote?.createdAtMs, deletedAtMs: local?.deletedAtMs,
+                                    expiresAtMs: remote?.expiresAtMs ?? local?.expiresAtMs,
                                     model: inferenceModel(finetuneID: finetuneID, step: step))
         }
     }
@@ -72,11 +77,13 @@ enum CheckpointJoin {
     /// A table; models that inference can no longer use are in parentheses.
     static func render(_ checkpoints: [JoinedCheckpoint], job: String, serverNote: String?) -> String {
         guard !checkpoints.isEmpty else { return "job \(job) has no checkpoints" + (serverNote.map { "\n\($0)" } ?? "") }
-        var rows = [["STEP", "KIND", "STATE", "SAVED", "CHECKPOINT", "MODEL"]]
+        let expiring = checkpoints.contains { $0.expiresAtMs != nil }
+        var rows = [["STEP", "KIND", "STATE", "SAVED"] + (expiring ? ["EXPIRES"] : []) + ["CHECKPOINT", "MODEL"]]
         for checkpoint in checkpoints {
             rows.append([String(checkpoint.step), checkpoint.kind ?? "-", checkpoint.state,
-                         checkpoint.savedAtMs.map(StatusText.date) ?? "-", checkpoint.checkpointID,
-                         checkpoint.usable ? checkpoint.model : "(\(checkpoint.model))"])
+                         checkpoint.savedAtMs.map(StatusText.date) ?? "-"]
+                        + (expiring ? [checkpoint.expiresAtMs.map(StatusText.date) ?? "-"] : [])
+                        + [checkpoint.checkpointID, checkpoint.usable ? checkpoint.model : "(\(checkpoint.model))"])
         }
         let usable = checkpoints.filter(\.usable).count
         var text = PlainTable.render(rows, rightAligned: [0])

@@ -45,10 +45,12 @@ struct CheckpointsCommand: AsyncParsableCommand {
     /// A table: step, kind, state, when saved, and the model string (for live checkpoints only).
     static func render(_ checkpoints: [JobStatusReport.CheckpointReport], job: JobRecord) -> String {
         guard !checkpoints.isEmpty else { return "job \(job.name) has no checkpoints yet" }
-        var rows = [["STEP", "KIND", "STATE", "SAVED", "MODEL"]]
+        let expiring = checkpoints.contains { $0.expiresAtMs != nil }
+        var rows = [["STEP", "KIND", "STATE", "SAVED"] + (expiring ? ["EXPIRES"] : []) + ["MODEL"]]
         for checkpoint in checkpoints {
-            rows.append([String(checkpoint.step), checkpoint.kind, checkpoint.state, StatusText.date(checkpoint.savedAtMs),
-                         checkpoint.state == "saved" ? checkpoint.model : "(\(checkpoint.model))"])
+            rows.append([String(checkpoint.step), checkpoint.kind, checkpoint.state, StatusText.date(checkpoint.savedAtMs)]
+                        + (expiring ? [checkpoint.expiresAtMs.map(StatusText.date) ?? "-"] : [])
+                        + [checkpoint.state == "saved" ? checkpoint.model : "(\(checkpoint.model))"])
         }
         let live = checkpoints.filter { $0.state == "saved" }.count
         return TextTable.render(rows) + "\n\(live) saved, \(checkpoints.count - live) deleted or being deleted;"

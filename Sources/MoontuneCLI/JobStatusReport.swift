@@ -34,8 +34,33 @@ struct JobStatusReport: Encodable, Sendable {
     var retries: Int
     var reconciliations: Int
     var pendingIntent: Int?
+    /// What a pending intent is: `in flight` (a live runner is sending it), `in doubt` (its outcome
+    /// is unknown and the runner is watching the server), or `awaiting reconciliation` (no runner:
+    /// the next run asks the server). Nil without a pending intent.
+    var pendingIntentState: String? = nil
     var baseURL: String
     var configPath: String
+    /// The finetune's step on the server as last known.
+    var serverStep: Int? = nil
+    /// The numbers of the last train_step answer that carried any.
+    var lastTrain: LastTrain? = nil
+    /// Things a person should know now, e.g. that the latest checkpoint expires within 24 hours.
+    var warnings: [String] = []
+
+    struct LastTrain: Encodable, Sendable, Equatable {
+        var step: Int
+        var serverStep: Int?
+        var numbers: TrainNumbers
+
+        enum CodingKeys: String, CodingKey { case step, serverStep = "server_step" }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(step, forKey: .step)
+            try container.encode(serverStep, forKey: .serverStep)
+            try numbers.encode(to: encoder)
+        }
+    }
 
     struct SkillReward: Encodable, Sendable {
         var mean: Double
@@ -61,8 +86,11 @@ struct JobStatusReport: Encodable, Sendable {
         var model: String
         var savedAtMs: Int64
         var deletedAtMs: Int64?
+        /// When the server deletes it (live service); null when unknown.
+        var expiresAtMs: Int64? = nil
         enum CodingKeys: String, CodingKey {
             case step, checkpointID = "checkpoint_id", kind, state, model, savedAtMs = "saved_at_ms", deletedAtMs = "deleted_at_ms"
+            case expiresAtMs = "expires_at_ms"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -74,6 +102,7 @@ struct JobStatusReport: Encodable, Sendable {
             try container.encode(model, forKey: .model)
             try container.encode(savedAtMs, forKey: .savedAtMs)
             try container.encode(deletedAtMs, forKey: .deletedAtMs)  // null while the checkpoint lives
+            try container.encode(expiresAtMs, forKey: .expiresAtMs)
         }
     }
 
@@ -85,6 +114,7 @@ struct JobStatusReport: Encodable, Sendable {
         case recentRewardMeans = "recent_reward_means", rewardTrend = "reward_trend"
         case perSkill = "per_skill", lastEval = "last_eval", checkpoints
         case retries, reconciliations, pendingIntent = "pending_intent", baseURL = "base_url", configPath = "config_path"
+        case pendingIntentState = "pending_intent_state", serverStep = "server_step", lastTrain = "last_train", warnings
     }
 
     /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
@@ -118,6 +148,10 @@ struct JobStatusReport: Encodable, Sendable {
         try container.encode(pendingIntent, forKey: .pendingIntent)
         try container.encode(baseURL, forKey: .baseURL)
         try container.encode(configPath, forKey: .configPath)
+        try container.encode(pendingIntentState, forKey: .pendingIntentState)
+        try container.encode(serverStep, forKey: .serverStep)
+        try container.encode(lastTrain, forKey: .lastTrain)
+        try container.encode(warnings, forKey: .warnings)
     }
 }
 
@@ -165,6 +199,16 @@ extension JobStatusReport {
         let rate = stepRate(series, since: job.startedAtMs)
         let live = checkpoints.filter(\.isLive)
         let means = series.compactMap(\.rewardMean)
+        let trained = try await store.lastTrainedStep(jobID: jobID)
+        var pendingState: String?
+        if let pending {
+            if state == "running" {
+                let doubts = try await store.events(jobID: jobID, limit: 5, kinds: ["ambiguous", "in_doubt"])
+                pendingState = doubts.contains { $0.step == pending.k && $0.atMs >= pending.intentAtMs } ? "in doubt" : "in flight"
+            } else {
+                pendingState = "awaiting reconciliation"
+            }
+        }
         return JobStatusReport(
             name: job.name, finetuneID: job.finetuneID, state: state, step: step, totalSteps: job.totalSteps,
             lastCheckpointStep: live.map(\.step).max(), rewardMean: series.last?.rewardMean, pid: job.pid, updatedAtMs: job.updatedAtMs,
@@ -176,8 +220,30 @@ extension JobStatusReport {
             rewardTrend: Downsample.means(means, buckets: trendWidth), perSkill: pooledPerSkill(recent),
             lastEval: evals.last.map { EvalReport(step: $0.step, rewardMean: $0.rewardMean, n: $0.count, atMs: $0.atMs) },
             checkpoints: checkpoints.map { CheckpointReport($0, finetuneID: job.finetuneID) },
-            retries: retries, reconciliations: counts["reconciled"] ?? 0, pendingIntent: pending?.k, baseURL: job.baseURL,
-            configPath: job.configPath)
+            retries: retries, reconciliations: counts["reconciled"] ?? 0, pendingIntent: pending?.k, pendingIntentState: pendingState,
+            baseURL: job.baseURL, configPath: job.configPath, serverStep: job.serverStep,
+            lastTrain: trained.map { LastTrain(step: $0.k, serverStep: $0.serverStep, numbers: $0.train) },
+            warnings: warnings(checkpoints: live, now: now))
+    }
+
+    /// How close to its expiry the latest checkpoint may come before `status` warns.
+    static let expiryWarningMs: Int64 = 24 * 3_600_000
+
+    /// Warnings from the record alone. The latest checkpoint is the only way to resume training
+    /// (and its model string stops working), so its coming expiry is one.
+    static func warnings(checkpoints live: [CheckpointRecord], now: Int64) -> [String] {
+        var warnings: [String] = []
+        if let latest = live.max(by: { $0.step < $1.step }), let expires = latest.expiresAtMs {
+            let left = expires - now
+            if left <= 0 {
+                warnings.append("the latest checkpoint (step \(latest.step)) expired on \(StatusText.date(expires)); "
+                    + "the server may no longer resume this finetune")
+            } else if left <= expiryWarningMs {
+                warnings.append("the latest checkpoint (step \(latest.step)) expires on \(StatusText.date(expires)) "
+                    + "(in \(ConsoleObserver.formatDuration(seconds: Double(left) / 1000))); it is the only way to resume this job")
+            }
+        }
+        return warnings
     }
 
     /// Steps per minute over the latest steps of the current run: steps of an earlier run, before
@@ -226,6 +292,6 @@ extension JobStatusReport.CheckpointReport {
         let state = record.deletedAtMs != nil ? "deleted" : (record.deletingAtMs != nil ? "deleting" : "saved")
         self.init(step: record.step, checkpointID: record.checkpointID, kind: record.kind.rawValue, state: state,
                   model: inferenceModel(finetuneID: finetuneID ?? "?", step: record.step), savedAtMs: record.savedAtMs,
-                  deletedAtMs: record.deletedAtMs)
+                  deletedAtMs: record.deletedAtMs, expiresAtMs: record.expiresAtMs)
     }
 }

@@ -23,6 +23,14 @@ struct MetricsRow: Sendable, Equatable {
     var reconciled: Bool?
     /// Reward mean per skill, for the skills present.
     var perSkill: [String: Double] = [:]
+    /// `rl` or `sft` (steps).
+    var mode: String?
+    /// The learning rate sent (steps).
+    var lr: Double?
+    /// The server's step after this one, when its answer said (steps).
+    var serverStep: Int?
+    /// train_step's own numbers, when the server sent them (steps).
+    var train = TrainNumbers()
 
     /// The skills that get a `reward_<skill>` column, in column order.
     static let skills = ["point", "detect", "query"]
@@ -30,6 +38,7 @@ struct MetricsRow: Sendable, Equatable {
     static let columns = ["kind", "step", "at_ms", "reward_mean", "reward_std", "reward_min", "reward_max", "n",
                           "constant_group_fraction", "rollout_latency_ms", "train_latency_ms", "wall_ms", "retries", "reconciled"]
         + skills.map { "reward_\($0)" }
+        + ["mode", "lr", "server_step", "kl", "router_kl", "grad_norm", "sft_loss", "server_reward_mean", "server_reward_std"]
 
     /// The row of an applied step; per-skill figures and the count come from its metrics JSON.
     init(step record: StepRecord) {
@@ -46,6 +55,10 @@ struct MetricsRow: Sendable, Equatable {
         wallMs = record.wallMs
         retries = record.retries
         reconciled = record.reconciled
+        mode = record.mode?.rawValue
+        lr = record.lr
+        serverStep = record.serverStep
+        train = record.train
         if let json = record.metricsJSON, let metrics = try? JSONDecoder().decode(StepMetricsJSON.self, from: Data(json.utf8)) {
             n = metrics.rewards?.count
             perSkill = metrics.perSkill?.mapValues(\.mean) ?? [:]
@@ -74,7 +87,12 @@ struct MetricsRow: Sendable, Equatable {
             rolloutLatencyMs.map(Cell.number), trainLatencyMs.map(Cell.number), wallMs.map(Cell.number),
             retries.map { .int(Int64($0)) }, reconciled.map(Cell.bool),
         ]
-        return fixed + Self.skills.map { perSkill[$0].map(Cell.number) }
+        let server: [Cell?] = [
+            mode.map(Cell.text), lr.map(Cell.number), serverStep.map { .int(Int64($0)) }, train.kl.map(Cell.number),
+            train.routerKL.map(Cell.number), train.gradNorm.map(Cell.number), train.sftLoss.map(Cell.number),
+            train.rewardMean.map(Cell.number), train.rewardStd.map(Cell.number),
+        ]
+        return fixed + Self.skills.map { perSkill[$0].map(Cell.number) } + server
     }
 
     enum Cell: Equatable, Sendable {

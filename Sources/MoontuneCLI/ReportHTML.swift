@@ -39,6 +39,10 @@ enum ReportHTML {
             </header>
 
             """
+        if !report.warnings.isEmpty {
+            html += "<section id=\"warnings\">\n<h2>Warnings</h2>\n<ul class=\"warnings\">\n"
+                + report.warnings.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n</section>\n"
+        }
         html += summary(data)
         html += "<section id=\"charts\">\n<h2>Charts</h2>\n<div class=\"charts\">\n"
         for chart in charts(data) {
@@ -67,7 +71,12 @@ enum ReportHTML {
             ("Steps per minute", report.stepsPerMinute.map { String(format: "%.1f", $0) } ?? "-"),
             ("Retries", String(report.retries)),
             ("Reconciliations", String(report.reconciliations)),
+            ("Server step", report.serverStep.map(String.init) ?? "-"),
         ]
+        if let train = report.lastTrain, !train.numbers.isEmpty {
+            rows.append(("Last train_step answer", "step \(train.step): "
+                + train.numbers.named.map { String(format: "%@ %.4g", $0.0, $0.1) }.joined(separator: ", ")))
+        }
         if let error = report.lastError { rows.append(("Last error", error)) }
         var html = "<section id=\"summary\">\n<h2>Summary</h2>\n<table class=\"summary\">\n"
         for (label, value) in rows {
@@ -116,10 +125,11 @@ enum ReportHTML {
         var html = "<section id=\"checkpoints\">\n<h2>Checkpoints</h2>\n"
         guard !report.checkpoints.isEmpty else { return html + "<p>No checkpoint saved yet.</p>\n</section>\n" }
         html += "<p class=\"sub\">Pass a saved checkpoint's model string as <code>model</code> to /v1/query, /v1/point, /v1/detect or /v1/caption.</p>\n"
-        html += "<table class=\"checkpoints\">\n<tr><th>step</th><th>kind</th><th>state</th><th>saved</th><th>model</th></tr>\n"
+        html += "<table class=\"checkpoints\">\n<tr><th>step</th><th>kind</th><th>state</th><th>saved</th><th>expires</th><th>model</th></tr>\n"
         for checkpoint in report.checkpoints {
             html += "<tr class=\"\(e(checkpoint.state))\"><td>\(checkpoint.step)</td><td>\(e(checkpoint.kind))</td><td>\(e(checkpoint.state))</td>"
-                + "<td>\(e(StatusText.date(checkpoint.savedAtMs)))</td><td><code>\(e(checkpoint.model))</code></td></tr>\n"
+                + "<td>\(e(StatusText.date(checkpoint.savedAtMs)))</td><td>\(e(checkpoint.expiresAtMs.map(StatusText.date) ?? "-"))</td>"
+                + "<td><code>\(e(checkpoint.model))</code></td></tr>\n"
         }
         return html + "</table>\n</section>\n"
     }

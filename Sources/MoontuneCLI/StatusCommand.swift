@@ -140,8 +140,19 @@ enum StatusText {
         for checkpoint in live.suffix(6) {
             lines.append("    step \(checkpoint.step)  \(checkpoint.model)")
         }
+        if let server = report.serverStep {
+            var line = "  server     step \(server)"
+            if let train = report.lastTrain, !train.numbers.isEmpty {
+                line += "   last train_step (step \(train.step)): "
+                    + train.numbers.named.map { String(format: "%@ %.4g", $0.0, $0.1) }.joined(separator: ", ")
+            }
+            lines.append(line)
+        }
         lines.append("  retries    \(report.retries)   reconciliations \(report.reconciliations)"
-            + (report.pendingIntent.map { "   step \($0) awaiting reconciliation" } ?? ""))
+            + (report.pendingIntent.map { "   step \($0) \(report.pendingIntentState ?? "awaiting reconciliation")" } ?? ""))
+        for warning in report.warnings {
+            lines.append("  warning    \(warning)")
+        }
         if let error = report.lastError {
             // In full: every line of it, indented under the heading.
             lines.append("  last error " + error.replacingOccurrences(of: "\n", with: "\n             "))

@@ -8,11 +8,12 @@ struct ConfigDecoder {
 
     static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward"]
     static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s",
-                          "in_doubt_wait_s", "max_response_bytes"]
+                          "in_doubt_wait_s", "max_response_bytes", "train_step_timeout_s", "push_metrics"]
     static let dataKeys = ["train", "eval", "max_image_bytes", "allow_absolute_paths"]
     static let trainKeys = ["steps", "groups_per_step", "rollouts_per_group", "lr", "seed", "concurrency",
-                            "max_staleness", "reasoning", "settings"]
-    static let settingsKeys = ["temperature", "top_p", "max_tokens", "max_objects"]
+                            "max_staleness", "reasoning", "settings", "sft_steps"]
+    static let settingsKeys = ["temperature", "top_p", "max_tokens", "max_objects", "point", "detect", "query"]
+    static let skillSettingsKeys = ["temperature", "top_p", "max_tokens", "max_objects"]
     static let checkpointKeys = ["every_steps", "keep_last", "keep_best"]
     static let evalKeys = ["every_steps", "max_examples"]
     static let rewardKeys = ["source", "detect", "query", "numeric_tolerance", "command", "command_timeout_s"]
@@ -38,6 +39,9 @@ struct ConfigDecoder {
                   "batch_size": "groups_per_step", "groups": "groups_per_step", "max_steps": "steps",
                   "num_steps": "steps", "sampling": "settings", "random_seed": "seed"],
         "train.settings": ["temp": "temperature", "max_new_tokens": "max_tokens", "nucleus": "top_p"],
+        "train.settings.point": ["temp": "temperature", "max_new_tokens": "max_tokens", "nucleus": "top_p"],
+        "train.settings.detect": ["temp": "temperature", "max_new_tokens": "max_tokens", "nucleus": "top_p"],
+        "train.settings.query": ["temp": "temperature", "max_new_tokens": "max_tokens", "nucleus": "top_p"],
         "checkpoint": ["every": "every_steps", "save_every": "every_steps", "interval": "every_steps",
                        "keep": "keep_last"],
         "eval": ["every": "every_steps", "max_samples": "max_examples", "examples": "max_examples"],
@@ -137,6 +141,8 @@ struct ConfigDecoder {
             }
         }
         positive(api, "request_timeout_s", &result.requestTimeoutSeconds, atMost: Self.maxSeconds)
+        positive(api, "train_step_timeout_s", &result.trainStepTimeoutSeconds, atMost: Self.maxSeconds)
+        if let push = api.bool("push_metrics") { result.pushMetrics = push }
         atLeast(api, "max_attempts", 1, &result.maxAttempts)
         positive(api, "give_up_after_s", &result.giveUpAfterSeconds, atMost: Self.maxSeconds)
         if let value = api.double("max_backoff_s"), api.check("max_backoff_s", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)"),
@@ -145,7 +151,7 @@ struct ConfigDecoder {
         }
         if let value = api.double("in_doubt_wait_s"), api.check("in_doubt_wait_s", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)"),
            api.check("in_doubt_wait_s", value <= Self.maxSeconds, "must be at most \(String(format: "%.0f", Self.maxSeconds)) seconds, got \(value)") {
-            result.inDoubtWaitSeconds = value
+            result.inDoubtWaitOverride = value
         }
         atLeast(api, "max_response_bytes", 1024, &result.maxResponseBytes)
         return result
@@ -181,7 +187,37 @@ struct ConfigDecoder {
         atLeast(train, "concurrency", 1, &result.concurrency, atMost: Self.maxConcurrency)
         atLeast(train, "max_staleness", 0, &result.maxStaleness, atMost: Self.maxStaleness)
         if let reasoning = train.bool("reasoning") { result.reasoning = reasoning }
-        if let settings = train.object("settings") { result.settings = decodeSettings(settings) }
+        if let settings = train.object("settings") {
+            result.settings = decodeSettings(settings)
+            for skill in Skill.allCases {
+                if let own = settings.object(skill.rawValue) { result.skillSettings[skill] = decodeSkillSettings(own) }
+            }
+        }
+        if let sft = train.int("sft_steps"), train.check("sft_steps", sft >= 0, "must be ≥ 0, got \(sft)"),
+           train.check("sft_steps", sft <= result.steps, "must be at most train.steps (\(result.steps)), got \(sft)") {
+            result.sftSteps = sft
+        }
+        return result
+    }
+
+    /// One skill's own settings: only what is given, the rest inherited from the shared ones.
+    private func decodeSkillSettings(_ settings: ObjectReader) -> SamplingSettings {
+        check(settings, Self.skillSettingsKeys)
+        var result = SamplingSettings()
+        if let value = settings.double("temperature"),
+           settings.check("temperature", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)") {
+            result.temperature = value
+        }
+        if let value = settings.double("top_p"),
+           settings.check("top_p", value > 0 && value <= 1, "must be in (0, 1], got \(value)") {
+            result.topP = value
+        }
+        if let value = settings.int("max_tokens"), settings.check("max_tokens", value >= 1, "must be ≥ 1, got \(value)") {
+            result.maxTokens = value
+        }
+        if let value = settings.int("max_objects"), settings.check("max_objects", value >= 1, "must be ≥ 1, got \(value)") {
+            result.maxObjects = value
+        }
         return result
     }
 

@@ -7,13 +7,22 @@ public struct APIConfig: Sendable, Equatable {
     /// The API root, without a trailing slash: tuning calls go to `{baseURL}/tuning/...`.
     public var baseURL: String = "https://api.moondream.ai/v1"
     public var apiKeyEnv: String = "MOONDREAM_API_KEY"
+    /// The deadline of every call but train_step.
     public var requestTimeoutSeconds: Double = 120
+    /// The deadline of one train_step: the live service's steps run for tens of seconds to
+    /// minutes (its SDK gives them 900 s).
+    public var trainStepTimeoutSeconds: Double = 900
     public var maxAttempts: Int = 100
     public var giveUpAfterSeconds: Double = 900
     public var maxBackoffSeconds: Double = 30
-    /// After a train_step whose request may still be running on the server (timeout, lost
-    /// connection, crash), wait this long before asking the server whether it landed.
-    public var inDoubtWaitSeconds: Double = 30
+    /// `api.in_doubt_wait_s` when the config sets it.
+    public var inDoubtWaitOverride: Double?
+    /// After a train_step whose outcome is unknown (timeout, lost connection, a gateway error,
+    /// a crash), how long the server may still apply it, counted from when it was sent: moontune
+    /// does not conclude that it never landed before then. Defaults to the train_step deadline.
+    public var inDoubtWaitSeconds: Double { inDoubtWaitOverride ?? trainStepTimeoutSeconds }
+    /// Push step and eval metrics to the finetune's metrics endpoint (best effort).
+    public var pushMetrics: Bool = true
     /// Answers larger than this are refused rather than buffered (the client's response cap).
     public var maxResponseBytes: Int = 64 << 20
 
@@ -64,9 +73,27 @@ public struct TrainConfig: Sendable, Equatable {
     /// Whether query requests ask for reasoning.
     public var reasoning: Bool = false
     /// Sampling settings, every field resolved except `maxObjects` (nil = the server's default).
+    /// `max_tokens` goes with query requests only and `max_objects` with detect only, unless a
+    /// skill's own settings set them (`skillSettings`).
     public var settings = SamplingSettings(temperature: 1.0, topP: 1.0, maxTokens: 128, maxObjects: nil)
+    /// `train.settings.point`, `.detect`, `.query`: fields that override the shared settings for
+    /// one skill (nil fields inherit).
+    public var skillSettings: [Skill: SamplingSettings] = [:]
+    /// The first N steps are SFT steps, built from the examples' ground truth.
+    public var sftSteps: Int = 0
 
     public init() {}
+
+    /// The settings a request of `skill` carries.
+    public func settings(for skill: Skill) -> SamplingSettings {
+        let own = skillSettings[skill] ?? SamplingSettings()
+        return SamplingSettings(temperature: own.temperature ?? settings.temperature, topP: own.topP ?? settings.topP,
+                                maxTokens: own.maxTokens ?? (skill == .query ? settings.maxTokens : nil),
+                                maxObjects: own.maxObjects ?? (skill == .detect ? settings.maxObjects : nil))
+    }
+
+    /// Whether step `k` (1-based) is an SFT step.
+    public func isSFTStep(_ k: Int) -> Bool { k <= sftSteps }
 }
 
 /// When checkpoints are saved and which are kept.

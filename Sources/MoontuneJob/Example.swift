@@ -20,9 +20,11 @@ public struct Example: Sendable, Hashable {
     public var answers: [String]
     /// Points or boxes (point), boxes (detect); nil for query.
     public var groundTruth: GroundTruth?
+    /// Regions the question (query) or object (point) refers to, sent as `spatial_refs`.
+    public var spatialRefs: [[Double]]?
 
     public init(index: Int, id: String, line: Int, skill: Skill, image: URL?, object: String? = nil,
-                question: String? = nil, answers: [String] = [], groundTruth: GroundTruth? = nil) {
+                question: String? = nil, answers: [String] = [], groundTruth: GroundTruth? = nil, spatialRefs: [[Double]]? = nil) {
         self.index = index
         self.id = id
         self.line = line
@@ -32,6 +34,7 @@ public struct Example: Sendable, Hashable {
         self.question = question
         self.answers = answers
         self.groundTruth = groundTruth
+        self.spatialRefs = spatialRefs
     }
 }
 
@@ -47,6 +50,7 @@ extension Example {
             "question": question.map(JSONValue.string),
             "answers": skill == .query ? .list(answers.map(JSONValue.string)) : nil,
             "ground_truth": groundTruth?.json,
+            "spatial_refs": spatialRefs.map { .list($0.map { .list($0.map(JSONValue.double)) }) },
         ])
     }
 }

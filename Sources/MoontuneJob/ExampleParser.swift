@@ -3,7 +3,7 @@ import MoondreamAPI
 
 /// Reads one dataset line into an `Example`, reporting every problem of the line with its field.
 struct ExampleParser: Sendable {
-    static let knownKeys = ["id", "image", "skill", "object", "question", "answer", "ground_truth"]
+    static let knownKeys = ["id", "image", "skill", "object", "question", "answer", "ground_truth", "spatial_refs"]
 
     /// The dataset file as the user named it, for problems.
     let file: String
@@ -42,10 +42,15 @@ struct ExampleParser: Sendable {
             example.object = nonEmptyString(object, "object", "what to \(skill == .point ? "point at" : "detect")")
             example.image = image(object, required: true)
             example.groundTruth = groundTruth(object, skill: skill)
+            if skill == .point { example.spatialRefs = spatialRefs(object) }
         case .query:
             example.question = nonEmptyString(object, "question", "the question to ask")
             example.image = image(object, required: false)
             example.answers = answers(object)
+            example.spatialRefs = spatialRefs(object)
+        }
+        if skill == .detect, let node = object.value("spatial_refs") {
+            sink.add("spatial_refs", "detect takes no spatial_refs (query and point do)", at: node)
         }
         return (sink.problems.count == before ? example : nil, example.image)
     }
@@ -122,6 +127,44 @@ struct ExampleParser: Sendable {
             }
         }
         return accepted.map(\.1)
+    }
+
+    /// `spatial_refs`: regions the question or object refers to, each `[x, y]` or
+    /// `[x1, y1, x2, y2]` in normalized coordinates (the live service's request field).
+    private func spatialRefs(_ object: ObjectReader) -> [[Double]]? {
+        guard let node = object.value("spatial_refs") else { return nil }
+        guard case .array(let elements) = node.value else {
+            object.sink.add("spatial_refs", "expected an array of [x, y] or [x1, y1, x2, y2], got \(node.value.kindName)", at: node)
+            return nil
+        }
+        var refs: [[Double]] = []
+        var failed = false
+        for (position, element) in elements.enumerated() {
+            let field = "spatial_refs[\(position)]"
+            guard case .array(let numbers) = element.value, numbers.count == 2 || numbers.count == 4 else {
+                object.sink.add(field, "expected [x, y] or [x1, y1, x2, y2]", at: element)
+                failed = true
+                continue
+            }
+            var values: [Double] = []
+            for number in numbers {
+                guard case .number(let value) = number.value, value.double.isFinite, (0...1).contains(value.double) else {
+                    object.sink.add(field, "coordinates must be numbers from 0 to 1", at: number)
+                    failed = true
+                    break
+                }
+                values.append(value.double)
+            }
+            if values.count == numbers.count {
+                if values.count == 4, values[0] > values[2] || values[1] > values[3] {
+                    object.sink.add(field, "x1 ≤ x2 and y1 ≤ y2 expected", at: element)
+                    failed = true
+                } else {
+                    refs.append(values)
+                }
+            }
+        }
+        return failed || refs.isEmpty ? nil : refs
     }
 
     private func groundTruth(_ object: ObjectReader, skill: Skill) -> GroundTruth? {

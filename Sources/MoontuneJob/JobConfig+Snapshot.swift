@@ -13,7 +13,9 @@ extension JobConfig {
                 "max_attempts": .int(api.maxAttempts),
                 "give_up_after_s": .double(api.giveUpAfterSeconds),
                 "max_backoff_s": .double(api.maxBackoffSeconds),
+                "train_step_timeout_s": .double(api.trainStepTimeoutSeconds),
                 "in_doubt_wait_s": .double(api.inDoubtWaitSeconds),
+                "push_metrics": .bool(api.pushMetrics),
                 "max_response_bytes": .int(api.maxResponseBytes),
             ]),
             "data": .members([
@@ -31,7 +33,8 @@ extension JobConfig {
                 "concurrency": .int(train.concurrency),
                 "max_staleness": .int(train.maxStaleness),
                 "reasoning": .bool(train.reasoning),
-                "settings": Self.settingsJSON(train.settings),
+                "settings": Self.settingsJSON(train.settings, skills: train.skillSettings),
+                "sft_steps": .int(train.sftSteps),
             ]),
             "checkpoint": .members([
                 "every_steps": .int(checkpoint.everySteps),
@@ -50,12 +53,13 @@ extension JobConfig {
         ])
     }
 
-    static func settingsJSON(_ settings: SamplingSettings) -> JSONValue {
-        .members([
-            "temperature": settings.temperature.map(JSONValue.double),
-            "top_p": settings.topP.map(JSONValue.double),
-            "max_tokens": settings.maxTokens.map(JSONValue.int),
-            "max_objects": settings.maxObjects.map(JSONValue.int),
-        ])
+    static func settingsJSON(_ settings: SamplingSettings, skills: [Skill: SamplingSettings] = [:]) -> JSONValue {
+        let pairs: [(String, JSONValue?)] = [
+            ("temperature", settings.temperature.map(JSONValue.double)),
+            ("top_p", settings.topP.map(JSONValue.double)),
+            ("max_tokens", settings.maxTokens.map(JSONValue.int)),
+            ("max_objects", settings.maxObjects.map(JSONValue.int)),
+        ] + Skill.allCases.compactMap { skill in skills[skill].map { (skill.rawValue, settingsJSON($0)) } }
+        return .object(pairs.compactMap { key, value in value.map { JSONMember(key: key, node: JSONNode($0)) } })
     }
 }

@@ -32,7 +32,7 @@ extension JobConfig {
     /// The fingerprint of this config with the train set `train` (its content, not its mtime).
     public func trainingFingerprint(train dataset: DatasetFingerprint) -> TrainingFingerprint {
         let settings = train.settings
-        let components: [String: String] = [
+        var components: [String: String] = [
             "rank": String(rank),
             "train.seed": String(train.seed),
             "train.lr": "\(train.lr)",
@@ -50,6 +50,16 @@ extension JobConfig {
             "reward.command": reward.command.map { JSONValue.list($0.map(JSONValue.string)).serialized() } ?? "none",
             "data.train": "sha256:\(dataset.sha256), \(dataset.byteCount) bytes",
         ]
+        // Settings added later enter the fingerprint only when set, so that a job recorded by an
+        // earlier version (which did not have them) still resumes.
+        if train.sftSteps > 0 { components["train.sft_steps"] = String(train.sftSteps) }
+        for (skill, own) in train.skillSettings {
+            let prefix = "train.settings.\(skill.rawValue)"
+            if let value = own.temperature { components["\(prefix).temperature"] = "\(value)" }
+            if let value = own.topP { components["\(prefix).top_p"] = "\(value)" }
+            if let value = own.maxTokens { components["\(prefix).max_tokens"] = String(value) }
+            if let value = own.maxObjects { components["\(prefix).max_objects"] = String(value) }
+        }
         return TrainingFingerprint(components: components)
     }
 }

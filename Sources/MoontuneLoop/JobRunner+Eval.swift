@@ -48,5 +48,6 @@ extension JobRunner {
         progress.evalSteps.insert(step)
         progress.evalRewards[step] = summary.rewardMean
         context.observer.record(.evalRecorded(step: step, summary: summary))
+        pushes.evalRecorded(step: step, summary: summary)
     }
 }

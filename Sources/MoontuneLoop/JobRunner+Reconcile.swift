@@ -15,21 +15,27 @@ extension JobRunner {
             try await store.setFinetuneID(jobID: jobID, finetuneID: finetuneID, now: now)
         }
         try await loadProgress()
-        if let intent = try await store.pendingIntent(jobID: jobID) {
-            // The previous runner died with this train_step possibly still running on the server.
-            let elapsed = Duration.milliseconds(max(0, now - intent.intentAtMs))
-            if elapsed < context.inDoubtWait {
-                try await waitInDoubt(context.inDoubtWait - elapsed)
-            }
-        }
         context.observer.record(.started(job: context.config.name, finetuneID: finetuneID, resumedAt: progress.lastApplied,
                                          totalSteps: progress.totalSteps, previousState: nil))
-        try await reconcile(pendingStep: progress.pendingIntent, statistics: nil)
+        let intent = try await store.pendingIntent(jobID: jobID)
+        if let intent {
+            // The previous runner ended with this train_step sent, or about to be: it may still be
+            // running on the server. Watch the server until it lands or its window is over.
+            let left = InDoubtWatch(step: intent.k, lastApplied: progress.lastApplied, sentAtMs: intent.intentAtMs,
+                                    waitMs: Int64(context.inDoubtWait.milliseconds)).remainingMs(nowMs: now)
+            if left > 0 {
+                let message = "step \(intent.k) was sent by the last run and is in doubt: waiting up to "
+                    + "\(spokenDuration(ms: left)) for the server to finish it"
+                context.observer.record(.notice(message))
+                try await store.recordEvent(jobID: jobID, kind: "in_doubt", step: intent.k, message: message, now: now)
+            }
+        }
+        try await reconcile(pendingStep: progress.pendingIntent, statistics: nil, sentAtMs: intent?.intentAtMs)
         try await syncCheckpoints()
     }
 
-    /// Waits for an in-doubt train_step to land. A graceful stop ends the wait at once: the
-    /// intent stays recorded, and the next run waits out the rest before reconciling.
+    /// Sleeps between reads of the server's step while a train_step is in doubt. A graceful stop
+    /// ends the wait at once: the intent stays recorded, and the next run watches out the rest.
     func waitInDoubt(_ duration: Duration) async throws {
         try await cancelWhenGracefulShutdown {
             try await Task.sleep(for: duration)
@@ -51,25 +57,45 @@ extension JobRunner {
     /// Asks the server for its step — `checkpoints/save` is idempotent and returns it, and gives a
     /// restore point too — and brings the record in line, or stops without guessing.
     ///
+    /// While a step is in doubt, the server's step is read again and again (`InDoubtWatch`) until
+    /// the step lands or the in-doubt window since it was sent is over.
+    ///
     /// - Parameters:
     ///   - pendingStep: the step whose train_step outcome is unknown, if any.
     ///   - statistics: that step's figures, when this run computed them (a lost answer mid-run).
-    func reconcile(pendingStep: Int?, statistics: StepStatistics?) async throws {
-        let (serverStep, checkpoint) = try await currentServerStep()
-        if let checkpoint {
-            try await recordCheckpoint(checkpoint, kind: LoopPlanner.checkpointKind(at: checkpoint.step, progress) ?? .reconcile)
+    ///   - sentAtMs: when that step was sent (its intent recorded); nil reads the server once.
+    func reconcile(pendingStep: Int?, statistics: StepStatistics?, sentAtMs: Int64? = nil) async throws {
+        var watch = pendingStep.map { step in
+            InDoubtWatch(step: step, lastApplied: progress.lastApplied, sentAtMs: sentAtMs ?? 0,
+                         waitMs: sentAtMs == nil ? 0 : Int64(context.inDoubtWait.milliseconds))
+        }
+        var serverStep: Int
+        while true {
+            let checkpoint: Checkpoint?
+            (serverStep, checkpoint) = try await currentServerStep()
+            if let checkpoint {
+                try await recordCheckpoint(checkpoint, kind: LoopPlanner.checkpointKind(at: checkpoint.step, progress) ?? .reconcile)
+            }
+            guard var current = watch else { break }
+            let action = current.decide(serverStep: serverStep, nowMs: now)
+            watch = current
+            guard case .readAgain(let delay) = action else { break }
+            try await waitInDoubt(.milliseconds(delay))
         }
         let outcome = ReconcileOutcome.decide(lastApplied: progress.lastApplied, pendingIntent: pendingStep, serverStep: serverStep)
         switch outcome {
         case .consistent:
             return
         case .markApplied(let step):
-            try await markApplied(step: step, statistics: statistics, reconciled: true)
+            try await markApplied(step: step, statistics: statistics, reconciled: true, serverStep: serverStep)
             try await noteReconciled(step: step, "the server had applied step \(step) although its answer was lost; recorded as applied")
+            if let statistics { pushes.stepApplied(step: step, statistics: statistics) }
         case .discardIntent(let step):
             try await store.discardStepIntent(jobID: jobID, k: step)
             progress.pendingIntent = nil
-            try await noteReconciled(step: step, "step \(step) never reached the server; it runs again with fresh rollouts")
+            let waited = sentAtMs.map { " within \(spokenDuration(ms: max(0, now - $0))) of being sent" } ?? ""
+            try await noteReconciled(step: step, "step \(step) did not land on the server\(waited) (its step stays \(serverStep)); "
+                + "it runs again with fresh rollouts of the same examples")
         case .serverBehind(let recorded, let server):
             guard context.rewindToServer else {
                 throw JobFailure("the server's finetune is at step \(server) but the record says \(recorded) steps were applied "
@@ -91,10 +117,12 @@ extension JobRunner {
     func currentServerStep() async throws -> (Int, Checkpoint?) {
         do {
             let checkpoint = try await context.client.saveCheckpoint(finetuneID: finetuneID)
+            try await store.noteServerStep(jobID: jobID, step: checkpoint.step)
             return (checkpoint.step, checkpoint)
         } catch let error as APIError where error.kind == .notFound {
             // Either the finetune is gone, or it has no step to save yet.
             _ = try await context.client.finetune(id: finetuneID)
+            try await store.noteServerStep(jobID: jobID, step: 0)
             return (0, nil)
         }
     }

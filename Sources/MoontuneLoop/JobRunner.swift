@@ -17,10 +17,15 @@ public final class JobRunner {
     var finetuneID = ""
     /// The server's applied step as far as this run knows, which gatherers wait on.
     let serverApplied = AppliedSteps(applied: 0)
+    /// How many times in a row the server declined each step (`applied: false`).
+    var declines: [Int: Int] = [:]
+    /// Step and eval metrics for the finetune's metrics endpoint, sent in the background.
+    let pushes: MetricsPushes
 
     public init(context: RunContext) {
         self.context = context
         let config = context.config
+        pushes = MetricsPushes(enabled: config.api.pushMetrics)
         progress = RecordedProgress(totalSteps: config.train.steps, checkpointEvery: config.checkpoint.everySteps,
                                     evalEvery: context.evalDataset == nil ? nil : config.eval?.everySteps,
                                     keepLast: config.checkpoint.keepLast, keepBest: config.checkpoint.keepBest)
@@ -45,7 +50,15 @@ public final class JobRunner {
                 // The heartbeat covers preparation too: creating the finetune or reconciling may
                 // wait out a server that is down.
                 try await prepare()
+                group.addTask { [pushes, context, finetuneID] in
+                    await pushes.deliver(client: context.client, finetuneID: finetuneID, observer: context.observer,
+                                         logger: context.logger)
+                }
                 try await loop()
+                // The last metrics go out before the run ends, a few seconds at most.
+                pushes.finish()
+                group.addTask { try? await Task.sleep(for: .seconds(5)) }
+                _ = try await group.next()
                 group.cancelAll()
             }
             outcome = RunOutcome(state: .completed, step: progress.lastApplied, error: nil)
@@ -127,59 +140,109 @@ public final class JobRunner {
         }
     }
 
-    /// Records the intent, sends train_step, and records the step applied — or reconciles when
-    /// the answer is lost.
+    /// Records the intent, sends train_step, and records the step applied — or watches the
+    /// server when the outcome is unknown, or drops the intent when the step certainly did not
+    /// land (refused, never delivered, declined).
     func apply(_ prepared: PreparedStep) async throws {
         let groups = try prepared.groups.get()
         let step = prepared.step
         let retries = RetryCounter()
         retries.merge(prepared.retries)
         let ids = (try? String(decoding: JSONEncoder().encode(groups.map(\.exampleID)), as: UTF8.self)) ?? "[]"
-        try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, now: now)
+        let isSFT = context.config.train.isSFTStep(step)
+        let lr = context.config.train.lr
+        let sentAtMs = now
+        try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, now: sentAtMs)
         progress.pendingIntent = step
 
-        let outcomes = groups.map { GroupOutcome(skill: $0.skill, rewards: $0.rewards, staleness: $0.staleness) }
-        let trainGroups = groups.map { TrainGroup(request: $0.request, rollouts: $0.rollouts, rewards: $0.rewards) }
+        let outcomes = groups.filter { $0.target == nil }.map { GroupOutcome(skill: $0.skill, rewards: $0.rewards, staleness: $0.staleness) }
+        let trainGroups = groups.map(\.trainGroup)
         let clock = ContinuousClock()
         let trainStarted = clock.now
         do {
             let result = try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer)) {
-                try await context.client.trainStep(finetuneID: finetuneID, groups: trainGroups, lr: context.config.train.lr)
+                try await context.client.trainStep(finetuneID: finetuneID, groups: trainGroups, lr: lr,
+                                                   timeout: .milliseconds(Int64(context.config.api.trainStepTimeoutSeconds * 1000)))
+            }
+            let answer = TrainAnswer.decide(k: step, step: result.step, applied: result.applied)
+            if answer == .declined {
+                try await decline(step: step, result: result)
+                return
             }
             // The next step's rollouts may go out now, while this step is being recorded.
-            serverApplied.advance(to: step)
+            if case .applied = answer { serverApplied.advance(to: step) }
             let trainMs = (clock.now - trainStarted).milliseconds
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs, trainLatencyMs: trainMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
                                             server: result.numbers)
-            try await markApplied(step: step, statistics: statistics, reconciled: false)
+            try await markApplied(step: step, statistics: statistics, reconciled: false, serverStep: result.step)
+            declines[step] = nil
             if retries.total > 0 {
                 try await store.recordEvent(jobID: jobID, kind: "retried", step: step,
                                             message: "\(retries.total) retries: \(retries.summary)", now: now)
             }
-        } catch let error as APIError where error.isAmbiguous {
-            context.logger.warning("train_step outcome unknown; reconciling", metadata: ["step": "\(step)", "error": "\(error)"])
-            try await store.recordEvent(jobID: jobID, kind: "ambiguous", step: step, message: error.description, now: now)
-            if case .transport = error.kind {
-                // The request may still be running on the server: let it land before asking.
-                try await waitInDoubt(context.inDoubtWait)
+            if case let .serverElsewhere(expected, server, _) = answer {
+                throw JobFailure(Self.serverElsewhereMessage(step: step, expected: expected, server: server, source: "train_step's answer"))
             }
+            pushes.stepApplied(step: step, statistics: statistics)
+        } catch let error as APIError where error.isAmbiguous {
+            let wait = context.inDoubtWait.milliseconds
+            let message = "step \(step) in doubt: waiting up to \(spokenDuration(ms: Int64(wait))) for the server to finish it (\(error))"
+            context.logger.warning("train_step outcome unknown", metadata: ["step": "\(step)", "error": "\(error)"])
+            try await store.recordEvent(jobID: jobID, kind: "ambiguous", step: step, message: message, now: now)
+            context.observer.record(.notice(message))
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
                                             reconciled: true)
-            try await reconcile(pendingStep: step, statistics: statistics)
+            try await reconcile(pendingStep: step, statistics: statistics, sentAtMs: sentAtMs)
         } catch let error as APIError {
             // Refused, or never delivered: the step certainly did not land, so the record drops
             // the intent and stays exact.
             try await store.discardStepIntent(jobID: jobID, k: step)
             progress.pendingIntent = nil
+            if isSFT, error.kind == .badRequest || error.kind == .otherClientError {
+                throw JobFailure("\(error). The server refused the SFT groups of step \(step) (train.sft_steps = "
+                    + "\(context.config.train.sftSteps)): it does not take SFT steps. Nothing was applied; set train.sft_steps "
+                    + "to 0 to train this job with RL steps only.")
+            }
             throw error
         }
     }
 
-    func markApplied(step: Int, statistics: StepStatistics?, reconciled: Bool) async throws {
+    /// The server answered that it did not advance: nothing was applied. The intent goes, and the
+    /// step runs again with fresh rollouts of the same examples — a few times, then the job stops.
+    func decline(step: Int, result: TrainStepResult) async throws {
+        try await store.discardStepIntent(jobID: jobID, k: step)
+        progress.pendingIntent = nil
+        let count = (declines[step] ?? 0) + 1
+        declines[step] = count
+        if let server = result.step { try await store.noteServerStep(jobID: jobID, step: server) }
+        let message = "the server declined step \(step) (applied: false, its step stays \(result.step.map(String.init) ?? "\(step - 1)")); "
+        guard count < maxDeclinesPerStep else {
+            throw JobFailure(message + "declined \(count) times in a row, so moontune stops here. Nothing was applied; "
+                + "run again to retry the step, or see docs/guarantees.md")
+        }
+        try await store.recordEvent(jobID: jobID, kind: "declined", step: step,
+                                    message: message + "it runs again with fresh rollouts (\(count) of \(maxDeclinesPerStep))", now: now)
+        context.observer.record(.notice(message + "it runs again with fresh rollouts"))
+    }
+
+    static func serverElsewhereMessage(step: Int, expected: Int, server: Int, source: String) -> String {
+        if server > expected {
+            return "\(source) says the server's finetune is at step \(server) where moontune expected \(expected) after its "
+                + "step \(step): a step was applied twice, or another client trains this finetune. moontune stopped at once; "
+                + "the job is not complete. See docs/guarantees.md"
+        }
+        return "\(source) says the server's finetune is at step \(server) where moontune expected \(expected) after its "
+            + "step \(step) (was the finetune restored from an older checkpoint?). moontune stopped at once; run again with "
+            + "--rewind-to-server to continue from the server's step"
+    }
+
+    func markApplied(step: Int, statistics: StepStatistics?, reconciled: Bool, serverStep: Int? = nil) async throws {
         var metrics = StepMetrics(reconciledFrom: statistics)
         if statistics == nil { metrics.json = nil }
+        metrics.serverStep = serverStep
+        metrics.train = TrainNumbers(answer: statistics?.server ?? [:])
         try await store.markStepApplied(jobID: jobID, k: step, metrics: metrics, reconciled: reconciled, now: now)
         progress.lastApplied = step
         progress.pendingIntent = nil
@@ -192,15 +255,17 @@ public final class JobRunner {
 
     func saveCheckpoint(step: Int, kind: CheckpointKind) async throws {
         let checkpoint = try await context.client.saveCheckpoint(finetuneID: finetuneID)
+        try await store.noteServerStep(jobID: jobID, step: checkpoint.step)
         guard checkpoint.step == step else {
-            throw JobFailure("the server saved step \(checkpoint.step) where the record is at step \(step); "
-                + "moontune will not guess. Run again to reconcile, or see docs/guarantees.md")
+            throw JobFailure(Self.serverElsewhereMessage(step: step, expected: step, server: checkpoint.step,
+                                                         source: "checkpoints/save"))
         }
         try await recordCheckpoint(checkpoint, kind: kind)
     }
 
     func recordCheckpoint(_ checkpoint: Checkpoint, kind: CheckpointKind) async throws {
-        try await store.recordCheckpoint(jobID: jobID, step: checkpoint.step, checkpointID: checkpoint.checkpointID, kind: kind, now: now)
+        try await store.recordCheckpoint(jobID: jobID, step: checkpoint.step, checkpointID: checkpoint.checkpointID, kind: kind,
+                                         expiresAtMs: checkpoint.expiresAtMs, now: now)
         let previous = progress.liveCheckpoints[checkpoint.step]
         progress.liveCheckpoints[checkpoint.step] = previous == nil || previous == .reconcile ? kind : previous
         context.observer.record(.checkpointSaved(step: checkpoint.step, checkpointID: checkpoint.checkpointID, kind: kind))

@@ -5,8 +5,8 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// One group ready for train_step: the echoed request and rollouts exactly as the server sent
-/// them, and one reward per rollout.
+/// One group ready for train_step: for RL, the echoed request and rollouts exactly as the server
+/// sent them, and one reward per rollout; for SFT, the request and its target.
 struct PreparedGroup: Sendable {
     var exampleID: String
     var skill: Skill
@@ -14,6 +14,13 @@ struct PreparedGroup: Sendable {
     var rollouts: [RawJSON]
     var rewards: [Double]
     var staleness: Int
+    /// The SFT target; nil for an RL group.
+    var target: RawJSON? = nil
+
+    var trainGroup: TrainGroup {
+        if let target { return .sft(request: request, target: target) }
+        return .rl(request: request, rollouts: rollouts, rewards: rewards)
+    }
 }
 
 /// The rollouts and rewards of one step, or why they could not be had.
@@ -45,6 +52,17 @@ struct StepGatherer: Sendable {
         let retries = RetryCounter()
         let latencies = LatencyLog()
         let sent = SendMark(clock.now)
+        if context.config.train.isSFTStep(step) {
+            // An SFT step needs no rollouts, and no policy: its groups come from the ground truth.
+            do {
+                let groups = try await buildSFTGroups()
+                return PreparedStep(step: step, groups: .success(groups), latenciesMs: [], retries: [:],
+                                    startedAt: clock.now, appliedAtSend: applied.applied)
+            } catch {
+                return PreparedStep(step: step, groups: .failure(error), latenciesMs: [], retries: [:],
+                                    startedAt: clock.now, appliedAtSend: applied.applied)
+            }
+        }
         do {
             let groups = try await cancelWhenGracefulShutdown {
                 try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer)) {
@@ -84,6 +102,24 @@ struct StepGatherer: Sendable {
             var groups: [(Int, PreparedGroup)] = []
             for try await result in group { groups.append(result) }
             return groups.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
+    /// The SFT groups of the step's examples, in group order, read off the cooperative pool.
+    private func buildSFTGroups() async throws -> [PreparedGroup] {
+        let context = context
+        let order = DataOrder(count: context.dataset.count, seed: context.config.train.seed,
+                              groupsPerStep: context.config.train.groupsPerStep)
+        let step = step
+        return try await NIOThreadPool.singleton.runIfActive {
+            try order.indices(forStep: step).map { index in
+                let example = try context.dataset.example(at: index)
+                guard case let .sft(request, target) = try context.builder.sftGroup(for: example) else {
+                    throw JobFailure("internal: an SFT group was not built for example \(example.id)")
+                }
+                return PreparedGroup(exampleID: example.id, skill: example.skill, request: request, rollouts: [], rewards: [],
+                                     staleness: 0, target: target)
+            }
         }
     }
 

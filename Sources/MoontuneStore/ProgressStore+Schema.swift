@@ -111,6 +111,24 @@ extension ProgressStore {
                                                      constant_group_fraction, wall_ms, retries)
                 """)
         }
+        // The live service's answers: train_step's numbers and the server's step with each step,
+        // the lr sent, whether a step was RL or SFT, the finetune's step as last known, and when a
+        // checkpoint expires.
+        migrator.registerMigration("v5: live service answers") { db in
+            try db.execute(sql: """
+                ALTER TABLE steps ADD COLUMN mode TEXT CHECK (mode IN ('rl', 'sft'));
+                ALTER TABLE steps ADD COLUMN lr REAL;
+                ALTER TABLE steps ADD COLUMN server_step INTEGER;
+                ALTER TABLE steps ADD COLUMN kl REAL;
+                ALTER TABLE steps ADD COLUMN router_kl REAL;
+                ALTER TABLE steps ADD COLUMN grad_norm REAL;
+                ALTER TABLE steps ADD COLUMN sft_loss REAL;
+                ALTER TABLE steps ADD COLUMN server_reward_mean REAL;
+                ALTER TABLE steps ADD COLUMN server_reward_std REAL;
+                ALTER TABLE checkpoints ADD COLUMN expires_at_ms INTEGER;
+                ALTER TABLE jobs ADD COLUMN server_step INTEGER;
+                """)
+        }
         return migrator
     }
 }

@@ -3,7 +3,8 @@ import GRDB
 extension ProgressStore {
     /// Commits the intent to send train_step for step `k`, before it is sent. A crash from here
     /// on leaves the intent, and the next run asks the server whether the step landed.
-    public func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, now: Int64) async throws {
+    public func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode = .rl, lr: Double? = nil,
+                                 now: Int64) async throws {
         try await write { db in
             let last = try Int.fetchOne(db, sql: "SELECT max(k) FROM steps WHERE job_id = ? AND state = 'applied'",
                                         arguments: [jobID]) ?? 0
@@ -12,7 +13,7 @@ extension ProgressStore {
                 throw StoreError(path: "", message: "intent for step \(k) refused: last applied is \(last), pending intent \(pending.map(String.init) ?? "none")")
             }
             try StepRecord(jobID: jobID, k: k, state: .intent, exampleIDs: exampleIDs, intentAtMs: now, reconciled: false,
-                           retries: 0).insert(db)
+                           retries: 0, mode: mode, lr: lr).insert(db)
         }
     }
 
@@ -35,8 +36,13 @@ extension ProgressStore {
             step.wallMs = metrics.wallMs
             step.retries = metrics.retries
             step.metricsJSON = metrics.json
+            step.serverStep = metrics.serverStep
+            step.train = metrics.train
             try step.update(db)
             try db.execute(sql: "UPDATE jobs SET updated_at_ms = ?, heartbeat_ms = ? WHERE id = ?", arguments: [now, now, jobID])
+            if let serverStep = metrics.serverStep {
+                try db.execute(sql: "UPDATE jobs SET server_step = ? WHERE id = ?", arguments: [serverStep, jobID])
+            }
         }
     }
 
@@ -92,6 +98,25 @@ extension ProgressStore {
 }
 
 extension ProgressStore {
+    /// Records the finetune's step on the server as last seen (a train_step answer, a save).
+    public func noteServerStep(jobID: Int64, step: Int) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE jobs SET server_step = ? WHERE id = ?", arguments: [step, jobID])
+        }
+    }
+
+    /// The last applied step whose answer carried train_step's numbers.
+    public func lastTrainedStep(jobID: Int64) async throws -> StepRecord? {
+        try await read { db in
+            try StepRecord.fetchOne(db, sql: """
+                SELECT * FROM steps WHERE job_id = ? AND state = 'applied'
+                  AND (kl IS NOT NULL OR grad_norm IS NOT NULL OR sft_loss IS NOT NULL OR router_kl IS NOT NULL
+                       OR server_reward_mean IS NOT NULL OR server_reward_std IS NOT NULL)
+                ORDER BY k DESC LIMIT 1
+                """, arguments: [jobID])
+        }
+    }
+
     /// Retries over the whole job (the sum of every step's count).
     public func totalRetries(jobID: Int64) async throws -> Int {
         try await read { db in

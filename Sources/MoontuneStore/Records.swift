@@ -27,13 +27,15 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
     public var updatedAtMs: Int64
     public var lastError: String?
     public var finetuneDeletedAtMs: Int64?
+    /// The finetune's step on the server as last known (a train_step answer, a checkpoint save).
+    public var serverStep: Int?
 
     enum CodingKeys: String, CodingKey {
         case id, name, finetuneID = "finetune_id", configPath = "config_path", configJSON = "config_json"
         case fingerprintJSON = "fingerprint_json", baseURL = "base_url", apiKeyEnv = "api_key_env"
         case totalSteps = "total_steps", state, pid, host, heartbeatMs = "heartbeat_ms", startedAtMs = "started_at_ms"
         case createdAtMs = "created_at_ms", updatedAtMs = "updated_at_ms", lastError = "last_error"
-        case finetuneDeletedAtMs = "finetune_deleted_at_ms"
+        case finetuneDeletedAtMs = "finetune_deleted_at_ms", serverStep = "server_step"
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {
@@ -84,13 +86,156 @@ public struct StepRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var retries: Int
     /// Everything else: per-skill rewards, retries by kind, staleness, the server's statistics.
     public var metricsJSON: String?
+    /// `rl` or `sft`; nil for steps recorded before v5.
+    public var mode: StepMode?
+    /// The learning rate sent.
+    public var lr: Double?
+    /// The server's step after this one, when its answer said.
+    public var serverStep: Int?
+    /// train_step's own numbers, when the server sent them.
+    public var train: TrainNumbers
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", k, state, exampleIDs = "example_ids", intentAtMs = "intent_at_ms"
         case appliedAtMs = "applied_at_ms", reconciled, rewardMean = "reward_mean", rewardStd = "reward_std"
         case rewardMin = "reward_min", rewardMax = "reward_max", constantGroupFraction = "constant_group_fraction"
         case rolloutLatencyMs = "rollout_latency_ms", trainLatencyMs = "train_latency_ms", wallMs = "wall_ms"
-        case retries, metricsJSON = "metrics_json"
+        case retries, metricsJSON = "metrics_json", mode, lr, serverStep = "server_step"
+        case kl, routerKL = "router_kl", gradNorm = "grad_norm", sftLoss = "sft_loss"
+        case serverRewardMean = "server_reward_mean", serverRewardStd = "server_reward_std"
+    }
+
+    public init(jobID: Int64, k: Int, state: StepState, exampleIDs: String, intentAtMs: Int64, appliedAtMs: Int64? = nil,
+                reconciled: Bool, rewardMean: Double? = nil, rewardStd: Double? = nil, rewardMin: Double? = nil,
+                rewardMax: Double? = nil, constantGroupFraction: Double? = nil, rolloutLatencyMs: Double? = nil,
+                trainLatencyMs: Double? = nil, wallMs: Double? = nil, retries: Int, metricsJSON: String? = nil,
+                mode: StepMode? = nil, lr: Double? = nil, serverStep: Int? = nil, train: TrainNumbers = TrainNumbers()) {
+        self.jobID = jobID
+        self.k = k
+        self.state = state
+        self.exampleIDs = exampleIDs
+        self.intentAtMs = intentAtMs
+        self.appliedAtMs = appliedAtMs
+        self.reconciled = reconciled
+        self.rewardMean = rewardMean
+        self.rewardStd = rewardStd
+        self.rewardMin = rewardMin
+        self.rewardMax = rewardMax
+        self.constantGroupFraction = constantGroupFraction
+        self.rolloutLatencyMs = rolloutLatencyMs
+        self.trainLatencyMs = trainLatencyMs
+        self.wallMs = wallMs
+        self.retries = retries
+        self.metricsJSON = metricsJSON
+        self.mode = mode
+        self.lr = lr
+        self.serverStep = serverStep
+        self.train = train
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        jobID = try container.decode(Int64.self, forKey: .jobID)
+        k = try container.decode(Int.self, forKey: .k)
+        state = try container.decode(StepState.self, forKey: .state)
+        exampleIDs = try container.decode(String.self, forKey: .exampleIDs)
+        intentAtMs = try container.decode(Int64.self, forKey: .intentAtMs)
+        appliedAtMs = try container.decodeIfPresent(Int64.self, forKey: .appliedAtMs)
+        reconciled = try container.decode(Bool.self, forKey: .reconciled)
+        rewardMean = try container.decodeIfPresent(Double.self, forKey: .rewardMean)
+        rewardStd = try container.decodeIfPresent(Double.self, forKey: .rewardStd)
+        rewardMin = try container.decodeIfPresent(Double.self, forKey: .rewardMin)
+        rewardMax = try container.decodeIfPresent(Double.self, forKey: .rewardMax)
+        constantGroupFraction = try container.decodeIfPresent(Double.self, forKey: .constantGroupFraction)
+        rolloutLatencyMs = try container.decodeIfPresent(Double.self, forKey: .rolloutLatencyMs)
+        trainLatencyMs = try container.decodeIfPresent(Double.self, forKey: .trainLatencyMs)
+        wallMs = try container.decodeIfPresent(Double.self, forKey: .wallMs)
+        retries = try container.decode(Int.self, forKey: .retries)
+        metricsJSON = try container.decodeIfPresent(String.self, forKey: .metricsJSON)
+        mode = try container.decodeIfPresent(StepMode.self, forKey: .mode)
+        lr = try container.decodeIfPresent(Double.self, forKey: .lr)
+        serverStep = try container.decodeIfPresent(Int.self, forKey: .serverStep)
+        train = TrainNumbers(kl: try container.decodeIfPresent(Double.self, forKey: .kl),
+                             routerKL: try container.decodeIfPresent(Double.self, forKey: .routerKL),
+                             gradNorm: try container.decodeIfPresent(Double.self, forKey: .gradNorm),
+                             sftLoss: try container.decodeIfPresent(Double.self, forKey: .sftLoss),
+                             rewardMean: try container.decodeIfPresent(Double.self, forKey: .serverRewardMean),
+                             rewardStd: try container.decodeIfPresent(Double.self, forKey: .serverRewardStd))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(jobID, forKey: .jobID)
+        try container.encode(k, forKey: .k)
+        try container.encode(state, forKey: .state)
+        try container.encode(exampleIDs, forKey: .exampleIDs)
+        try container.encode(intentAtMs, forKey: .intentAtMs)
+        try container.encode(appliedAtMs, forKey: .appliedAtMs)
+        try container.encode(reconciled, forKey: .reconciled)
+        try container.encode(rewardMean, forKey: .rewardMean)
+        try container.encode(rewardStd, forKey: .rewardStd)
+        try container.encode(rewardMin, forKey: .rewardMin)
+        try container.encode(rewardMax, forKey: .rewardMax)
+        try container.encode(constantGroupFraction, forKey: .constantGroupFraction)
+        try container.encode(rolloutLatencyMs, forKey: .rolloutLatencyMs)
+        try container.encode(trainLatencyMs, forKey: .trainLatencyMs)
+        try container.encode(wallMs, forKey: .wallMs)
+        try container.encode(retries, forKey: .retries)
+        try container.encode(metricsJSON, forKey: .metricsJSON)
+        try container.encode(mode, forKey: .mode)
+        try container.encode(lr, forKey: .lr)
+        try container.encode(serverStep, forKey: .serverStep)
+        try container.encode(train.kl, forKey: .kl)
+        try container.encode(train.routerKL, forKey: .routerKL)
+        try container.encode(train.gradNorm, forKey: .gradNorm)
+        try container.encode(train.sftLoss, forKey: .sftLoss)
+        try container.encode(train.rewardMean, forKey: .serverRewardMean)
+        try container.encode(train.rewardStd, forKey: .serverRewardStd)
+    }
+}
+
+/// Whether a step trained on rollouts and rewards (`rl`) or on targets (`sft`).
+public enum StepMode: String, Codable, Sendable, DatabaseValueConvertible {
+    case rl, sft
+}
+
+/// The numbers a train_step answer carries (live service), each nil when not sent.
+public struct TrainNumbers: Codable, Sendable, Equatable {
+    public var kl: Double?
+    public var routerKL: Double?
+    public var gradNorm: Double?
+    public var sftLoss: Double?
+    /// The server's own reward statistics of the step.
+    public var rewardMean: Double?
+    public var rewardStd: Double?
+
+    public init(kl: Double? = nil, routerKL: Double? = nil, gradNorm: Double? = nil, sftLoss: Double? = nil,
+                rewardMean: Double? = nil, rewardStd: Double? = nil) {
+        self.kl = kl
+        self.routerKL = routerKL
+        self.gradNorm = gradNorm
+        self.sftLoss = sftLoss
+        self.rewardMean = rewardMean
+        self.rewardStd = rewardStd
+    }
+
+    /// From an answer's numbers, by the names the live service uses.
+    public init(answer numbers: [String: Double]) {
+        self.init(kl: numbers["kl"], routerKL: numbers["router_kl"], gradNorm: numbers["grad_norm"], sftLoss: numbers["sft_loss"],
+                  rewardMean: numbers["reward_mean"], rewardStd: numbers["reward_std"])
+    }
+
+    public var isEmpty: Bool { self == TrainNumbers() }
+
+    /// The numbers present, by their names in the answer.
+    public var named: [(String, Double)] {
+        [("kl", kl), ("router_kl", routerKL), ("grad_norm", gradNorm), ("sft_loss", sftLoss),
+         ("reward_mean", rewardMean), ("reward_std", rewardStd)].compactMap { name, value in value.map { (name, $0) } }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kl, routerKL = "router_kl", gradNorm = "grad_norm", sftLoss = "sft_loss"
+        case rewardMean = "reward_mean", rewardStd = "reward_std"
     }
 }
 
@@ -106,6 +251,9 @@ public struct StepMetrics: Sendable, Equatable {
     public var wallMs: Double?
     public var retries: Int
     public var json: String?
+    /// The server's step after this one, when its answer said.
+    public var serverStep: Int?
+    public var train = TrainNumbers()
 
     public init(rewardMean: Double? = nil, rewardStd: Double? = nil, rewardMin: Double? = nil, rewardMax: Double? = nil,
                 constantGroupFraction: Double? = nil, rolloutLatencyMs: Double? = nil, trainLatencyMs: Double? = nil,
@@ -140,10 +288,12 @@ public struct CheckpointRecord: Codable, Sendable, Equatable, FetchableRecord, P
     /// Set when a deletion is about to be sent; a crash leaves it set, and the next run finishes it.
     public var deletingAtMs: Int64?
     public var deletedAtMs: Int64?
+    /// When the server will delete it (live service), if it said.
+    public var expiresAtMs: Int64?
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", step, checkpointID = "checkpoint_id", kind, savedAtMs = "saved_at_ms"
-        case deletingAtMs = "deleting_at_ms", deletedAtMs = "deleted_at_ms"
+        case deletingAtMs = "deleting_at_ms", deletedAtMs = "deleted_at_ms", expiresAtMs = "expires_at_ms"
     }
 
     public var isLive: Bool { deletedAtMs == nil }
