@@ -15,6 +15,7 @@ final class ScriptedTransport: HTTPTransport {
         var url: String
         var headers: [(String, String)]
         var body: String
+        var timeout: Duration = .zero
     }
 
     private let script: Mutex<[Step]>
@@ -28,7 +29,8 @@ final class ScriptedTransport: HTTPTransport {
 
     func execute(_ request: HTTPRequestSpec) async throws(TransportError) -> HTTPResponseSpec {
         let body = request.body.map { String(buffer: $0) } ?? ""
-        sent.withLock { $0.append(Sent(method: request.method, url: request.url, headers: request.headers, body: body)) }
+        sent.withLock { $0.append(Sent(method: request.method, url: request.url, headers: request.headers, body: body,
+                                       timeout: request.timeout)) }
         let step = script.withLock { steps -> Step in
             steps.isEmpty ? .fail(.other) : steps.removeFirst()
         }

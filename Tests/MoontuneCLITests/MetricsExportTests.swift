@@ -10,6 +10,19 @@ import Testing
                    trainLatencyMs: 20, wallMs: 150, retries: 1, metricsJSON: metrics)
     }
 
+    @Test func aStepRowCarriesTheLrAndTheTrainStepAnswersNumbers() {
+        var record = step(3, metrics: nil)
+        record.mode = .rl
+        record.lr = 0.002
+        record.serverStep = 3
+        record.train = TrainNumbers(kl: 0.01, routerKL: nil, gradNorm: 1.5, sftLoss: nil, rewardMean: 0.4, rewardStd: 0.2)
+        let row = MetricsRow(step: record)
+        let csv = MetricsFormat.csv.line(row)
+        #expect(csv.hasSuffix(",rl,0.002,3,0.01,,1.5,,0.4,0.2\n"))
+        let header = MetricsRow.columns.suffix(9)
+        #expect(Array(header) == ["mode", "lr", "server_step", "kl", "router_kl", "grad_norm", "sft_loss", "server_reward_mean", "server_reward_std"])
+    }
+
     @Test func aStepRowTakesItsCountAndPerSkillMeansFromTheMetricsJSON() {
         let json = #"{"rewards":{"mean":0.5,"std":0.25,"min":0,"max":1,"count":12},"per_skill":{"point":{"mean":0.75,"std":0.1,"min":0.5,"max":1,"count":8}}}"#
         let row = MetricsRow(step: step(2, metrics: json))
@@ -17,7 +30,7 @@ import Testing
         #expect(row.perSkill == ["point": 0.75])
         #expect(row.reconciled == true)
         let csv = MetricsFormat.csv.line(row)
-        #expect(csv == "step,2,2000,0.5,0.25,0.0,1.0,12,0.125,80.0,20.0,150.0,1,true,0.75,,\n")
+        #expect(csv == "step,2,2000,0.5,0.25,0.0,1.0,12,0.125,80.0,20.0,150.0,1,true,0.75,,,,,,,,,,,\n")
         #expect(csv.split(separator: ",", omittingEmptySubsequences: false).count == MetricsRow.columns.count)
     }
 

@@ -34,9 +34,31 @@ struct RequestBuilderTests {
         let settings = try #require(inner["settings"] as? [String: Any])
         #expect(settings["temperature"] as? Double == 0.7)
         #expect(settings["top_p"] as? Double == 1)
-        #expect(settings["max_tokens"] as? Int == 128)
+        // Both the reference and the live service accept max_tokens with query only, and
+        // max_objects with detect only.
+        #expect(settings["max_tokens"] == nil)
         #expect(settings["max_objects"] == nil)
         #expect(request.groundTruth == .points([Point(x: 0.25, y: 0.75)]))
+    }
+
+    @Test func aSkillsOwnSettingsOverrideTheSharedOnesAndMaySendWhatTheSharedOnesDoNot() throws {
+        let settings = #""settings": {"temperature": 0.7, "max_tokens": 64, "max_objects": 5, "point": {"max_tokens": 32, "temperature": 0.3}, "query": {"max_tokens": 200}}"#
+        let (builder, dataset, folder) = try setup(minimalConfig(train: settings),
+                                                   lines: [Line.point("p", x: 0.5, y: 0.5), Line.detect("d"), Line.query("q")])
+        defer { withExtendedLifetime(folder) {} }
+        func sent(_ index: Int) throws -> [String: Any] {
+            let request = try builder.rolloutsRequest(for: try dataset.example(at: index), finetuneID: "ft", numRollouts: 1)
+            return try #require((try json(request)["request"] as? [String: Any])?["settings"] as? [String: Any])
+        }
+        let point = try sent(0), detect = try sent(1), query = try sent(2)
+        #expect(point["max_tokens"] as? Int == 32)
+        #expect(point["temperature"] as? Double == 0.3)
+        #expect(point["max_objects"] == nil)
+        #expect(detect["max_tokens"] == nil)
+        #expect(detect["max_objects"] as? Int == 5)
+        #expect(detect["temperature"] as? Double == 0.7)
+        #expect(query["max_tokens"] as? Int == 200)
+        #expect(query["max_objects"] == nil)
     }
 
     @Test func detectRequestCarriesMaxObjectsAndEvalTemperatureOverride() throws {
