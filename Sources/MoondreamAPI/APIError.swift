@@ -66,6 +66,18 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the server may still be working on the request after this failure: the answer
+    /// never came (a timeout, a lost connection), or a gateway answered for a backend that may
+    /// still be running it (502, 504, 520–524). A server that answered for itself (500, 503, ...)
+    /// is done with the request, whatever it did.
+    public var mayStillBeRunning: Bool {
+        switch kind {
+        case .transport: true
+        case .server: [502, 504, 520, 521, 522, 523, 524].contains(status ?? 0)
+        default: false
+        }
+    }
+
     /// A short name for metrics and events: `http_503`, `rate_limited`, `timeout`, ...
     public var metricName: String {
         switch kind {

@@ -186,15 +186,20 @@ public final class JobRunner {
             }
             pushes.stepApplied(step: step, statistics: statistics)
         } catch let error as APIError where error.isAmbiguous {
-            let wait = context.inDoubtWait.milliseconds
-            let message = "step \(step) in doubt: waiting up to \(spokenDuration(ms: Int64(wait))) for the server to finish it (\(error))"
+            // A request the server may still be running is watched until its window since sending
+            // is over; a server that answered for itself is asked once.
+            let window = error.mayStillBeRunning
+            let message = window
+                ? "step \(step) in doubt: waiting up to \(spokenDuration(ms: max(0, sentAtMs + Int64(context.inDoubtWait.milliseconds) - now))) "
+                    + "for the server to finish it (\(error))"
+                : "step \(step) in doubt: asking the server whether it was applied (\(error))"
             context.logger.warning("train_step outcome unknown", metadata: ["step": "\(step)", "error": "\(error)"])
             try await store.recordEvent(jobID: jobID, kind: "ambiguous", step: step, message: message, now: now)
             context.observer.record(.notice(message))
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
                                             reconciled: true)
-            try await reconcile(pendingStep: step, statistics: statistics, sentAtMs: sentAtMs)
+            try await reconcile(pendingStep: step, statistics: statistics, sentAtMs: window ? sentAtMs : nil)
         } catch let error as APIError {
             // Refused, or never delivered: the step certainly did not land, so the record drops
             // the intent and stays exact.

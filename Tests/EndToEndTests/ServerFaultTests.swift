@@ -155,9 +155,11 @@ extension EndToEnd {
             faults.hangSeconds = 1.5
             let workspace = try await Workspace.make(seed: 9, faults: faults)
             defer { Task { await workspace.close() } }
-            // Requests give up after 0.5 s; a train_step in doubt is left 2.5 s to land before the check.
+            // Requests (train_step too) give up after 0.5 s; a train_step in doubt is watched for
+            // 2.5 s since it was sent before "never landed" is concluded.
             try workspace.writeConfig(name: "hung", steps: 10, groups: 2, rollouts: 2, concurrency: 2, every: 5,
-                                      extraAPI: ["request_timeout_s": 0.5, "in_doubt_wait_s": 2.5, "max_backoff_s": 0.2])
+                                      extraAPI: ["request_timeout_s": 0.5, "train_step_timeout_s": 0.5, "in_doubt_wait_s": 2.5,
+                                                 "max_backoff_s": 0.2])
             let result = try await workspace.run(["run", "config.json"])
             #expect(result.status == 0, "\(result.stderr)\n\(result.stdout.suffix(1500))")
             let stats = await workspace.simulator.stats()

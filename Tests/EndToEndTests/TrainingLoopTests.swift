@@ -101,7 +101,7 @@ extension EndToEnd {
             defer { Task { await workspace.close() } }
             // The first train_step times out after 0.5 s and is left 30 s to land.
             try workspace.writeConfig(name: "doubt", steps: 3, groups: 2, rollouts: 2, concurrency: 2, every: 3,
-                                      extraAPI: ["request_timeout_s": 0.5, "in_doubt_wait_s": 30])
+                                      extraAPI: ["train_step_timeout_s": 0.5, "in_doubt_wait_s": 30])
             let running = try workspace.start(["run", "config.json"])
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {
