@@ -65,3 +65,32 @@ import Testing
         #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
     }
 }
+
+@Suite struct CheckpointExpiryWarningTests {
+    func checkpoint(_ step: Int, expires: Int64?, deleted: Bool = false) -> CheckpointRecord {
+        CheckpointRecord(jobID: 1, step: step, checkpointID: "c\(step)", kind: .cadence, savedAtMs: 0,
+                         deletedAtMs: deleted ? 1 : nil, expiresAtMs: expires)
+    }
+
+    let now: Int64 = 1_800_000_000_000
+    let hour: Int64 = 3_600_000
+
+    @Test func theLatestCheckpointExpiringWithinADayIsAWarning() {
+        let warnings = JobStatusReport.warnings(checkpoints: [checkpoint(5, expires: now + 100 * hour), checkpoint(10, expires: now + 5 * hour)],
+                                                now: now)
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.contains("step 10") == true)
+        #expect(warnings.first?.contains("only way to resume") == true)
+    }
+
+    @Test func anExpiredLatestCheckpointIsSaid() {
+        let warnings = JobStatusReport.warnings(checkpoints: [checkpoint(10, expires: now - hour)], now: now)
+        #expect(warnings.first?.contains("expired") == true)
+    }
+
+    @Test func noWarningForAFarExpiryAnOlderCheckpointOrNoExpiry() {
+        #expect(JobStatusReport.warnings(checkpoints: [checkpoint(10, expires: now + 48 * hour)], now: now).isEmpty)
+        #expect(JobStatusReport.warnings(checkpoints: [checkpoint(5, expires: now + hour), checkpoint(10, expires: nil)], now: now).isEmpty)
+        #expect(JobStatusReport.warnings(checkpoints: [], now: now).isEmpty)
+    }
+}
