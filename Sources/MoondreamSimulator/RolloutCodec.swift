@@ -24,11 +24,12 @@ enum RolloutCodec {
         }
     }
 
-    static func outputJSON(_ output: PolicyOutput, reasoning: String?) -> JSONValue {
+    /// `reasoning` is null, the reference's string or the live service's `{text, grounding}`.
+    static func outputJSON(_ output: PolicyOutput, reasoning: JSONValue) -> JSONValue {
         switch output {
         case .points(let points): .object([("points", .array(points.map(\.json)))])
         case .boxes(let boxes): .object([("objects", .array(boxes.map(\.json)))])
-        case .answer(let text): .object([("answer", .string(text)), ("reasoning", reasoning.map(JSONValue.string) ?? .null)])
+        case .answer(let text): .object([("answer", .string(text)), ("reasoning", reasoning)])
         }
     }
 
