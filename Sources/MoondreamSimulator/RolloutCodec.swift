@@ -15,7 +15,6 @@ enum RolloutCodec {
 
     /// Outputs are reported to six decimals, as a server serializing floats would.
     static func rounded(_ output: PolicyOutput) -> PolicyOutput {
-        func round6(_ value: Double) -> Double { (value * 1_000_000).rounded() / 1_000_000 }
         switch output {
         case .points(let points): return .points(points.map { SimPoint(x: round6($0.x), y: round6($0.y)) })
         case .boxes(let boxes):

@@ -97,8 +97,11 @@ struct SkillCall: Sendable {
         var refs: [[Double]] = []
         for (index, element) in elements.enumerated() {
             let place = "\(name)[\(index)]"
-            guard let numbers = element.arrayValue, numbers.count == 2 || numbers.count == 4 else {
-                throw .badRequest("\(place) must be [x, y] or [x1, y1, x2, y2], not \(element.kindName == "an array" ? "an array of \(element.arrayValue?.count ?? 0)" : element.kindName)")
+            guard let numbers = element.arrayValue else {
+                throw .badRequest("\(place) must be [x, y] or [x1, y1, x2, y2], not \(element.kindName)")
+            }
+            guard numbers.count == 2 || numbers.count == 4 else {
+                throw .badRequest("\(place) must be [x, y] or [x1, y1, x2, y2], not \(numbers.count) numbers")
             }
             var ref: [Double] = []
             for (position, number) in numbers.enumerated() {

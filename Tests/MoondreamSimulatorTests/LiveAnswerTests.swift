@@ -54,7 +54,9 @@ struct LiveAnswerTests {
 
     @Test("reference answers: train_step {}, no live rollout fields, no expires_at_ms, no metrics endpoint, SFT refused")
     func referenceMode() async throws {
-        try await withSimulator(SimulatorOptions(referenceAnswers: true)) { sim in
+        var options = SimulatorOptions(referenceAnswers: true)
+        options.faults.unappliedTrainRate = 1  // never drawn in reference mode: `{}` cannot say "not applied"
+        try await withSimulator(options) { sim in
             let id = try await sim.createFinetune("reference")
             let issued = try await sim.rollouts(id, request: .object([("skill", .string("query")), ("question", .string("What color?")),
                                                                      ("reasoning", .bool(true))]))
@@ -63,6 +65,7 @@ struct LiveAnswerTests {
             #expect(rollout["output"]?["reasoning"]?.stringValue != nil)
             let (_, answer) = try await rlStep(sim, id, pointRequest("cup", image: "r"), truth: pointTruth(0.5, 0.5))
             #expect(answer.status == 200 && answer.json == .object([]))
+            #expect(await sim.simulator.stats().trainStepsApplied == 1)
             let saved = try await sim.post("/v1/tuning/finetunes/\(id)/checkpoints/save", .object([]))
             #expect(saved.status == 200 && saved.json?["checkpoint"]?["expires_at_ms"] == nil)
             let metrics = try await sim.post("/v1/tuning/finetunes/\(id)/metrics",
@@ -120,9 +123,16 @@ struct LiveAnswerTests {
             let objects = box["output"]?["objects"]?.arrayValue?.count ?? -1
             #expect(box["coords"]?.arrayValue?.count == objects && box["sizes"]?.arrayValue?.count == objects)
             #expect(box["answer_tokens"]?.arrayValue?.count == 4 * objects)
-            // Rollouts with every live field still go back to train_step verified.
+            // Rollouts with every live field still go back to train_step verified, and a live field
+            // changed is caught like any other change.
             let (_, answer) = try await rlStep(sim, id, pointRequest("cup", image: "f"), truth: pointTruth(0.4, 0.4))
             #expect(answer.status == 200, "\(answer.errorMessage)")
+            let rollouts = try #require(issued.json?["rollouts"]?.arrayValue)
+            let edited = [rollouts[0].setting("finish_reason", to: .string("length"))] + rollouts.dropFirst()
+            let group = JSONValue.object([("request", issued.json?["request"] ?? .null), ("rollouts", .array(edited)),
+                                          ("rewards", .array([.int(1), .int(0)]))])
+            let refused = try await sim.trainGroups(id, [group])
+            #expect(refused.status == 400 && refused.errorMessage.contains("was changed"), "\(refused.errorMessage)")
         }
     }
 
