@@ -20,7 +20,7 @@ struct SlowTrainTests {
             }
             #expect(await sim.simulator.stats().trainStepsApplied == 0)
             var applied = 0
-            for _ in 0..<40 where applied == 0 {
+            for _ in 0..<100 where applied == 0 {
                 try await Task.sleep(for: .milliseconds(100))
                 applied = await sim.simulator.stats().trainStepsApplied
             }
