@@ -24,6 +24,14 @@ public struct FaultOptions: Sendable, Codable, Equatable {
     /// Fraction that wait `hangSeconds` before being answered normally.
     public var hangRate: Double = 0
     public var hangSeconds: Double = 30
+    /// Fraction of valid train_steps answered `{"applied": false, ...}` with the step unchanged
+    /// (live answers only; the reference's `{}` cannot say so, so reference mode never draws it).
+    public var unappliedTrainRate: Double = 0
+    /// Fraction of train_steps that take `slowTrainMs` after their body is read and are then
+    /// applied, whether or not the client is still connected: the step a client gave up on that
+    /// lands later.
+    public var slowTrainRate: Double = 0
+    public var slowTrainMs: Int = 0
 
     public init() {}
 
@@ -33,6 +41,7 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         case rateLimitRate = "rate_limit_rate", retryAfterSeconds = "retry_after_seconds"
         case dropRate = "drop_rate", ambiguousTrainRate = "ambiguous_train_rate"
         case hangRate = "hang_rate", hangSeconds = "hang_seconds"
+        case unappliedTrainRate = "unapplied_train_rate", slowTrainRate = "slow_train_rate", slowTrainMs = "slow_train_ms"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,6 +57,9 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         options.ambiguousTrainRate = try container.decodeIfPresent(Double.self, forKey: .ambiguousTrainRate) ?? options.ambiguousTrainRate
         options.hangRate = try container.decodeIfPresent(Double.self, forKey: .hangRate) ?? options.hangRate
         options.hangSeconds = try container.decodeIfPresent(Double.self, forKey: .hangSeconds) ?? options.hangSeconds
+        options.unappliedTrainRate = try container.decodeIfPresent(Double.self, forKey: .unappliedTrainRate) ?? options.unappliedTrainRate
+        options.slowTrainRate = try container.decodeIfPresent(Double.self, forKey: .slowTrainRate) ?? options.slowTrainRate
+        options.slowTrainMs = try container.decodeIfPresent(Int.self, forKey: .slowTrainMs) ?? options.slowTrainMs
         self = options
     }
 
@@ -55,12 +67,13 @@ public struct FaultOptions: Sendable, Codable, Equatable {
     public var problem: String? {
         let rates: [(String, Double)] = [("server_error_rate", serverErrorRate), ("rate_limit_rate", rateLimitRate),
                                          ("drop_rate", dropRate), ("ambiguous_train_rate", ambiguousTrainRate),
-                                         ("hang_rate", hangRate)]
+                                         ("hang_rate", hangRate), ("unapplied_train_rate", unappliedTrainRate),
+                                         ("slow_train_rate", slowTrainRate)]
         for (name, rate) in rates where !(0...1).contains(rate) {
             return "\(name) must be between 0 and 1, got \(rate)"
         }
         for (name, value) in [("rollout_latency_ms", rolloutLatencyMs), ("train_latency_ms", trainLatencyMs),
-                              ("other_latency_ms", otherLatencyMs)] where value < 0 {
+                              ("other_latency_ms", otherLatencyMs), ("slow_train_ms", slowTrainMs)] where value < 0 {
             return "\(name) must not be negative, got \(value)"
         }
         if !(retryAfterSeconds >= 0 && retryAfterSeconds.isFinite) { return "retry_after_seconds must be a non-negative number" }
@@ -83,6 +96,9 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         if let value = try fields.optionalDouble("ambiguous_train_rate") { merged.ambiguousTrainRate = value }
         if let value = try fields.optionalDouble("hang_rate") { merged.hangRate = value }
         if let value = try fields.optionalDouble("hang_seconds") { merged.hangSeconds = value }
+        if let value = try fields.optionalDouble("unapplied_train_rate") { merged.unappliedTrainRate = value }
+        if let value = try fields.optionalDouble("slow_train_rate") { merged.slowTrainRate = value }
+        if let value = try fields.optionalInt("slow_train_ms") { merged.slowTrainMs = value }
         if let problem = merged.problem { throw .badRequest(problem) }
         return merged
     }

@@ -23,6 +23,9 @@ struct Policy: Sendable, Equatable {
         }
     }
 
+    /// Sets the model of one key (for the learning rules in other files).
+    mutating func trainedKey(_ key: UInt64, _ policy: KeyPolicy) { trained[key] = policy }
+
     /// Draws one output for `call` with its own settings.
     func sample(_ call: SkillCall, random: inout SimRandom) -> PolicySample {
         switch keyPolicy(for: call) {
@@ -31,7 +34,7 @@ struct Policy: Sendable, Equatable {
         case .detect(let policy):
             return policy.sample(temperature: call.settings.temperature, maxObjects: call.settings.maxObjects, random: &random)
         case .query(let policy):
-            let candidates = QueryPolicy.candidates(question: call.prompt, seed: seed, key: call.key)
+            let candidates = policy.withExtras(QueryPolicy.candidates(question: call.prompt, seed: seed, key: call.key))
             let drawn = policy.sample(candidates, settings: call.settings, random: &random)
             let plain = call.settings.temperature > 0 && random.unit() < 0.5
             return PolicySample(output: .answer(QueryPolicy.phrase(drawn.word, plain: plain)), word: drawn.word, logprob: drawn.logprob)
@@ -62,7 +65,7 @@ struct Policy: Sendable, Equatable {
             policy.learn(drawn: drawn, weights: weights, step: step)
             trained[call.key] = .detect(policy)
         case .query(var policy):
-            let candidates = QueryPolicy.candidates(question: call.prompt, seed: seed, key: call.key)
+            let candidates = policy.withExtras(QueryPolicy.candidates(question: call.prompt, seed: seed, key: call.key))
             let answers: [String?] = rollouts.map { rollout in
                 guard case .answer(let text) = rollout.output else { return nil }
                 return QueryPolicy.word(fromAnswer: text)

@@ -5,8 +5,13 @@
 struct QueryPolicy: Sendable, Equatable {
     /// Learned changes to the base logits, by word.
     var deltas: [String: Double] = [:]
+    /// Answers taught by SFT that are not among the key's candidates, in the order learned
+    /// (lowercased, as `phrase` expects). Each starts at `extraBaseLogit`.
+    var extras: [String] = []
 
     static let learningGain = 4.0
+    /// The base logit of an SFT-taught answer: unlikely until taught.
+    static let extraBaseLogit = -3.0
 
     /// The candidate answers and base logits of one key, in a fixed order.
     struct Candidates: Sendable {
@@ -30,6 +35,22 @@ struct QueryPolicy: Sendable, Equatable {
             return random.gaussian() + (asked.contains(category) ? 2.5 : 0)
         }
         return Candidates(words: words, baseLogits: logits)
+    }
+
+    /// `candidates` with this policy's SFT-taught answers appended (those not already there).
+    func withExtras(_ candidates: Candidates) -> Candidates {
+        var result = candidates
+        var known = Set(candidates.words.map(Self.word(fromAnswer:)))
+        for extra in extras where known.insert(Self.word(fromAnswer: extra)).inserted {
+            result.words.append(extra)
+            result.baseLogits.append(Self.extraBaseLogit)
+        }
+        return result
+    }
+
+    /// Each candidate's position by its normalized form (`word(fromAnswer:)`), first one winning.
+    static func index(_ candidates: Candidates) -> [String: Int] {
+        Dictionary(candidates.words.enumerated().map { (word(fromAnswer: $1), $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     func logits(_ candidates: Candidates) -> [Double] {
@@ -65,7 +86,7 @@ struct QueryPolicy: Sendable, Equatable {
     mutating func learn(_ candidates: Candidates, answers: [String?], weights: [Double], step: Double) {
         let probabilities = Self.softmax(logits(candidates))
         var change = [Double](repeating: 0, count: candidates.words.count)
-        let indexOf = Dictionary(candidates.words.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let indexOf = Self.index(candidates)
         for (rollout, answer) in answers.enumerated() {
             guard let answer, let chosen = indexOf[answer] else { continue }
             for index in change.indices {
@@ -75,6 +96,46 @@ struct QueryPolicy: Sendable, Equatable {
         for (index, word) in candidates.words.enumerated() where change[index] != 0 {
             deltas[word, default: 0] += Self.learningGain * step * change[index]
         }
+    }
+
+    /// The display form of an SFT answer: lowercased, trimmed, without final punctuation.
+    static func taughtForm(_ answer: String) -> String {
+        var text = String(answer.trimmingWhitespace).lowercased()
+        while let last = text.last, ".!?".contains(last) { text.removeLast() }
+        return text
+    }
+
+    /// `candidates` (already with extras) plus `target` if it is not one of them, and its index.
+    func including(_ target: String, in candidates: Candidates) -> (Candidates, Int) {
+        let norm = Self.word(fromAnswer: target)
+        if let found = Self.index(candidates)[norm] { return (candidates, found) }
+        var grown = candidates
+        grown.words.append(Self.taughtForm(target))
+        grown.baseLogits.append(Self.extraBaseLogit)
+        return (grown, grown.words.count - 1)
+    }
+
+    /// Cross-entropy of `target` under the policy, before it learns it.
+    func targetLoss(_ candidates: Candidates, target: String) -> Double {
+        let (all, index) = including(target, in: withExtras(candidates))
+        return -log(max(Self.softmax(logits(all))[index], 1e-300))
+    }
+
+    /// One SFT update: the gradient of the cross-entropy of `target`, at the RL gain.
+    mutating func learnTarget(_ candidates: Candidates, target: String, step: Double) {
+        let (all, index) = including(target, in: withExtras(candidates))
+        if index >= withExtras(candidates).words.count { extras.append(all.words[index]) }
+        let probabilities = Self.softmax(logits(all))
+        for (position, word) in all.words.enumerated() {
+            deltas[word, default: 0] += Self.learningGain * step * ((position == index ? 1 : 0) - probabilities[position])
+        }
+    }
+
+    /// KL(self ‖ other) over the candidates (with both policies' taught answers).
+    func divergence(from other: QueryPolicy, _ candidates: Candidates) -> Double {
+        let all = other.withExtras(withExtras(candidates))
+        let p = Self.softmax(logits(all)), q = Self.softmax(other.logits(all))
+        return zip(p, q).reduce(0) { total, pair in pair.0 > 0 ? total + pair.0 * log(pair.0 / max(pair.1, 1e-300)) : total }
     }
 
     static func softmax(_ values: [Double]) -> [Double] {

@@ -15,7 +15,6 @@ enum RolloutCodec {
 
     /// Outputs are reported to six decimals, as a server serializing floats would.
     static func rounded(_ output: PolicyOutput) -> PolicyOutput {
-        func round6(_ value: Double) -> Double { (value * 1_000_000).rounded() / 1_000_000 }
         switch output {
         case .points(let points): return .points(points.map { SimPoint(x: round6($0.x), y: round6($0.y)) })
         case .boxes(let boxes):
@@ -24,11 +23,12 @@ enum RolloutCodec {
         }
     }
 
-    static func outputJSON(_ output: PolicyOutput, reasoning: String?) -> JSONValue {
+    /// `reasoning` is null, the reference's string or the live service's `{text, grounding}`.
+    static func outputJSON(_ output: PolicyOutput, reasoning: JSONValue) -> JSONValue {
         switch output {
         case .points(let points): .object([("points", .array(points.map(\.json)))])
         case .boxes(let boxes): .object([("objects", .array(boxes.map(\.json)))])
-        case .answer(let text): .object([("answer", .string(text)), ("reasoning", reasoning.map(JSONValue.string) ?? .null)])
+        case .answer(let text): .object([("answer", .string(text)), ("reasoning", reasoning)])
         }
     }
 

@@ -3,8 +3,10 @@ enum Route: Sendable, Equatable {
     case createFinetune, listFinetunes, getFinetune(String), deleteFinetune(String)
     case rollouts, trainStep
     case listCheckpoints(String), saveCheckpoint(String), deleteCheckpoint(String, String)
+    /// The live service's `POST /tuning/finetunes/:id/metrics` (unknown in reference mode).
+    case logMetrics(String)
     case query, caption, point, detect
-    case simStats, simFaults, simOutage, simRestore(String), simResetStats
+    case simStats, simFaults, simOutage, simRestore(String), simResetStats, simMetrics(String)
 
     /// Nil when nothing matches; `pathExists` then tells 405 from 404.
     static func match(method: String, path: String) -> (route: Route?, pathExists: Bool) {
@@ -21,6 +23,8 @@ enum Route: Sendable, Equatable {
             }
         case 4 where parts[0] == "_sim" && parts[1] == "finetunes" && parts[3] == "restore":
             candidates = [("POST", .simRestore(parts[2]))]
+        case 4 where parts[0] == "_sim" && parts[1] == "finetunes" && parts[3] == "metrics":
+            candidates = [("GET", .simMetrics(parts[2]))]
         case 2 where parts[0] == "v1":
             switch parts[1] {
             case "query": candidates = [("POST", .query)]
@@ -40,6 +44,8 @@ enum Route: Sendable, Equatable {
             candidates = [("GET", .getFinetune(parts[3])), ("DELETE", .deleteFinetune(parts[3]))]
         case 5 where parts[0] == "v1" && parts[1] == "tuning" && parts[2] == "finetunes" && parts[4] == "checkpoints":
             candidates = [("GET", .listCheckpoints(parts[3]))]
+        case 5 where parts[0] == "v1" && parts[1] == "tuning" && parts[2] == "finetunes" && parts[4] == "metrics":
+            candidates = [("POST", .logMetrics(parts[3]))]
         case 6 where parts[0] == "v1" && parts[1] == "tuning" && parts[2] == "finetunes" && parts[4] == "checkpoints" && parts[5] == "save":
             candidates = [("POST", .saveCheckpoint(parts[3]))]
         case 6 where parts[0] == "v1" && parts[1] == "tuning" && parts[2] == "finetunes" && parts[4] == "checkpoints":
@@ -62,6 +68,7 @@ enum Route: Sendable, Equatable {
         case .listCheckpoints: "GET /v1/tuning/finetunes/:id/checkpoints"
         case .saveCheckpoint: "POST /v1/tuning/finetunes/:id/checkpoints/save"
         case .deleteCheckpoint: "DELETE /v1/tuning/finetunes/:id/checkpoints/:step"
+        case .logMetrics: "POST /v1/tuning/finetunes/:id/metrics"
         case .query: "POST /v1/query"
         case .caption: "POST /v1/caption"
         case .point: "POST /v1/point"
@@ -71,12 +78,13 @@ enum Route: Sendable, Equatable {
         case .simOutage: "POST /_sim/outage"
         case .simRestore: "POST /_sim/finetunes/:id/restore"
         case .simResetStats: "POST /_sim/reset-stats"
+        case .simMetrics: "GET /_sim/finetunes/:id/metrics"
         }
     }
 
     var isControl: Bool {
         switch self {
-        case .simStats, .simFaults, .simOutage, .simRestore, .simResetStats: true
+        case .simStats, .simFaults, .simOutage, .simRestore, .simResetStats, .simMetrics: true
         default: false
         }
     }

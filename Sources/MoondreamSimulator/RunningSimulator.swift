@@ -25,6 +25,12 @@ public final class RunningSimulator: Sendable {
     /// The same document as `GET /_sim/stats`.
     public func stats() async -> SimulatorStats { await engine.stats() }
 
+    /// The metrics clients pushed to a finetune (`POST /tuning/finetunes/:id/metrics`), by step
+    /// then name; also served as `GET /_sim/finetunes/:id/metrics`.
+    public func loggedMetrics(finetuneID: String) async -> [Int: [String: Double]] {
+        await engine.metricsByStep(finetuneID)
+    }
+
     /// Replaces every fault option.
     public func setFaults(_ faults: FaultOptions) async { await engine.setFaults(faults) }
 

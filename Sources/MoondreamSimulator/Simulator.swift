@@ -53,7 +53,9 @@ public enum Simulator {
     }
 
     static func makeParts(_ options: SimulatorOptions) -> Parts {
-        Parts(engine: SimulatorEngine(seed: options.seed, apiKey: options.apiKey, faults: options.faults), shutdown: ShutdownFlag())
+        Parts(engine: SimulatorEngine(seed: options.seed, apiKey: options.apiKey, faults: options.faults,
+                                      style: AnswerStyle(options)),
+              shutdown: ShutdownFlag())
     }
 
     static func makeApplication(_ options: SimulatorOptions, parts: Parts,

@@ -2,20 +2,21 @@
 extension SimulatorEngine {
     func listCheckpoints(_ id: String, limit: Int, after: Int?) throws(APIFailure) -> JSONValue {
         let record = try liveFinetune(id)
-        let live = record.checkpoints.values.filter { !$0.deleted && $0.step > (after ?? -1) }.sorted { $0.step < $1.step }
+        let now = nowMs
+        let live = record.checkpoints.values.filter { $0.isAvailable(at: now) && $0.step > (after ?? -1) }.sorted { $0.step < $1.step }
         let page = Array(live.prefix(limit))
         let hasMore = live.count > page.count
         let next: JSONValue = hasMore ? .string(PageCursor.encode(after: page.last?.step ?? 0)) : .null
-        return .object([("checkpoints", .array(page.map(record.checkpointJSON))), ("next_cursor", next), ("has_more", .bool(hasMore))])
+        return .object([("checkpoints", .array(page.map { record.checkpointJSON($0, live: style.live) })), ("next_cursor", next), ("has_more", .bool(hasMore))])
     }
 
     /// Saves the current step's policy; saving the same step again returns the same checkpoint
-    /// (and brings a deleted one back).
+    /// (and brings a deleted one back; an expired one is saved anew).
     func saveCheckpoint(_ id: String) throws(APIFailure) -> JSONValue {
         var record = try liveFinetune(id)
         guard record.step > 0 else { throw .notFound("no checkpoint is available: finetune \(id) has not been trained yet") }
         let now = nowMs
-        if var existing = record.checkpoints[record.step] {
+        if var existing = record.checkpoints[record.step], !existing.isExpired(at: now) {
             if existing.deleted {
                 existing.deleted = false
                 existing.updatedAtMs = now
@@ -23,11 +24,12 @@ extension SimulatorEngine {
             }
         } else {
             record.checkpoints[record.step] = .init(checkpointID: makeID(), step: record.step, createdAtMs: now,
-                                                    updatedAtMs: now, deleted: false, policy: record.policy)
+                                                    updatedAtMs: now, deleted: false,
+                                                    expiresAtMs: style.live ? style.checkpointTTLMs.map { now + $0 } : nil, policy: record.policy)
         }
         finetunes[id] = record
         guard let saved = record.checkpoints[record.step] else { throw .notFound("no checkpoint is available") }
-        return .object([("ok", .bool(true)), ("checkpoint", record.checkpointJSON(saved))])
+        return .object([("ok", .bool(true)), ("checkpoint", record.checkpointJSON(saved, live: style.live))])
     }
 
     func deleteCheckpoint(_ id: String, step: Int) throws(APIFailure) -> JSONValue {
@@ -43,7 +45,7 @@ extension SimulatorEngine {
     /// back to it and every later checkpoint disappears.
     func restore(_ id: String, step: Int) throws(APIFailure) -> JSONValue {
         var record = try liveFinetune(id)
-        guard let checkpoint = record.checkpoints[step], !checkpoint.deleted else {
+        guard let checkpoint = record.checkpoints[step], checkpoint.isAvailable(at: nowMs) else {
             throw .notFound("finetune \(id) has no saved checkpoint at step \(step)")
         }
         record.policy = checkpoint.policy
@@ -66,7 +68,7 @@ extension SimulatorEngine {
         guard !finetuneID.isEmpty, !finetuneID.contains("/") else { throw .badRequest("\(form): the finetune id is missing") }
         guard let step = Int(stepText), step >= 0 else { throw .badRequest("\(form): '\(stepText)' is not a step number") }
         let record = try liveFinetune(finetuneID)
-        guard let checkpoint = record.checkpoints[step], !checkpoint.deleted else {
+        guard let checkpoint = record.checkpoints[step], checkpoint.isAvailable(at: nowMs) else {
             throw .notFound("finetune \(finetuneID) has no saved checkpoint at step \(step)")
         }
         return checkpoint.policy

@@ -2,16 +2,18 @@
 extension SimulatorEngine {
     func infer(_ call: SkillCall, model: String?) throws(APIFailure) -> JSONValue {
         let policy = try policy(forModel: model)
-        let sample = drawSample(call, policy: policy)
-        let output = RolloutCodec.rounded(sample.output)
+        var sample = drawSample(call, policy: policy)
+        sample.output = RolloutCodec.rounded(sample.output)
+        let generation = Generation.make(call, sample: sample)
         var members: [(String, JSONValue)] = [("request_id", .string(makeID()))]
-        switch output {
+        switch generation.output {
         case .points(let points): members.append(("points", .array(points.map(\.json))))
         case .boxes(let boxes): members.append(("objects", .array(boxes.map(\.json))))
         case .answer(let text):
             members.append(("answer", .string(text)))
-            if let reasoning = RolloutCodec.reasoning(for: call, word: sample.word) { members.append(("reasoning", .string(reasoning))) }
+            if generation.reasoning != nil { members.append(("reasoning", generation.reasoningJSON(live: style.live))) }
         }
+        if style.live { members.append(("finish_reason", .string(generation.finishReason))) }
         return .object(members)
     }
 

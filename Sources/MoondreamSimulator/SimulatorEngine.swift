@@ -6,6 +6,8 @@ import Foundation
 actor SimulatorEngine {
     let seed: UInt64
     let apiKey: String?
+    /// Live-service answers (the default) or the reference's.
+    let style: AnswerStyle
     private let clock: @Sendable () -> Int64
     private(set) var faults: FaultOptions
 
@@ -23,10 +25,11 @@ actor SimulatorEngine {
     /// changes it.
     var rolloutSequence: UInt64 = 9_007_199_254_740_993
 
-    init(seed: UInt64, apiKey: String?, faults: FaultOptions,
+    init(seed: UInt64, apiKey: String?, faults: FaultOptions, style: AnswerStyle = AnswerStyle(),
          clock: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }) {
         self.seed = seed
         self.apiKey = apiKey
+        self.style = style
         self.faults = faults
         self.clock = clock
         sampling = SimRandom(seed: seed, stream: 1)
@@ -91,6 +94,21 @@ actor SimulatorEngine {
 
     func noteRefusedTrainStep() { counters.refused += 1 }
 
+    /// Whether this train_step is a slow one, and how long it takes (nothing is drawn when the
+    /// rate is 0, so seeded fault sequences stay as they were).
+    func drawSlowTrain() -> Int? {
+        guard faults.slowTrainRate > 0, faults.slowTrainMs > 0, faultRandom.unit() < faults.slowTrainRate else { return nil }
+        counters.faultsInjected.slowTrainStep += 1
+        return faults.slowTrainMs
+    }
+
+    /// Whether a valid train_step is answered `applied: false` (live answers only).
+    func drawUnapplied() -> Bool {
+        guard style.live, faults.unappliedTrainRate > 0, faultRandom.unit() < faults.unappliedTrainRate else { return false }
+        counters.faultsInjected.unappliedTrainStep += 1
+        return true
+    }
+
     // MARK: Control
 
     func setFaults(_ options: FaultOptions) { faults = options }
@@ -154,8 +172,33 @@ actor SimulatorEngine {
     }
 
     func getFinetune(_ id: String) throws(APIFailure) -> JSONValue {
-        try liveFinetune(id).json
+        let json = try liveFinetune(id).json
+        return style.wrapFinetune ? .object([("finetune", json)]) : json
     }
+
+    // MARK: Metrics
+
+    /// `POST /tuning/finetunes/:id/metrics`: keeps the values by step (a name pushed again for a
+    /// step keeps its last value).
+    func logMetrics(_ id: String, _ input: MetricsInput) throws(APIFailure) -> JSONValue {
+        _ = try liveFinetune(id)
+        for (name, value) in input.metrics { finetunes[id]?.metrics[input.step, default: [:]][name] = value }
+        finetunes[id]?.metricPushes += 1
+        return .object([("ok", .bool(true)), ("step", .int(input.step)), ("logged_count", .int(input.metrics.count))])
+    }
+
+    /// What clients pushed to a finetune (deleted ones included), by step ascending.
+    func loggedMetrics(_ id: String) throws(APIFailure) -> JSONValue {
+        guard let record = finetunes[id] else { throw .notFound("finetune \(id) does not exist") }
+        let steps: [JSONValue] = record.metrics.keys.sorted().map { step in
+            let values = record.metrics[step] ?? [:]
+            return .object([("step", .int(step)),
+                            ("metrics", .object(values.keys.sorted().map { ($0, JSONValue.double(values[$0] ?? 0)) }))])
+        }
+        return .object([("finetune_id", .string(id)), ("pushes", .int(record.metricPushes)), ("steps", .array(steps))])
+    }
+
+    func metricsByStep(_ id: String) -> [Int: [String: Double]] { finetunes[id]?.metrics ?? [:] }
 
     func deleteFinetune(_ id: String) throws(APIFailure) -> JSONValue {
         _ = try liveFinetune(id)

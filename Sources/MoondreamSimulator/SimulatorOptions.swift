@@ -16,11 +16,28 @@ public struct SimulatorOptions: Sendable {
     /// work. Off by default. The benchmark turns it on, so that its ideal step time is the
     /// latencies it set and the simulator's CPU time does not count against the client.
     public var latencyCoversWork = false
+    /// Answer exactly as the published reference says (`moontune simulate --reference-answers`):
+    /// train_step `{}`, rollouts without the live service's extra fields, checkpoints without
+    /// `expires_at_ms`, SFT groups refused, no metrics endpoint. Off by default: the simulator
+    /// answers as the live service does (see docs/simulator.md).
+    public var referenceAnswers = false
+    /// Answer `GET /tuning/finetunes/:id` as `{"finetune": {...}}`, as the live service may.
+    public var wrapFinetune = false
+    /// How long a saved checkpoint lives, in seconds: live answers carry `expires_at_ms` =
+    /// created + this, and an expired checkpoint is no longer listed or usable. Nil: never
+    /// expires (`expires_at_ms: null`). Default 30 days.
+    public var checkpointTTLSeconds: Int? = SimulatorOptions.defaultCheckpointTTLSeconds
     /// Where the simulator and its HTTP server log; quiet (warnings only) by default.
     public var logger: Logger
 
+    public static let defaultCheckpointTTLSeconds = 30 * 86_400
+
     public init(host: String = "127.0.0.1", port: Int = 0, apiKey: String? = nil, seed: UInt64 = 0,
-                faults: FaultOptions = FaultOptions(), logger: Logger? = nil) {
+                faults: FaultOptions = FaultOptions(), logger: Logger? = nil, referenceAnswers: Bool = false,
+                wrapFinetune: Bool = false, checkpointTTLSeconds: Int? = SimulatorOptions.defaultCheckpointTTLSeconds) {
+        self.referenceAnswers = referenceAnswers
+        self.wrapFinetune = wrapFinetune
+        self.checkpointTTLSeconds = checkpointTTLSeconds
         self.host = host
         self.port = port
         self.apiKey = apiKey
@@ -33,5 +50,28 @@ public struct SimulatorOptions: Sendable {
             quiet.logLevel = .warning
             self.logger = quiet
         }
+    }
+}
+
+/// Which answers the engine gives: the live service's or the reference's.
+struct AnswerStyle: Sendable, Equatable {
+    var reference = false
+    var wrapFinetune = false
+    /// Nil: checkpoints never expire.
+    var checkpointTTLMs: Int64? = Int64(SimulatorOptions.defaultCheckpointTTLSeconds) * 1000
+
+    var live: Bool { !reference }
+
+    init(reference: Bool = false, wrapFinetune: Bool = false,
+         checkpointTTLMs: Int64? = Int64(SimulatorOptions.defaultCheckpointTTLSeconds) * 1000) {
+        self.reference = reference
+        self.wrapFinetune = wrapFinetune
+        self.checkpointTTLMs = checkpointTTLMs
+    }
+
+    init(_ options: SimulatorOptions) {
+        reference = options.referenceAnswers
+        wrapFinetune = options.wrapFinetune
+        checkpointTTLMs = options.checkpointTTLSeconds.flatMap { $0 > 0 ? Int64($0) * 1000 : nil }
     }
 }

@@ -21,7 +21,9 @@ struct SimulatorResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
         let method = request.method.rawValue
-        let match = Route.match(method: method, path: path)
+        var match = Route.match(method: method, path: path)
+        // The reference has no metrics endpoint: in reference mode it is an unknown route.
+        if engine.style.reference, case .logMetrics = match.route { match = (nil, false) }
         guard path == "/v1" || path.hasPrefix("/v1/") else {
             guard let route = match.route, route.isControl else {
                 return Self.failure(match.pathExists ? .methodNotAllowed("\(method) is not allowed on \(path)") : .notFound("no route \(method) \(path)"))
@@ -127,7 +129,15 @@ struct SimulatorResponder: HTTPResponder {
         case .getFinetune(let id): return try await engine.getFinetune(id)
         case .deleteFinetune(let id): return try await engine.deleteFinetune(id)
         case .rollouts: return try await engine.rollouts(RolloutsInput(try await readJSON(request)))
-        case .trainStep: return try await engine.trainStep(TrainStepInput(try await readJSON(request)))
+        case .trainStep:
+            let input = try TrainStepInput(try await readJSON(request), acceptsSFT: engine.style.live)
+            if let milliseconds = await engine.drawSlowTrain() {
+                // The body is read; the step now lands after the wait whether or not the client
+                // is still there (the wait ignores cancellation; only a shutdown cuts it short).
+                await shutdown.pauseIgnoringCancellation(seconds: Double(milliseconds) / 1000)
+            }
+            return try await engine.trainStep(input)
+        case .logMetrics(let id): return try await engine.logMetrics(id, MetricsInput(try await readJSON(request)))
         case .listCheckpoints(let id):
             let page = try pageParameters(request)
             return try await engine.listCheckpoints(id, limit: page.limit, after: page.after)
@@ -148,7 +158,7 @@ struct SimulatorResponder: HTTPResponder {
                 throw APIFailure.badRequest("length must be 'short', 'normal' or 'long', got '\(length)'")
             }
             return try await engine.caption(imageURL: image, length: length, model: fields.optionalString("model"))
-        case .simStats, .simFaults, .simOutage, .simRestore, .simResetStats:
+        case .simStats, .simFaults, .simOutage, .simRestore, .simResetStats, .simMetrics:
             throw APIFailure.notFound("no route \(request.method.rawValue) \(request.uri.path)")
         }
     }
@@ -211,6 +221,8 @@ struct SimulatorResponder: HTTPResponder {
             case .simResetStats:
                 await engine.resetStats()
                 return Self.json(status: 200, .object([("ok", .bool(true))]))
+            case .simMetrics(let id):
+                return Self.json(status: 200, try await engine.loggedMetrics(id))
             default:
                 return Self.failure(.notFound("no route \(request.method.rawValue) \(request.uri.path)"))
             }

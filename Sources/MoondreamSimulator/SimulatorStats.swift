@@ -9,12 +9,17 @@ public struct SimulatorStats: Sendable, Codable, Equatable {
         public var ambiguousTrainStep = 0
         public var hang = 0
         public var outage = 0
+        /// train_steps answered `applied: false` and not applied.
+        public var unappliedTrainStep = 0
+        /// train_steps that took `slow_train_ms` before being applied.
+        public var slowTrainStep = 0
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
             case serverError = "server_error", rateLimited = "rate_limited", dropped
             case ambiguousTrainStep = "ambiguous_train_step", hang, outage
+            case unappliedTrainStep = "unapplied_train_step", slowTrainStep = "slow_train_step"
         }
     }
 

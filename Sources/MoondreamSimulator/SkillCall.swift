@@ -46,6 +46,8 @@ struct SkillCall: Sendable {
     let imageURL: String?
     let reasoning: Bool
     let settings: SamplingParameters
+    /// `spatial_refs` (query and point): points `[x, y]` and boxes `[x1, y1, x2, y2]`, 0–1.
+    let spatialRefs: [[Double]]
 
     /// The policy key: a stable hash of skill, image and prompt (computed once: images are big).
     let key: UInt64
@@ -60,7 +62,8 @@ struct SkillCall: Sendable {
         self.skill = skill
         (prompt, imageURL, reasoning) = try Self.readPrompt(skill, fields)
         settings = try SamplingParameters(fields.optionalObject("settings"))
-        key = FNV1a.hash(skill.rawValue, imageURL ?? "", prompt)
+        spatialRefs = try Self.readSpatialRefs(skill, fields)
+        key = Self.key(skill, imageURL, prompt, spatialRefs)
     }
 
     /// Reads the body of an inference endpoint (`/v1/query`, `/v1/point`, `/v1/detect`).
@@ -72,7 +75,48 @@ struct SkillCall: Sendable {
         settings.maxObjects = asked.maxObjects
         settings.maxTokens = asked.maxTokens
         self.settings = settings
-        key = FNV1a.hash(skill.rawValue, imageURL ?? "", prompt)
+        spatialRefs = try Self.readSpatialRefs(skill, fields)
+        key = Self.key(skill, imageURL, prompt, spatialRefs)
+    }
+
+    /// A stable hash of skill, image and prompt; spatial references, when given, are part of the
+    /// prompt (so requests without them keep the keys they always had).
+    private static func key(_ skill: SimSkill, _ imageURL: String?, _ prompt: String, _ refs: [[Double]]) -> UInt64 {
+        guard !refs.isEmpty else { return FNV1a.hash(skill.rawValue, imageURL ?? "", prompt) }
+        let refsText = refs.map { $0.map { JSONValue.canonicalNumber(of: $0) }.joined(separator: ",") }.joined(separator: ";")
+        return FNV1a.hash(skill.rawValue, imageURL ?? "", prompt, refsText)
+    }
+
+    /// Reads `spatial_refs`: a list of `[x, y]` or `[x1, y1, x2, y2]`, each number from 0 to 1
+    /// (and x1 ≤ x2, y1 ≤ y2). Query and point only.
+    static func readSpatialRefs(_ skill: SimSkill, _ fields: Fields) throws(APIFailure) -> [[Double]] {
+        guard let value = fields.value("spatial_refs") else { return [] }
+        let name = fields.name("spatial_refs")
+        guard skill != .detect else { throw .badRequest("\(name) is only accepted for the query and point skills, not detect") }
+        guard let elements = value.arrayValue else { throw .badRequest("\(name) must be an array, not \(value.kindName)") }
+        var refs: [[Double]] = []
+        for (index, element) in elements.enumerated() {
+            let place = "\(name)[\(index)]"
+            guard let numbers = element.arrayValue else {
+                throw .badRequest("\(place) must be [x, y] or [x1, y1, x2, y2], not \(element.kindName)")
+            }
+            guard numbers.count == 2 || numbers.count == 4 else {
+                throw .badRequest("\(place) must be [x, y] or [x1, y1, x2, y2], not \(numbers.count) numbers")
+            }
+            var ref: [Double] = []
+            for (position, number) in numbers.enumerated() {
+                guard let coordinate = number.doubleValue, coordinate.isFinite else {
+                    throw .badRequest("\(place)[\(position)] must be a number, not \(number.kindName)")
+                }
+                guard (0...1).contains(coordinate) else { throw .badRequest("\(place)[\(position)] must be between 0 and 1, got \(coordinate)") }
+                ref.append(coordinate)
+            }
+            if ref.count == 4, ref[0] > ref[2] || ref[1] > ref[3] {
+                throw .badRequest("\(place) is a box [x1, y1, x2, y2] with x1 > x2 or y1 > y2")
+            }
+            refs.append(ref)
+        }
+        return refs
     }
 
     /// The skill's own fields: a question (image optional) or an object (image required).

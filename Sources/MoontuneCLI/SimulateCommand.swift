@@ -61,6 +61,28 @@ public struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .customLong("hang-seconds"), help: "How long a hanging request waits.")
     var hangSeconds: Double = 30
 
+    @Option(name: .customLong("unapplied-train-rate"),
+            help: "Fraction of valid train_steps answered {\"applied\": false} and not applied (live answers only).")
+    var unappliedTrainRate: Double = 0
+
+    @Option(name: .customLong("slow-train-rate"),
+            help: "Fraction of train_steps that take --slow-train-ms and are then applied, even if the client has hung up.")
+    var slowTrainRate: Double = 0
+
+    @Option(name: .customLong("slow-train-ms"), help: "How long a slow train_step takes, in ms.")
+    var slowTrainMs: Int = 0
+
+    @Flag(name: .customLong("reference-answers"),
+          help: "Answer exactly as the published reference says (train_step {}, no live-service fields, SFT groups refused, no metrics endpoint) instead of as the live service does.")
+    var referenceAnswers = false
+
+    @Flag(name: .customLong("wrap-finetune"), help: "Answer GET /tuning/finetunes/:id as {\"finetune\": {...}}, as the live service may.")
+    var wrapFinetune = false
+
+    @Option(name: .customLong("checkpoint-ttl"),
+            help: "Seconds a saved checkpoint lives (its expires_at_ms = created + this); 0 never expires (expires_at_ms null).")
+    var checkpointTTL: Int = SimulatorOptions.defaultCheckpointTTLSeconds
+
     public init() {}
 
     var faults: FaultOptions {
@@ -75,18 +97,25 @@ public struct SimulateCommand: AsyncParsableCommand {
         faults.ambiguousTrainRate = ambiguousTrainRate
         faults.hangRate = hangRate
         faults.hangSeconds = hangSeconds
+        faults.unappliedTrainRate = unappliedTrainRate
+        faults.slowTrainRate = slowTrainRate
+        faults.slowTrainMs = slowTrainMs
         return faults
     }
 
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
+        guard checkpointTTL >= 0 else { throw ValidationError("--checkpoint-ttl must not be negative, got \(checkpointTTL)") }
         if let problem = faults.problem { throw ValidationError(problem.replacingOccurrences(of: "_", with: "-")) }
     }
 
     public func run() async throws {
         var options = SimulatorOptions(host: host, port: port, apiKey: apiKey, seed: seed, faults: faults)
         options.latencyCoversWork = latencyCoversWork
+        options.referenceAnswers = referenceAnswers
+        options.wrapFinetune = wrapFinetune
+        options.checkpointTTLSeconds = checkpointTTL > 0 ? checkpointTTL : nil
         let host = self.host
         try await Simulator.run(options) { boundPort in
             print("moontune simulator listening on http://\(host):\(boundPort)/v1")

@@ -1,0 +1,41 @@
+/// The live train_step answer:
+/// `{"step", "applied", "kl", "router_kl", "grad_norm", "sft_loss", "reward_mean", "reward_std"}`.
+///
+/// - `kl`: mean over the step's keys of KL(policy after the step ‖ base policy): grows as training
+///   moves the policy away from its base.
+/// - `router_kl`: mean over the step's keys of KL(after ‖ before this step): how far this one
+///   step moved it.
+/// - `grad_norm`: mean over groups of the group's signal: an RL group's reward standard deviation
+///   (it falls as a group's rewards converge), an SFT group's `1 − exp(−loss)`.
+/// - `sft_loss`: mean SFT loss before the update, null without SFT groups.
+/// - `reward_mean`, `reward_std`: over every RL reward of the step, null without RL groups.
+struct TrainStepReport {
+    var step: Int
+    var applied: Bool
+    var kls: [Double] = []
+    var routerKLs: [Double] = []
+    var groupSignals: [Double] = []
+    var sftLosses: [Double] = []
+    var rewards: [Double] = []
+
+    static func mean(_ values: [Double]) -> Double? {
+        values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+    }
+
+    static func standardDeviation(_ values: [Double]) -> Double {
+        guard let mean = mean(values) else { return 0 }
+        return (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
+    }
+
+    var json: JSONValue {
+        func number(_ value: Double?) -> JSONValue { value.map { .double(round6($0)) } ?? .null }
+        guard applied else {
+            return .object([("step", .int(step)), ("applied", .bool(false)), ("kl", .null), ("router_kl", .null),
+                            ("grad_norm", .null), ("sft_loss", .null), ("reward_mean", .null), ("reward_std", .null)])
+        }
+        return .object([("step", .int(step)), ("applied", .bool(true)), ("kl", number(Self.mean(kls))),
+                        ("router_kl", number(Self.mean(routerKLs))), ("grad_norm", number(Self.mean(groupSignals))),
+                        ("sft_loss", number(Self.mean(sftLosses))), ("reward_mean", number(Self.mean(rewards))),
+                        ("reward_std", number(rewards.isEmpty ? nil : Self.standardDeviation(rewards)))])
+    }
+}
