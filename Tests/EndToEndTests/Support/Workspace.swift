@@ -11,7 +11,8 @@ struct Workspace {
 
     /// Starts a simulator and writes a dataset of generated shapes.
     static func make(skills: Set<String> = ["point", "detect", "query"], images: Int = 8, seed: UInt64 = 3,
-                     faults: FaultOptions = FaultOptions()) async throws -> Workspace {
+                     faults: FaultOptions = FaultOptions(),
+                     simulator configure: (inout SimulatorOptions) -> Void = { _ in }) async throws -> Workspace {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("moontune-e2e-\(UUID().uuidString.prefix(12))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var options = ShapeDataset.Options()
@@ -22,6 +23,7 @@ struct Workspace {
         try ShapeDataset.write(to: directory, options: options)
         var simulatorOptions = SimulatorOptions(apiKey: MoontuneProcess.apiKey, seed: seed)
         simulatorOptions.faults = faults
+        configure(&simulatorOptions)
         let simulator = try await Simulator.start(simulatorOptions)
         return Workspace(directory: directory, simulator: simulator)
     }
