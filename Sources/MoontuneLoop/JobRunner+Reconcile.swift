@@ -31,8 +31,14 @@ extension JobRunner {
     /// Waits for an in-doubt train_step to land. A graceful stop ends the wait at once: the
     /// intent stays recorded, and the next run waits out the rest before reconciling.
     func waitInDoubt(_ duration: Duration) async throws {
-        try await cancelWhenGracefulShutdown {
-            try await Task.sleep(for: duration)
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let wait = APIWait(what: "train_step outcome in doubt", endpoint: "POST /tuning/train_step", since: Date(),
+                           reason: "its answer was lost and the server may still apply it", attempt: 0, maxAttempts: 0,
+                           nextAttemptAt: nil, givesUpAt: Date().addingTimeInterval(seconds), atTheEnd: "asks the server")
+        try await context.waits.holding(wait) {
+            try await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: duration)
+            }
         }
     }
 

@@ -47,7 +47,7 @@ struct StepGatherer: Sendable {
         let sent = SendMark(clock.now)
         do {
             let groups = try await cancelWhenGracefulShutdown {
-                try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer)) {
+                try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer, waits: context.waits)) {
                     let requests = try await buildRequests()
                     let appliedAtSend = try await applied.wait(until: step - 1 - maxStaleness)
                     sent.set(clock.now, applied: appliedAtSend)
