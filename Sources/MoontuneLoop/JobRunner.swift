@@ -58,7 +58,7 @@ public final class JobRunner: @unchecked Sendable {
                 // Every API call of the run reports its retries to the wait tracker: preparation,
                 // reconciling, checkpoints and evals here; a step's own calls through the step's
                 // counter, which passes them on.
-                try await RetryReporting.$observer.withValue(waits.observer(countsRetries: true)) {
+                try await RetryReporting.$observer.withValue(waits.retryObserver()) {
                     // The heartbeat covers preparation too: creating the finetune or reconciling may
                     // wait out a server that is down, and a graceful stop ends that wait.
                     try await stoppable { [self] in try await prepare() }
@@ -213,6 +213,7 @@ public final class JobRunner: @unchecked Sendable {
         var metrics = StepMetrics(reconciledFrom: statistics)
         if statistics == nil { metrics.json = nil }
         try await store.markStepApplied(jobID: jobID, k: step, metrics: metrics, reconciled: reconciled, now: now)
+        context.waits.recordedWithStep(metrics.retries)
         progress.lastApplied = step
         progress.pendingIntent = nil
         if let statistics {

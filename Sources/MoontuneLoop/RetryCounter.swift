@@ -16,9 +16,9 @@ final class RetryCounter: Sendable {
     }
 
     /// A retry observer that counts (for the step's record), passes each retry on to the run's
-    /// observer, and tells the run's wait tracker (which does not count these again).
+    /// observer, and tells the run's wait tracker.
     func observer(forwardingTo runObserver: any RunObserver, waits: WaitTracker) -> RetryObserver {
-        let tracker = waits.observer(countsRetries: false)
+        let tracker = waits.retryObserver()
         return RetryObserver({ [self] event in
             state.withLock { $0[event.reason, default: 0] += 1 }
             runObserver.record(.retry(event))

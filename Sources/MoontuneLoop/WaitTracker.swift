@@ -165,10 +165,13 @@ public final class WaitTracker: Sendable {
         state = Mutex(State(throttle: WaitLogThrottle(interval: logInterval)))
     }
 
-    /// A retry observer that feeds this tracker. `countsRetries`: whether its retries are counted
-    /// here (outside any step) rather than in a step's own count.
-    public func observer(countsRetries: Bool) -> RetryObserver {
-        RetryObserver({ [self] event in retried(event, counted: countsRetries) },
+    /// A retry observer that feeds this tracker.
+    ///
+    /// Every retry is counted here, into the job's retries outside steps; once a step is recorded
+    /// with its own retries, `recordedWithStep` moves them out again. So `status` (steps' retries
+    /// plus the job's) counts every retry once, including those of rollouts a stop abandoned.
+    public func retryObserver() -> RetryObserver {
+        RetryObserver({ [self] event in retried(event) },
                       settled: { [self] endpoint, _, succeeded in settled(endpoint: endpoint, succeeded: succeeded) })
     }
 
@@ -177,7 +180,16 @@ public final class WaitTracker: Sendable {
         state.withLock { Self.shown($0) }
     }
 
-    func retried(_ event: RetryEvent, counted: Bool) {
+    /// `count` retries are now recorded with a step, and no longer counted outside steps.
+    public func recordedWithStep(_ count: Int) {
+        guard count > 0 else { return }
+        state.withLock { state in
+            state.unflushedRetries -= count
+            state.dirty = true
+        }
+    }
+
+    func retried(_ event: RetryEvent) {
         let instant = now()
         let toLog = state.withLock { state -> APIWait? in
             var entry = state.active[event.endpoint] ?? Active(wait: APIWait(event), calls: 0)
@@ -187,7 +199,7 @@ public final class WaitTracker: Sendable {
             state.latest = event.endpoint
             state.lastError = "\(event.endpoint): \(entry.wait.reason)"
             state.dirty = true
-            if counted { state.unflushedRetries += 1 }
+            state.unflushedRetries += 1
             return state.throttle.shouldLog(endpoint: event.endpoint, now: instant) ? entry.wait : nil
         }
         if let toLog { observer.record(.waiting(toLog)) }

@@ -75,16 +75,17 @@ extension ProgressStore {
     }
 
     /// Records that the runner waits on the API (`wait`), or no longer does (nil), with the last
-    /// error it saw (nil: a call succeeded since), and adds retries made outside any step.
+    /// error it saw (nil: a call succeeded since), and adds `retriesOutsideSteps` (negative when
+    /// retries counted here earlier have since been recorded with their step).
     /// Called at most every second or so, not once per retry.
     public func recordWaiting(jobID: Int64, _ wait: WaitRecord?, lastError: String?, retriesOutsideSteps: Int,
                               now: Int64) async throws {
         let json = try wait.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         try await write { db in
             try db.execute(sql: """
-                UPDATE jobs SET waiting_json = ?, last_error = ?, retries_outside_steps = retries_outside_steps + ?,
+                UPDATE jobs SET waiting_json = ?, last_error = ?, retries_outside_steps = max(0, retries_outside_steps + ?),
                                 updated_at_ms = ? WHERE id = ? AND state = 'running'
-                """, arguments: [json, lastError, max(0, retriesOutsideSteps), now, jobID])
+                """, arguments: [json, lastError, retriesOutsideSteps, now, jobID])
         }
     }
 
