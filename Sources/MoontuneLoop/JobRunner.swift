@@ -193,7 +193,8 @@ public final class JobRunner: @unchecked Sendable {
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
                                             reconciled: true)
-            try await reconcile(pendingStep: step, statistics: statistics)
+            // A graceful stop may cut the check short: the intent stays, and the next run reconciles.
+            try await stoppable { [self] in try await reconcile(pendingStep: step, statistics: statistics) }
         } catch let error as APIError {
             // Refused, or never delivered: the step certainly did not land, so the record drops
             // the intent and stays exact.
