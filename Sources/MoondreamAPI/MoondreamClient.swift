@@ -127,8 +127,12 @@ public final class MoondreamClient: Sendable {
                 logger.debug("retrying", metadata: ["endpoint": "\(endpoint)", "reason": "\(event.reason)",
                                                     "attempt": "\(attempts)", "delay": "\(delay)"])
                 retried = true
-                RetryReporting.observer?(event)
-                try await environment.sleep(delay)
+                if let observer = RetryReporting.observer {
+                    observer(event)
+                    try await observer.backoff(delay, sleep: environment.sleep)
+                } else {
+                    try await environment.sleep(delay)
+                }
             }
         }
     }

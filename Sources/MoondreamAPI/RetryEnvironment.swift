@@ -86,13 +86,28 @@ public enum RetryReporting {
 /// type is an optional closure, and release builds crash in `swift_task_localValuePush` (null
 /// type metadata) on the first `withValue`. Debug builds do not show it.
 public struct RetryObserver: Sendable {
+    /// The client's sleep, as `backoff` is handed it.
+    public typealias Sleep = @Sendable (Duration) async throws -> Void
+
     let report: @Sendable (RetryEvent) -> Void
     let settle: @Sendable (_ endpoint: String, _ attempts: Int, _ succeeded: Bool) -> Void
+    let wait: @Sendable (Duration, @escaping Sleep) async throws -> Void
 
+    /// - Parameter backoff: waits out one backoff with the given sleep; it may end it early by
+    ///   throwing (a graceful stop does), and then the call throws that error and is not retried.
+    ///   For a call that is not idempotent (train_step), a backoff only ever follows a failure that
+    ///   certainly left the server untouched, so ending it leaves nothing in doubt.
     public init(_ report: @escaping @Sendable (RetryEvent) -> Void,
-                settled: @escaping @Sendable (_ endpoint: String, _ attempts: Int, _ succeeded: Bool) -> Void = { _, _, _ in }) {
+                settled: @escaping @Sendable (_ endpoint: String, _ attempts: Int, _ succeeded: Bool) -> Void = { _, _, _ in },
+                backoff: @escaping @Sendable (Duration, @escaping Sleep) async throws -> Void = { delay, sleep in try await sleep(delay) }) {
         self.report = report
         self.settle = settled
+        self.wait = backoff
+    }
+
+    /// Waits out one backoff.
+    public func backoff(_ delay: Duration, sleep: @escaping Sleep) async throws {
+        try await wait(delay, sleep)
     }
 
     public func callAsFunction(_ event: RetryEvent) {

@@ -195,6 +195,12 @@ public final class JobRunner: @unchecked Sendable {
                                             reconciled: true)
             // A graceful stop may cut the check short: the intent stays, and the next run reconciles.
             try await stoppable { [self] in try await reconcile(pendingStep: step, statistics: statistics) }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            // A graceful stop ended a backoff (after a 429 or a refused connection): the step
+            // certainly did not land, so the record drops the intent, as for a refusal.
+            try await store.discardStepIntent(jobID: jobID, k: step)
+            progress.pendingIntent = nil
+            throw StopRequested()
         } catch let error as APIError {
             // Refused, or never delivered: the step certainly did not land, so the record drops
             // the intent and stays exact.

@@ -25,7 +25,7 @@ final class RetryCounter: Sendable {
             tracker(event)
         }, settled: { endpoint, attempts, succeeded in
             tracker.settled(endpoint: endpoint, attempts: attempts, succeeded: succeeded)
-        })
+        }, backoff: WaitTracker.stoppableBackoff)
     }
 }
 

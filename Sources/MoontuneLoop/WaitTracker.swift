@@ -1,6 +1,7 @@
 import Foundation
 import MoondreamAPI
 import MoontuneStore
+import ServiceLifecycle
 import Synchronization
 
 /// One wait on the API, as the log and `status` show it.
@@ -172,7 +173,14 @@ public final class WaitTracker: Sendable {
     /// plus the job's) counts every retry once, including those of rollouts a stop abandoned.
     public func retryObserver() -> RetryObserver {
         RetryObserver({ [self] event in retried(event) },
-                      settled: { [self] endpoint, _, succeeded in settled(endpoint: endpoint, succeeded: succeeded) })
+                      settled: { [self] endpoint, _, succeeded in settled(endpoint: endpoint, succeeded: succeeded) },
+                      backoff: Self.stoppableBackoff)
+    }
+
+    /// Every backoff of a run ends at once on a graceful stop (a Retry-After of minutes included),
+    /// wherever the call is: a train_step's too, which certainly did not land if it is backing off.
+    @Sendable static func stoppableBackoff(_ delay: Duration, _ sleep: @escaping RetryObserver.Sleep) async throws {
+        try await cancelWhenGracefulShutdown { try await sleep(delay) }
     }
 
     /// The wait shown now, if any.

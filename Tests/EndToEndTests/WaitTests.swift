@@ -203,6 +203,33 @@ extension EndToEnd {
             #expect(await workspace.simulator.stats().doubleApplications == 0)
         }
 
+        @Test func aTrainStepBackingOffAfterA429IsStoppedWithItsIntentDropped() async throws {
+            let workspace = try await Workspace.make(skills: ["point"], images: 4)
+            defer { Task { await workspace.close() } }
+            let limited = HostileAnswer(status: 429, body: Array(#"{"error":{"message":"slow down"}}"#.utf8),
+                                        retryAfter: "120")
+            try await HostileServer.with({ $0 == .trainStep ? limited : nil }) { server, baseURL in
+                try workspace.writeConfig(name: "held", steps: 2, groups: 2, rollouts: 2, concurrency: 2, every: 1,
+                                          extraAPI: ["base_url": baseURL, "max_attempts": 100, "give_up_after_s": 900])
+                let running = try workspace.start(["run", "config.json"])
+                _ = await eventually("a waiting line for train_step", within: .seconds(10)) {
+                    waitingLines(running.stdoutSoFar).contains { $0["endpoint"] == "POST /tuning/train_step" }
+                }
+                let line = waitingLines(running.stdoutSoFar).first { $0["endpoint"] == "POST /tuning/train_step" }
+                #expect(line?["reason"] == "429, Retry-After 120 s", "\(line ?? [:])")
+                running.signal(SIGTERM)
+                let (result, took) = await finish(running, within: .seconds(30))
+                #expect(took < .seconds(5), "SIGTERM took \(took) during a train_step's Retry-After")
+                #expect(result.status == 0, "\(result.stderr)")
+                let job = try await Operations.status(workspace, job: "held")
+                #expect(job["state"] as? String == "stopped")
+                #expect(job["stop_reason"] as? String == "signal")
+                #expect(job["step"] as? Int == 0)
+                #expect(job["pending_intent"] is NSNull, "a train_step that backed off after a 429 never landed: no intent is left in doubt")
+                #expect(server.step == 0)
+            }
+        }
+
         @Test func aHostThatDoesNotResolveFailsAtOnceNamingTheSetting() async throws {
             let workspace = try await Workspace.make(skills: ["point"], images: 4)
             defer { Task { await workspace.close() } }

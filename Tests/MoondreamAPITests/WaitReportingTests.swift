@@ -84,6 +84,19 @@ import Testing
         #expect(transport.requests.count == 1, "a cancelled backoff makes no further attempt")
     }
 
+    @Test func aListenerCanEndABackoffAndTheCallThrowsWithoutRetrying() async throws {
+        let transport = ScriptedTransport([.answer(429, "{}", [("Retry-After", "120")]), .answer(200, "{}")])
+        let observer = RetryObserver({ _ in }, backoff: { _, _ in throw CancellationError() })
+        let groups = [TrainGroup(request: try RawJSON(validating: #"{"skill":"query","question":"q"}"#),
+                                 rollouts: [try RawJSON(validating: #"{"skill":"query","output":{"answer":"a"}}"#)], rewards: [1])]
+        await #expect(throws: CancellationError.self) {
+            try await RetryReporting.$observer.withValue(observer) {
+                try await makeClient(transport).trainStep(finetuneID: "f", groups: groups, lr: nil)
+            }
+        }
+        #expect(transport.requests.count == 1, "a train_step's backoff ended by a stop sends nothing more")
+    }
+
     @Test func aHostThatDoesNotResolveOrTLSThatFailsIsNeverRetried() async throws {
         for failure in [TransportFailure.unresolvable, .tls] {
             let transport = ScriptedTransport([.fail(failure), .answer(200, #"{"finetune_id":"x"}"#)])
