@@ -26,6 +26,9 @@ public final class ConsoleObserver: RunObserver, Sendable {
         var lastRetryNotice = ContinuousClock.now
         /// The train_step in flight, which a graceful stop sees through.
         var trainInFlight: Int?
+        /// Until when that train_step backs off (after a 429 or a refused connection): meanwhile
+        /// it is not in flight, and a stop ends the backoff.
+        var trainBackoffUntil: Date?
         /// Set by `finished`: the live line has been written for good and is not redrawn.
         var done = false
     }
@@ -110,6 +113,9 @@ public final class ConsoleObserver: RunObserver, Sendable {
             if let step { fields.insert(("step", .int(step)), at: 1) }
             notice("reconciled: \(message)", fields, force: true)
         case .retry(let retry):
+            if retry.endpoint.hasSuffix("/train_step") {
+                state.withLock { $0.trainBackoffUntil = retry.nextAttemptAt }
+            }
             handleRetry(retry)
         case .waiting(let wait):
             var fields: [(String, LogLine.Value)] = [("event", .string("waiting")), ("what", .string(wait.what)),
@@ -124,7 +130,10 @@ public final class ConsoleObserver: RunObserver, Sendable {
             notice(text, [("event", .string("wait_over")), ("what", .string(wait.what)), ("endpoint", .string(wait.endpoint)),
                           ("waited_s", .double(after)), ("message", .string(text))])
         case .trainStep(let step):
-            state.withLock { $0.trainInFlight = step }
+            state.withLock {
+                $0.trainInFlight = step
+                $0.trainBackoffUntil = nil
+            }
         case .stopping(let reason):
             notice("stopping: \(reason)", [("event", .string("stopping")), ("reason", .string(reason))], force: true)
         case let .finished(state, step, error):
@@ -148,7 +157,10 @@ public final class ConsoleObserver: RunObserver, Sendable {
 
     /// Says what a graceful stop does now: sees the train_step in flight through, or stops at once.
     public func stopRequested(by signal: String) {
-        let step = state.withLock { $0.trainInFlight }
+        let step = state.withLock { state -> Int? in
+            if let until = state.trainBackoffUntil, until > Date() { return nil }
+            return state.trainInFlight
+        }
         let reason = step.map { "\(signal) received: finishing step \($0) in flight, then stopping (send it again to stop at once)" }
             ?? "\(signal) received: no step in flight: stopping now"
         record(.stopping(reason: reason))

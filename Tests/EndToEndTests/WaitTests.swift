@@ -221,6 +221,7 @@ extension EndToEnd {
                 let (result, took) = await finish(running, within: .seconds(30))
                 #expect(took < .seconds(5), "SIGTERM took \(took) during a train_step's Retry-After")
                 #expect(result.status == 0, "\(result.stderr)")
+                #expect(result.stdout.contains("no step in flight: stopping now"), "\(result.stdout)")
                 let job = try await Operations.status(workspace, job: "held")
                 #expect(job["state"] as? String == "stopped")
                 #expect(job["stop_reason"] as? String == "signal")

@@ -96,5 +96,12 @@ import Testing
         observer.record(.trainStep(inFlight: nil))
         observer.stopRequested(by: "SIGTERM")
         #expect(capture.output.components(separatedBy: "no step in flight").count == 3)
+        // A train_step backing off after a 429 is not in flight: the stop ends the backoff.
+        observer.record(.trainStep(inFlight: 8))
+        let error = APIError(kind: .rateLimited, endpoint: "POST /tuning/train_step", status: 429, message: "", retryAfter: .seconds(120))
+        observer.record(.retry(RetryEvent(endpoint: "POST /tuning/train_step", reason: "rate_limited", attempt: 1, delay: .seconds(120),
+                                          error: error)))
+        observer.stopRequested(by: "SIGTERM")
+        #expect(capture.output.components(separatedBy: "no step in flight").count == 4, "\(capture.output)")
     }
 }
