@@ -1,5 +1,6 @@
 import Foundation
 import MoondreamAPI
+import MoontuneJob
 import MoontuneStore
 import Synchronization
 import Testing
@@ -82,6 +83,20 @@ final class ManualClock: Sendable {
         #expect(recorder.waits.count == 1)
     }
 
+    @Test func theInDoubtWindowIsAWaitShownWhileItLasts() async throws {
+        let recorder = EventRecorder()
+        let tracker = WaitTracker(observer: recorder)
+        let hold = APIWait(what: "train_step outcome in doubt", endpoint: "POST /tuning/train_step", since: Self.start,
+                           reason: "its answer was lost and the server may still apply it", attempt: 0, maxAttempts: 0,
+                           nextAttemptAt: nil, givesUpAt: Self.start.addingTimeInterval(30), atTheEnd: "asks the server")
+        let inside = try await tracker.holding(hold) { tracker.current }
+        #expect(inside == hold)
+        #expect(tracker.current == nil)
+        #expect(recorder.waits == [hold])
+        #expect(hold.describe(now: Self.start).contains("its answer was lost and the server may still apply it; asks the server at "))
+        #expect(hold.record.attempt == 0 && hold.record.nextAttemptMs == nil)
+    }
+
     @Test func theLogLineSaysWhatWhyTheAttemptAndWhenItGivesUp() {
         let wait = APIWait(event(attempt: 3))
         let text = wait.describe(now: Self.start)
@@ -129,5 +144,28 @@ final class ManualClock: Sendable {
         #expect(record.waitingJSON == nil)
         #expect(record.lastError == nil, "a call succeeded")
         #expect(record.retriesOutsideSteps == 1)
+    }
+}
+
+@Suite struct FailFastMessageTests {
+    func config() -> JobConfig {
+        var api = APIConfig()
+        api.baseURL = "http://nonexistent.invalid/v1"
+        return JobConfig(name: "j", rank: 8, api: api, data: DataConfig(train: URL(fileURLWithPath: "/d/train.jsonl")),
+                         train: TrainConfig(), checkpoint: CheckpointConfig(everySteps: 1),
+                         sourceURL: URL(fileURLWithPath: "/d/config.json"))
+    }
+
+    @Test(arguments: [TransportFailure.unresolvable, .tls, .connect])
+    func aFailureWaitingCannotFixNamesTheURLSetting(_ failure: TransportFailure) {
+        let error = APIError(kind: .transport(failure), endpoint: "POST /tuning/finetunes", message: "the host nonexistent.invalid does not resolve")
+        let text = JobRunner.explain(error, config: config())
+        #expect(text.contains("api.base_url (http://nonexistent.invalid/v1)"), "\(text)")
+        #expect(text.contains(failure == .connect ? "api.give_up_after_s" : "waiting cannot help"), "\(text)")
+    }
+
+    @Test func aRefusedKeyStillNamesItsVariable() {
+        let error = APIError(kind: .unauthorized, endpoint: "POST /tuning/finetunes", status: 401, message: "bad key")
+        #expect(JobRunner.explain(error, config: config()).contains("The API key in $MOONDREAM_API_KEY was refused"))
     }
 }
