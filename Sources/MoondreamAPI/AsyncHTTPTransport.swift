@@ -68,14 +68,10 @@ public final class AsyncHTTPTransport: HTTPTransport {
         case let error as SocketAddressError:
             return TransportError(.unresolvable, "the host does not resolve (\(error))")
         case let error as NIOSSLError:
-            switch error {
-            case .uncleanShutdown, .readInInvalidTLSState:
-                return TransportError(.connectionLost, "TLS connection closed uncleanly")
-            default:
-                return TransportError(.tls, "TLS failed: \(String(describing: error).prefix(160))")
-            }
+            return classify(error)
         case let error as NIOSSLExtraError:
-            return TransportError(.tls, "TLS failed: \(String(describing: error).prefix(160))")
+            // A host name the certificate does not match, or one SNI cannot carry: a setting to fix.
+            return TransportError(.tls, "the certificate does not match the host (\(error))")
         case let error as IOError:
             return classify(errno: error.errnoCode, String(describing: error))
         case let error as ChannelError:
@@ -111,6 +107,29 @@ public final class AsyncHTTPTransport: HTTPTransport {
         }
     }
 
+    /// TLS errors: a handshake that BoringSSL refused (a certificate that does not verify, no
+    /// common protocol) or a certificate that cannot be checked is a setting to fix; the request
+    /// was never sent. A handshake cut by an EOF was never sent either, but may be transient. An
+    /// error on an established TLS connection may come after the request was delivered.
+    static func classify(_ error: NIOSSLError) -> TransportError {
+        switch error {
+        case .handshakeFailed(.sslError(let stack))
+            where stack.contains(.eofDuringHandshake) || stack.contains(.eofDuringAdditionalCertficiateChainValidation):
+            return TransportError(.connect, "the connection closed during the TLS handshake")
+        case .handshakeFailed(.sslError(let stack)):
+            // BoringSSL's own words, without the source location: "...:CERTIFICATE_VERIFY_FAILED".
+            let words = stack.map { $0.description.components(separatedBy: " at ").first ?? "" }.joined(separator: "; ")
+            return TransportError(.tls, "the TLS handshake was refused (\(words.prefix(200)))")
+        case .unableToValidateCertificate, .noCertificateToValidate, .cannotMatchULabel, .cannotFindPeerIP,
+             .failedToLoadCertificate, .failedToLoadPrivateKey, .noSuchFilesystemObject:
+            return TransportError(.tls, "the certificate could not be checked (\(error))")
+        case .handshakeFailed:
+            return TransportError(.connect, "the TLS handshake failed: \(String(describing: error).prefix(120))")
+        default:
+            return TransportError(.connectionLost, "TLS connection lost: \(String(describing: error).prefix(120))")
+        }
+    }
+
     /// A failed connection attempt: a name that does not resolve, or the first attempt's error.
     static func classifyConnection(dnsErrors: [any Error], attemptErrors: [any Error]) -> TransportError {
         if let first = attemptErrors.first {
@@ -127,14 +146,14 @@ public final class AsyncHTTPTransport: HTTPTransport {
         return TransportError(.connect, "could not connect")
     }
 
-    /// Socket errors by number: those before a connection exists never delivered the request.
+    /// Socket errors by number: those that only happen before a connection exists never delivered
+    /// the request. (ETIMEDOUT is not among them: an established connection can time out too.)
     static func classify(errno code: Int32, _ detail: String) -> TransportError {
         switch code {
         case ECONNREFUSED: TransportError(.connect, "connection refused")
         case ENETUNREACH: TransportError(.connect, "network unreachable")
         case EHOSTUNREACH: TransportError(.connect, "host unreachable")
         case EADDRNOTAVAIL: TransportError(.connect, "address not available")
-        case ETIMEDOUT: TransportError(.connect, "connect timed out")
         case ECONNRESET, EPIPE: TransportError(.connectionLost, "connection reset")
         default: TransportError(.other, detail)
         }

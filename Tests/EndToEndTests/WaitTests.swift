@@ -248,6 +248,21 @@ extension EndToEnd {
             #expect((job["retries"] as? Int) == 0, "nothing to retry")
         }
 
+        @Test func aTLSHandshakeThatFailsFailsAtOnceNamingTheSetting() async throws {
+            let workspace = try await Workspace.make(skills: ["point"], images: 4)
+            defer { Task { await workspace.close() } }
+            // The simulator speaks plain HTTP: a TLS client gets no handshake it can accept.
+            let https = workspace.simulator.baseURL.replacingOccurrences(of: "http://", with: "https://")
+            try config(workspace, name: "tls", baseURL: https)
+            let running = try workspace.start(["run", "config.json"])
+            let (result, took) = await finish(running, within: .seconds(30))
+            #expect(took < .seconds(5), "took \(took)")
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("TLS failed: the TLS handshake was refused"), "\(result.stderr)")
+            #expect(result.stderr.contains("Check api.base_url (\(https))"), "\(result.stderr)")
+            #expect((try await Operations.status(workspace, job: "tls"))["retries"] as? Int == 0)
+        }
+
         @Test func aRefusedKeyStillFailsAtOnceWithItsClearMessage() async throws {
             let workspace = try await Workspace.make(skills: ["point"], images: 4)
             defer { Task { await workspace.close() } }

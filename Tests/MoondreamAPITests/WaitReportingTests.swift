@@ -124,6 +124,12 @@ import Testing
         #expect(AsyncHTTPTransport.classify(NIOSSLError.handshakeFailed(.sslError([]))).failure == .tls)
         #expect(AsyncHTTPTransport.classify(NIOSSLExtraError.failedToValidateHostname).failure == .tls)
         #expect(AsyncHTTPTransport.classify(NIOSSLError.uncleanShutdown).failure == .connectionLost)
+        #expect(AsyncHTTPTransport.classify(NIOSSLError.unableToValidateCertificate).failure == .tls)
+        #expect(AsyncHTTPTransport.classify(NIOSSLError.handshakeFailed(.sslError([.eofDuringHandshake]))).failure == .connect,
+                "a handshake cut short may be the network's doing")
+        #expect(AsyncHTTPTransport.classify(NIOSSLError.handshakeFailed(.zeroReturn)).failure == .connect)
+        #expect(AsyncHTTPTransport.classify(IOError(errnoCode: ETIMEDOUT, reason: "read")).failure == .other,
+                "an established connection can time out after the request went out")
         #expect(AsyncHTTPTransport.classify(ChannelError.connectTimeout(.seconds(10))).failure == .connect)
         #expect(AsyncHTTPTransport.classify(CancellationError()).failure == .connectionLost)
     }
