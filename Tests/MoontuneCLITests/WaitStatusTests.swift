@@ -84,6 +84,17 @@ import Testing
         #expect(line.split(separator: "\n").count == 1)
     }
 
+    @Test func onATerminalAWaitPrintsItsSentenceAboveTheLiveLine() {
+        let capture = Capture()
+        let observer = ConsoleObserver(interactive: true, format: .logfmt, verbosity: .normal, job: "w",
+                                       redactor: SecretRedactor(secrets: []), write: capture.write)
+        let error = APIError(kind: .transport(.connect), endpoint: "POST /tuning/finetunes", message: "connection refused")
+        observer.record(.waiting(APIWait(RetryEvent(endpoint: "POST /tuning/finetunes", reason: "connect", attempt: 1, maxAttempts: 8,
+                                                    delay: .seconds(1), error: error))))
+        #expect(capture.output.contains("waiting for the API (create the finetune, POST /tuning/finetunes): connection refused; attempt 1 of 8"),
+                "\(capture.output)")
+    }
+
     @Test func theStopMessageSaysWhetherAStepIsInFlight() {
         let capture = Capture()
         let observer = ConsoleObserver(interactive: false, format: .logfmt, verbosity: .normal, job: "w",
