@@ -59,8 +59,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     /// Whether a call that is safe to repeat may be tried again after this failure.
     public var isTransient: Bool {
         switch kind {
-        // Fetching an oversized answer again would only fetch it again.
-        case .transport(.responseTooLarge): false
+        // Fetching an oversized answer again would only fetch it again; a host that does not
+        // resolve or a certificate that fails verification is a config to fix, not an outage.
+        case .transport(.responseTooLarge), .transport(.unresolvable), .transport(.tls): false
         case .rateLimited, .server, .transport: true
         case .badRequest, .unauthorized, .notFound, .conflict, .gone, .otherClientError, .undecodable: false
         }
@@ -104,6 +105,28 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         return text
     }
 
+    /// The failure in a few words, for a line that says why moontune waits: "connection refused",
+    /// "503", "429, Retry-After 20 s", "timed out".
+    public var waitReason: String {
+        var text: String
+        switch kind {
+        case .transport(let failure):
+            // The transport's own words ("connection refused") when it has them.
+            text = message.isEmpty || message.count > 80 ? failure.description : message
+        default:
+            text = status.map(String.init) ?? metricName
+        }
+        if let retryAfter { text += ", Retry-After \(Self.seconds(retryAfter))" }
+        return text
+    }
+
+    /// "20 s", "0.5 s".
+    static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        if value == value.rounded() { return "\(Int(value)) s" }
+        return "\((value * 10).rounded() / 10) s"
+    }
+
     private var kindDescription: String {
         switch kind {
         case .badRequest: "bad request"
@@ -132,9 +155,13 @@ public enum TransportFailure: Sendable, Hashable, CustomStringConvertible {
     case responseTooLarge
     /// Any other I/O failure; treated as possibly delivered.
     case other
+    /// The host of the base URL does not resolve (DNS): nothing to wait for. Never delivered.
+    case unresolvable
+    /// TLS failed (the certificate did not verify, the handshake was refused). Never delivered.
+    case tls
 
     /// True when the request certainly did not reach the server.
-    public var certainlyNotDelivered: Bool { self == .connect }
+    public var certainlyNotDelivered: Bool { self == .connect || self == .unresolvable || self == .tls }
 
     public var metricName: String {
         switch self {
@@ -143,6 +170,8 @@ public enum TransportFailure: Sendable, Hashable, CustomStringConvertible {
         case .connectionLost: "connection_lost"
         case .responseTooLarge: "response_too_large"
         case .other: "transport"
+        case .unresolvable: "unresolvable"
+        case .tls: "tls"
         }
     }
 
@@ -153,6 +182,8 @@ public enum TransportFailure: Sendable, Hashable, CustomStringConvertible {
         case .connectionLost: "connection lost"
         case .responseTooLarge: "response too large"
         case .other: "transport error"
+        case .unresolvable: "DNS lookup failed"
+        case .tls: "TLS failed"
         }
     }
 }

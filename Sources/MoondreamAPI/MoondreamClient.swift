@@ -83,7 +83,14 @@ public final class MoondreamClient: Sendable {
                                    body: body, timeout: timeout ?? retry.requestTimeout,
                                    maxResponseBytes: configuration.maxResponseBytes)
         let started = environment.now()
+        let startedAt = environment.date()
         var attempts = 0
+        // A call that was retried tells the listener how it ended, however it ends.
+        var retried = false
+        var succeeded = false
+        defer {
+            if retried { RetryReporting.observer?.settled(endpoint: endpoint, attempts: attempts, succeeded: succeeded) }
+        }
         while true {
             attempts += 1
             let error: APIError
@@ -97,6 +104,7 @@ public final class MoondreamClient: Sendable {
             limiter.release()
             switch result {
             case .success(let response) where (200..<300).contains(response.status):
+                succeeded = true
                 return response
             case .success(let response):
                 error = httpError(response, endpoint: endpoint)
@@ -113,12 +121,22 @@ public final class MoondreamClient: Sendable {
             case .fail(let ambiguous):
                 throw error.with(attempts: attempts, ambiguous: ambiguous)
             case .retry(let delay):
+                let policy = configuration.retry
+                let now = environment.date()
                 let event = RetryEvent(endpoint: endpoint, reason: error.metricName, attempt: attempts,
-                                       delay: delay, error: error)
+                                       maxAttempts: policy.maxAttempts, delay: delay, error: error,
+                                       firstAttemptAt: startedAt, at: now,
+                                       nextAttemptAt: now.addingTimeInterval(RetryEvent.seconds(delay)),
+                                       givesUpAt: startedAt.addingTimeInterval(RetryEvent.seconds(policy.giveUpAfter)))
                 logger.debug("retrying", metadata: ["endpoint": "\(endpoint)", "reason": "\(event.reason)",
                                                     "attempt": "\(attempts)", "delay": "\(delay)"])
-                RetryReporting.observer?(event)
-                try await environment.sleep(delay)
+                retried = true
+                if let observer = RetryReporting.observer {
+                    observer(event)
+                    try await observer.backoff(delay, sleep: environment.sleep)
+                } else {
+                    try await environment.sleep(delay)
+                }
             }
         }
     }

@@ -24,6 +24,11 @@ public final class ConsoleObserver: RunObserver, Sendable {
         var limiter: InFlightLimiter?
         var retriesSinceNotice = 0
         var lastRetryNotice = ContinuousClock.now
+        /// The train_step in flight, which a graceful stop sees through.
+        var trainInFlight: Int?
+        /// Until when that train_step backs off (after a 429 or a refused connection): meanwhile
+        /// it is not in flight, and a stop ends the backoff.
+        var trainBackoffUntil: Date?
         /// Set by `finished`: the live line has been written for good and is not redrawn.
         var done = false
     }
@@ -108,7 +113,27 @@ public final class ConsoleObserver: RunObserver, Sendable {
             if let step { fields.insert(("step", .int(step)), at: 1) }
             notice("reconciled: \(message)", fields, force: true)
         case .retry(let retry):
+            if retry.endpoint.hasSuffix("/train_step") {
+                state.withLock { $0.trainBackoffUntil = retry.nextAttemptAt }
+            }
             handleRetry(retry)
+        case .waiting(let wait):
+            var fields: [(String, LogLine.Value)] = [("event", .string("waiting")), ("what", .string(wait.what)),
+                                                     ("endpoint", .string(wait.endpoint)), ("reason", .string(wait.reason))]
+            if wait.attempt > 0 { fields += [("attempt", .int(wait.attempt)), ("max_attempts", .int(wait.maxAttempts))] }
+            if let next = wait.nextAttemptAt { fields.append(("next_attempt_in_s", .double(max(0, next.timeIntervalSinceNow)))) }
+            if let end = wait.givesUpAt { fields.append(("gives_up_at", .string(LogLine.timestamp(end)))) }
+            fields.append(("message", .string(wait.describe())))
+            notice(wait.describe(), fields, level: "warn")
+        case let .waitOver(wait, after):
+            let text = "the API answers again (\(wait.what), \(wait.endpoint)) after \(Self.formatDuration(seconds: after)) of waiting"
+            notice(text, [("event", .string("wait_over")), ("what", .string(wait.what)), ("endpoint", .string(wait.endpoint)),
+                          ("waited_s", .double(after)), ("message", .string(text))])
+        case .trainStep(let step):
+            state.withLock {
+                $0.trainInFlight = step
+                $0.trainBackoffUntil = nil
+            }
         case .stopping(let reason):
             notice("stopping: \(reason)", [("event", .string("stopping")), ("reason", .string(reason))], force: true)
         case let .finished(state, step, error):
@@ -130,6 +155,17 @@ public final class ConsoleObserver: RunObserver, Sendable {
         }
     }
 
+    /// Says what a graceful stop does now: sees the train_step in flight through, or stops at once.
+    public func stopRequested(by signal: String) {
+        let step = state.withLock { state -> Int? in
+            if let until = state.trainBackoffUntil, until > Date() { return nil }
+            return state.trainInFlight
+        }
+        let reason = step.map { "\(signal) received: finishing step \($0) in flight, then stopping (send it again to stop at once)" }
+            ?? "\(signal) received: no step in flight: stopping now"
+        record(.stopping(reason: reason))
+    }
+
     /// Redraws the live line (called on each step and by a ticker for the in-flight count).
     public func tick() {
         if interactive { redraw() }
@@ -137,7 +173,8 @@ public final class ConsoleObserver: RunObserver, Sendable {
 
     private func handleRetry(_ retry: RetryEvent) {
         if !interactive {
-            if verbosity >= .normal {
+            // Waits are logged once and then every 30 s (`.waiting`); each retry only when verbose.
+            if verbosity >= .verbose {
                 let delayMs = Double(retry.delay.components.seconds) * 1000 + Double(retry.delay.components.attoseconds) / 1e15
                 emit([("event", .string("retry")), ("endpoint", .string(retry.endpoint)), ("reason", .string(retry.reason)),
                       ("attempt", .int(retry.attempt)), ("delay_ms", .double(delayMs))], level: "warn")
@@ -145,6 +182,7 @@ public final class ConsoleObserver: RunObserver, Sendable {
             return
         }
         // On a terminal, retries are summarised: a storm is worth one line, not fifty.
+        guard verbosity >= .verbose else { return }
         let storm = state.withLock { state -> Int? in
             state.retriesSinceNotice += 1
             if state.retriesSinceNotice >= 5 && ContinuousClock.now - state.lastRetryNotice > .seconds(10) {
@@ -160,13 +198,13 @@ public final class ConsoleObserver: RunObserver, Sendable {
         }
     }
 
-    private func notice(_ text: String, _ fields: [(String, LogLine.Value)], force: Bool = false) {
+    private func notice(_ text: String, _ fields: [(String, LogLine.Value)], force: Bool = false, level: String = "info") {
         guard force || verbosity >= .normal else { return }
         if interactive {
             write("\r\u{1B}[2K" + text + "\n")
             redraw()
         } else if !fields.isEmpty {
-            emit(fields)
+            emit(fields, level: level)
         }
     }
 

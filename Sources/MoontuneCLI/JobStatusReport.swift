@@ -16,6 +16,10 @@ struct JobStatusReport: Encodable, Sendable {
     var pid: Int32?
     var updatedAtMs: Int64
     var lastError: String?
+    /// What the runner waits on the API for, or nil; only while the job is running.
+    var waiting: WaitRecord? = nil
+    /// Why the job last stopped: `signal`, or nil.
+    var stopReason: String? = nil
     // Beyond the contract:
     var host: String?
     var heartbeatMs: Int64?
@@ -109,6 +113,7 @@ struct JobStatusReport: Encodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, finetuneID = "finetune_id", state, step, totalSteps = "total_steps", lastCheckpointStep = "last_checkpoint_step"
         case rewardMean = "reward_mean", pid, updatedAtMs = "updated_at_ms", lastError = "last_error"
+        case waiting, stopReason = "stop_reason"
         case host, heartbeatMs = "heartbeat_ms", heartbeatAgeSeconds = "heartbeat_age_s", startedAtMs = "started_at_ms"
         case createdAtMs = "created_at_ms", stepsPerMinute = "steps_per_minute", etaSeconds = "eta_s", rewardStd = "reward_std"
         case recentRewardMeans = "recent_reward_means", rewardTrend = "reward_trend"
@@ -130,6 +135,8 @@ struct JobStatusReport: Encodable, Sendable {
         try container.encode(pid, forKey: .pid)
         try container.encode(updatedAtMs, forKey: .updatedAtMs)
         try container.encode(lastError, forKey: .lastError)
+        try container.encode(waiting, forKey: .waiting)
+        try container.encode(stopReason, forKey: .stopReason)
         try container.encode(host, forKey: .host)
         try container.encode(heartbeatMs, forKey: .heartbeatMs)
         try container.encode(heartbeatAgeSeconds, forKey: .heartbeatAgeSeconds)
@@ -212,7 +219,7 @@ extension JobStatusReport {
         return JobStatusReport(
             name: job.name, finetuneID: job.finetuneID, state: state, step: step, totalSteps: job.totalSteps,
             lastCheckpointStep: live.map(\.step).max(), rewardMean: series.last?.rewardMean, pid: job.pid, updatedAtMs: job.updatedAtMs,
-            lastError: job.lastError, host: job.host, heartbeatMs: job.heartbeatMs,
+            lastError: job.lastError, waiting: state == "running" ? job.waiting : nil, stopReason: job.stopReason, host: job.host, heartbeatMs: job.heartbeatMs,
             heartbeatAgeSeconds: job.heartbeatMs.map { Double(max(0, now - $0)) / 1000 }, startedAtMs: job.startedAtMs,
             createdAtMs: job.createdAtMs, stepsPerMinute: rate,
             etaSeconds: rate.flatMap { $0 > 0 && state == "running" ? Double(max(0, job.totalSteps - step)) / $0 * 60 : nil },
@@ -220,7 +227,8 @@ extension JobStatusReport {
             rewardTrend: Downsample.means(means, buckets: trendWidth), perSkill: pooledPerSkill(recent),
             lastEval: evals.last.map { EvalReport(step: $0.step, rewardMean: $0.rewardMean, n: $0.count, atMs: $0.atMs) },
             checkpoints: checkpoints.map { CheckpointReport($0, finetuneID: job.finetuneID) },
-            retries: retries, reconciliations: counts["reconciled"] ?? 0, pendingIntent: pending?.k, pendingIntentState: pendingState,
+            retries: retries + (job.retriesOutsideSteps ?? 0), reconciliations: counts["reconciled"] ?? 0, pendingIntent: pending?.k,
+            pendingIntentState: pendingState,
             baseURL: job.baseURL, configPath: job.configPath, serverStep: job.serverStep,
             lastTrain: trained.map { LastTrain(step: $0.k, serverStep: $0.serverStep, numbers: $0.train) },
             warnings: warnings(checkpoints: live, now: now))

@@ -54,7 +54,7 @@ struct RunCommand: AsyncParsableCommand {
         let request = RunRequest(configURL: URL(fileURLWithPath: config), databasePath: database.path, rewindToServer: rewindToServer,
                                  observer: observer, logger: logger)
         let onSignal: @Sendable (String) -> Void = { name in
-            observer.record(.stopping(reason: "\(name) received: finishing the step in flight (send it again to stop at once)"))
+            observer.stopRequested(by: name)
         }
         let result: Result<SessionResult, any Error> = try await GracefulShutdown.run(logger: logger, onFirstSignal: onSignal) {
             await withTaskGroup(of: Void.self) { ticker in

@@ -148,6 +148,12 @@ enum StatusText {
             }
             lines.append(line)
         }
+        if let wait = report.waiting {
+            lines.append("  waiting    " + StatusText.describe(wait, now: ProgressStore.nowMs()))
+        }
+        if let reason = report.stopReason, report.state == "stopped" {
+            lines.append("  stopped    by \(reason == "signal" ? "a signal (graceful stop)" : reason)")
+        }
         lines.append("  retries    \(report.retries)   reconciliations \(report.reconciliations)"
             + (report.pendingIntent.map { "   step \($0) \(report.pendingIntentState ?? "awaiting reconciliation")" } ?? ""))
         for warning in report.warnings {
@@ -164,6 +170,26 @@ enum StatusText {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// One line: "for the API (create the finetune, POST /tuning/finetunes) since 10:30:05 (12s):
+    /// connection refused; attempt 4 of 8, next in 3s; gives up by 10:45:05".
+    static func describe(_ wait: WaitRecord, now: Int64) -> String {
+        var text = "for the API (\(wait.what), \(wait.endpoint)) since \(clock(wait.sinceMs))"
+        text += " (\(ConsoleObserver.formatDuration(seconds: Double(max(0, now - wait.sinceMs)) / 1000))): \(wait.lastError)"
+        if wait.attempt > 0 { text += "; attempt \(wait.attempt)" }
+        if let next = wait.nextAttemptMs {
+            text += ", next in \(ConsoleObserver.formatDuration(seconds: Double(max(0, next - now)) / 1000))"
+        }
+        if let end = wait.givesUpAtMs { text += "; " + (wait.attempt > 0 ? "gives up by " : "until ") + clock(end) }
+        return text
+    }
+
+    static func clock(_ ms: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
     }
 
     /// ▁▂▃▄▅▆▇█ over the values' own range (at most 60 of the latest).

@@ -50,7 +50,7 @@ struct StopCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("moontune: cannot signal pid \(pid): \(String(cString: strerror(errno)))\n".utf8))
             throw ExitCode(1)
         }
-        if !force { print("sent SIGTERM to pid \(pid); waiting for job \(name) to finish its step and stop") }
+        if !force { print("sent SIGTERM to pid \(pid); waiting for job \(name) to stop (a train_step in flight is seen through; any other wait ends at once)") }
         let deadline = ContinuousClock.now + .seconds(timeout)
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))

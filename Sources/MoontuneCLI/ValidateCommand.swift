@@ -1,25 +1,34 @@
 import ArgumentParser
 import Foundation
+import MoondreamAPI
 import MoontuneJob
 
 /// `moontune validate CONFIG`: checks the config, every dataset line and every image header
-/// without calling the API or needing a key.
-public struct ValidateCommand: ParsableCommand {
+/// without calling the API or needing a key; with `--check-api`, also one cheap authenticated
+/// call.
+public struct ValidateCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Check a job's config, every dataset line and every image, without calling the API.",
         discussion: """
             Prints a summary of the data (examples per skill, image formats and sizes, steps per \
             epoch, the examples of step 1), or every problem found, one per line as \
-            file:line: field: problem, and exits with status 2.
+            file:line: field: problem, and exits with status 2. With --check-api, a valid job is \
+            also checked against its API with one cheap authenticated call (GET \
+            /tuning/finetunes?limit=1): whether api.base_url answers and the key is accepted. The \
+            key is never printed. Exits 1 when the API check fails.
             """)
 
     @Argument(help: "The job config (JSON).")
     var config: String
 
+    @Flag(name: .customLong("check-api"),
+          help: "Also make one cheap authenticated call to check that api.base_url answers and the key is accepted.")
+    var checkAPI = false
+
     public init() {}
 
-    public func run() throws {
+    public func run() async throws {
         let report = validateJob(configURL: URL(fileURLWithPath: config))
         for warning in report.warnings { Self.writeToStandardError("warning: \(warning)") }
         guard report.isValid else {
@@ -29,6 +38,11 @@ public struct ValidateCommand: ParsableCommand {
         }
         print(report.summary)
         print("ok: the job is valid")
+        if checkAPI, let config = report.config {
+            let check = await APICheck.run(config.api, environment: ProcessInfo.processInfo.environment)
+            print(check.message)
+            if !check.ok { throw ExitCode(1) }
+        }
     }
 
     /// One line on stderr, for warnings and counts that must not mix with the lines on stdout.

@@ -1,3 +1,4 @@
+import Foundation
 import MoondreamAPI
 import MoontuneJob
 import MoontuneStore
@@ -20,6 +21,16 @@ extension JobRunner {
             case .transport(.responseTooLarge):
                 return "\(error). The answer was larger than api.max_response_bytes (\(config.api.maxResponseBytes) bytes); "
                     + "raise it if the server is right to send that much."
+            case .transport(.unresolvable):
+                return "\(error). Check api.base_url (\(config.api.baseURL)) in \(config.sourceURL.lastPathComponent): "
+                    + "fix the host name; waiting cannot help."
+            case .transport(.tls):
+                return "\(error). Check api.base_url (\(config.api.baseURL)) in \(config.sourceURL.lastPathComponent): "
+                    + "the TLS connection failed (is the certificate valid for that host?); waiting cannot help."
+            case .transport(.connect):
+                return "\(error). Nothing answered at api.base_url (\(config.api.baseURL)) until the give-up time "
+                    + "(api.give_up_after_s = \(Int(config.api.giveUpAfterSeconds)) s): check the URL, or run again "
+                    + "to resume once the API is back."
             case .server, .rateLimited, .transport:
                 return "\(error). The server kept failing past the give-up time (api.give_up_after_s = "
                     + "\(Int(config.api.giveUpAfterSeconds)) s); run again to resume once it is back."

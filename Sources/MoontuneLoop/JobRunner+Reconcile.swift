@@ -36,9 +36,21 @@ extension JobRunner {
 
     /// Sleeps between reads of the server's step while a train_step is in doubt. A graceful stop
     /// ends the wait at once: the intent stays recorded, and the next run watches out the rest.
-    func waitInDoubt(_ duration: Duration) async throws {
-        try await cancelWhenGracefulShutdown {
-            try await Task.sleep(for: duration)
+    ///
+    /// The wait is shown (log and `status`) as one wait from the send to the end of the window,
+    /// however many reads it takes.
+    func waitInDoubt(_ duration: Duration, step: Int, sentAtMs: Int64, deadlineMs: Int64) async throws {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let wait = APIWait(what: "step \(step) in doubt: the server may still apply it", endpoint: "POST /tuning/train_step",
+                           since: Date(timeIntervalSince1970: Double(sentAtMs) / 1000),
+                           reason: "its outcome is unknown and the server may still be running it", attempt: 0, maxAttempts: 0,
+                           nextAttemptAt: Date().addingTimeInterval(seconds),
+                           givesUpAt: Date(timeIntervalSince1970: Double(deadlineMs) / 1000),
+                           atTheEnd: "concludes it did not land and runs it again")
+        try await context.waits.holding(wait) {
+            try await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: duration)
+            }
         }
     }
 
@@ -80,7 +92,7 @@ extension JobRunner {
             let action = current.decide(serverStep: serverStep, nowMs: now)
             watch = current
             guard case .readAgain(let delay) = action else { break }
-            try await waitInDoubt(.milliseconds(delay))
+            try await waitInDoubt(.milliseconds(delay), step: current.step, sentAtMs: sentAtMs ?? now, deadlineMs: current.deadlineMs)
         }
         let outcome = ReconcileOutcome.decide(lastApplied: progress.lastApplied, pendingIntent: pendingStep, serverStep: serverStep)
         switch outcome {

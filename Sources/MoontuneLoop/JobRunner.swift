@@ -9,9 +9,15 @@ import ServiceLifecycle
 /// and reconciliation. Decisions come from `LoopPlanner` and `ReconcileOutcome`; this type does
 /// the I/O and keeps the in-memory mirror of what it recorded.
 ///
-/// Graceful stop: between steps nothing new starts; rollouts in progress are abandoned (nothing
-/// about them was recorded), while a train_step in flight is finished and recorded.
-public final class JobRunner {
+/// Graceful stop: between steps nothing new starts; any wait on the API ends at once — rollouts
+/// in progress are abandoned (nothing about them was recorded), and preparation, reconciling,
+/// checkpoints and evals are cut short (`stoppable`; the next run redoes or reconciles them) —
+/// while a train_step in flight is finished and recorded.
+///
+/// `@unchecked Sendable`: the mutable mirror (`progress`, `finetuneID`) is only ever touched by
+/// one task at a time — the run's own, or the child `stoppable` starts while the run's task
+/// waits for it.
+public final class JobRunner: @unchecked Sendable {
     let context: RunContext
     var progress: RecordedProgress
     var finetuneID = ""
@@ -39,22 +45,37 @@ public final class JobRunner {
     /// how it ended, and is recorded in the database when the database can still be written.
     public func run() async -> RunOutcome {
         let outcome: RunOutcome
+        var stopReason: String?
+        let waits = context.waits
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { [store, jobID] in
+                    var beats = 0
                     while !Task.isCancelled {
-                        try await Task.sleep(for: .seconds(2))
-                        try? await store.heartbeat(jobID: jobID, now: ProgressStore.nowMs())
+                        try await Task.sleep(for: .seconds(1))
+                        // A wait on the API reaches the record within a second or so, and at most
+                        // once a second however many calls retry.
+                        try? await waits.flush(to: store, jobID: jobID)
+                        beats += 1
+                        if beats % 2 == 0 { try? await store.heartbeat(jobID: jobID, now: ProgressStore.nowMs()) }
                     }
                 }
-                // The heartbeat covers preparation too: creating the finetune or reconciling may
-                // wait out a server that is down.
-                try await prepare()
+                // Every API call of the run reports its retries to the wait tracker: preparation,
+                // reconciling, checkpoints and evals here; a step's own calls through the step's
+                // counter, which passes them on.
+                try await RetryReporting.$observer.withValue(waits.retryObserver()) {
+                    // The heartbeat covers preparation too: creating the finetune or reconciling may
+                    // wait out a server that is down, and a graceful stop ends that wait.
+                    try await stoppable { [self] in try await prepare() }
+                }
+                // Metrics pushes are best effort: their retries are not waits of the job.
                 group.addTask { [pushes, context, finetuneID] in
                     await pushes.deliver(client: context.client, finetuneID: finetuneID, observer: context.observer,
                                          logger: context.logger)
                 }
-                try await loop()
+                try await RetryReporting.$observer.withValue(waits.retryObserver()) {
+                    try await loop()
+                }
                 // The last metrics go out before the run ends, a few seconds at most.
                 pushes.finish()
                 group.addTask { try? await Task.sleep(for: .seconds(5)) }
@@ -64,13 +85,17 @@ public final class JobRunner {
             outcome = RunOutcome(state: .completed, step: progress.lastApplied, error: nil)
         } catch is StopRequested {
             outcome = RunOutcome(state: .stopped, step: progress.lastApplied, error: nil)
+            stopReason = "signal"
         } catch is CancellationError where Task.isShuttingDownGracefully {
             outcome = RunOutcome(state: .stopped, step: progress.lastApplied, error: nil)
+            stopReason = "signal"
         } catch {
             outcome = RunOutcome(state: .failed, step: progress.lastApplied, error: Self.explain(error, config: context.config))
         }
+        // The retries counted since the last flush; the wait itself ends with the run.
+        try? await waits.flush(to: store, jobID: jobID)
         do {
-            try await store.finish(jobID: jobID, state: outcome.state, error: outcome.error, now: now)
+            try await store.finish(jobID: jobID, state: outcome.state, error: outcome.error, stopReason: stopReason, now: now)
             if let error = outcome.error {
                 try await store.recordEvent(jobID: jobID, kind: "error", step: outcome.step, message: error, now: now)
             } else {
@@ -95,15 +120,17 @@ public final class JobRunner {
             while true {
                 if Task.isShuttingDownGracefully { throw StopRequested() }
                 switch LoopPlanner.next(progress) {
+                // Between steps, every call may be cut short by a graceful stop: each records
+                // its intent or its result atomically, and the next run finishes what is left.
                 case .reconcile(let step):
-                    try await reconcile(pendingStep: step, statistics: nil)
+                    try await stoppable { [self] in try await reconcile(pendingStep: step, statistics: nil) }
                     serverApplied.reset(to: progress.lastApplied)
                 case .finishDeletion(let step), .deleteCheckpoint(let step):
-                    try await deleteCheckpoint(step: step)
+                    try await stoppable { [self] in try await deleteCheckpoint(step: step) }
                 case .saveCheckpoint(let step, let kind):
-                    try await saveCheckpoint(step: step, kind: kind)
+                    try await stoppable { [self] in try await saveCheckpoint(step: step, kind: kind) }
                 case .eval(let step):
-                    try await runEval(step: step)
+                    try await stoppable { [self] in try await runEval(step: step) }
                 case .train(let step):
                     // Start this step's rollouts, those of the steps the staleness bound lets run
                     // ahead while this one trains, and one step more, whose requests are built
@@ -160,7 +187,9 @@ public final class JobRunner {
         let clock = ContinuousClock()
         let trainStarted = clock.now
         do {
-            let result = try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer)) {
+            context.observer.record(.trainStep(inFlight: step))
+            defer { context.observer.record(.trainStep(inFlight: nil)) }
+            let result = try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer, waits: context.waits)) {
                 try await context.client.trainStep(finetuneID: finetuneID, groups: trainGroups, lr: lr,
                                                    timeout: .milliseconds(Int64(context.config.api.trainStepTimeoutSeconds * 1000)))
             }
@@ -199,7 +228,17 @@ public final class JobRunner {
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
                                             reconciled: true)
-            try await reconcile(pendingStep: step, statistics: statistics, sentAtMs: window ? sentAtMs : nil)
+            // A graceful stop may cut the watch short: the intent stays, and the next run watches
+            // out the rest of the window and reconciles.
+            try await stoppable { [self] in
+                try await reconcile(pendingStep: step, statistics: statistics, sentAtMs: window ? sentAtMs : nil)
+            }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            // A graceful stop ended a backoff (after a 429 or a refused connection): the step
+            // certainly did not land, so the record drops the intent, as for a refusal.
+            try await store.discardStepIntent(jobID: jobID, k: step)
+            progress.pendingIntent = nil
+            throw StopRequested()
         } catch let error as APIError {
             // Refused, or never delivered: the step certainly did not land, so the record drops
             // the intent and stays exact.
@@ -243,12 +282,19 @@ public final class JobRunner {
             + "--rewind-to-server to continue from the server's step"
     }
 
+    /// Runs work between steps that a graceful stop cuts short at once (it is cancelled, and the
+    /// run ends `stopped`). Never wraps a train_step.
+    func stoppable<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await cancelWhenGracefulShutdown(operation)
+    }
+
     func markApplied(step: Int, statistics: StepStatistics?, reconciled: Bool, serverStep: Int? = nil) async throws {
         var metrics = StepMetrics(reconciledFrom: statistics)
         if statistics == nil { metrics.json = nil }
         metrics.serverStep = serverStep
         metrics.train = TrainNumbers(answer: statistics?.server ?? [:])
         try await store.markStepApplied(jobID: jobID, k: step, metrics: metrics, reconciled: reconciled, now: now)
+        context.waits.recordedWithStep(metrics.retries)
         progress.lastApplied = step
         progress.pendingIntent = nil
         if let statistics {

@@ -15,12 +15,17 @@ final class RetryCounter: Sendable {
         }
     }
 
-    /// A retry observer that counts and passes each retry on to the run's observer.
-    func observer(forwardingTo runObserver: any RunObserver) -> RetryObserver {
-        RetryObserver { [self] event in
+    /// A retry observer that counts (for the step's record), passes each retry on to the run's
+    /// observer, and tells the run's wait tracker.
+    func observer(forwardingTo runObserver: any RunObserver, waits: WaitTracker) -> RetryObserver {
+        let tracker = waits.retryObserver()
+        return RetryObserver({ [self] event in
             state.withLock { $0[event.reason, default: 0] += 1 }
             runObserver.record(.retry(event))
-        }
+            tracker(event)
+        }, settled: { endpoint, attempts, succeeded in
+            tracker.settled(endpoint: endpoint, attempts: attempts, succeeded: succeeded)
+        }, backoff: WaitTracker.stoppableBackoff)
     }
 }
 

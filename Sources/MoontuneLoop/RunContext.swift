@@ -21,10 +21,12 @@ public struct RunContext: Sendable {
     /// timeout, a lost connection, a crash), before asking the server where it is: a request the
     /// server is still processing must land first, or it would be mistaken for one that never came.
     public var inDoubtWait: Duration
+    /// What the run waits on the API for, for the log and `status`. Shared by every task of the run.
+    public var waits: WaitTracker
 
     public init(config: JobConfig, jobID: Int64, store: ProgressStore, client: MoondreamClient, dataset: Dataset,
                 evalDataset: Dataset?, scorer: any RewardScorer, builder: RequestBuilder, observer: any RunObserver,
-                logger: Logger, rewindToServer: Bool, inDoubtWait: Duration = .seconds(30)) {
+                logger: Logger, rewindToServer: Bool, inDoubtWait: Duration = .seconds(30), waits: WaitTracker? = nil) {
         self.config = config
         self.jobID = jobID
         self.store = store
@@ -37,6 +39,7 @@ public struct RunContext: Sendable {
         self.logger = logger
         self.rewindToServer = rewindToServer
         self.inDoubtWait = inDoubtWait
+        self.waits = waits ?? WaitTracker(observer: observer)
     }
 }
 

@@ -11,7 +11,14 @@ public enum RunEvent: Sendable {
     case checkpointDeleted(step: Int)
     case evalRecorded(step: Int, summary: EvalSummary)
     case reconciled(step: Int?, message: String)
+    /// One retry, as the client reports it (the log shows these only when verbose).
     case retry(RetryEvent)
+    /// A wait on the API worth a log line: its first retry, then at most one every 30 s.
+    case waiting(APIWait)
+    /// A wait that was logged is over: a call that was retried succeeded, `after` seconds.
+    case waitOver(APIWait, after: Double)
+    /// A train_step is in flight (`step`), or none is (nil): a graceful stop sees one through.
+    case trainStep(inFlight: Int?)
     case stopping(reason: String)
     case finished(state: JobState, step: Int, error: String?)
     case notice(String)

@@ -65,7 +65,7 @@ struct StepGatherer: Sendable {
         }
         do {
             let groups = try await cancelWhenGracefulShutdown {
-                try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer)) {
+                try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer, waits: context.waits)) {
                     let requests = try await buildRequests()
                     let appliedAtSend = try await applied.wait(until: step - 1 - maxStaleness)
                     sent.set(clock.now, applied: appliedAtSend)

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 extension ProgressStore {
@@ -41,6 +42,8 @@ extension ProgressStore {
             job.configJSON = configJSON
             job.configPath = configPath
             job.lastError = nil
+            job.waitingJSON = nil
+            job.stopReason = nil
             try job.update(db)
             return previous
         }
@@ -59,11 +62,30 @@ extension ProgressStore {
         }
     }
 
-    /// Records how the run ended: `stopped`, `failed` (with the error) or `completed`.
-    public func finish(jobID: Int64, state: JobState, error: String?, now: Int64) async throws {
+    /// Records how the run ended: `stopped` (with its reason), `failed` (with the error) or
+    /// `completed`. The wait is over. A stop keeps the last error it saw (the API may have been
+    /// down when it was asked to stop); completing clears it.
+    public func finish(jobID: Int64, state: JobState, error: String?, stopReason: String? = nil, now: Int64) async throws {
         try await write { db in
-            try db.execute(sql: "UPDATE jobs SET state = ?, last_error = ?, updated_at_ms = ?, heartbeat_ms = ? WHERE id = ?",
-                           arguments: [state, error, now, now, jobID])
+            try db.execute(sql: """
+                UPDATE jobs SET state = ?, last_error = CASE WHEN ? THEN coalesce(?, last_error) ELSE ? END,
+                                stop_reason = ?, waiting_json = NULL, updated_at_ms = ?, heartbeat_ms = ? WHERE id = ?
+                """, arguments: [state, state == .stopped, error, error, stopReason, now, now, jobID])
+        }
+    }
+
+    /// Records that the runner waits on the API (`wait`), or no longer does (nil), with the last
+    /// error it saw (nil: a call succeeded since), and adds `retriesOutsideSteps` (negative when
+    /// retries counted here earlier have since been recorded with their step).
+    /// Called at most every second or so, not once per retry.
+    public func recordWaiting(jobID: Int64, _ wait: WaitRecord?, lastError: String?, retriesOutsideSteps: Int,
+                              now: Int64) async throws {
+        let json = try wait.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET waiting_json = ?, last_error = ?, retries_outside_steps = max(0, retries_outside_steps + ?),
+                                updated_at_ms = ? WHERE id = ? AND state = 'running'
+                """, arguments: [json, lastError, retriesOutsideSteps, now, jobID])
         }
     }
 

@@ -111,6 +111,16 @@ extension ProgressStore {
                                                      constant_group_fraction, wall_ms, retries)
                 """)
         }
+        // What the runner is waiting on the API for (a JSON object, NULL when it is not waiting),
+        // why the last run stopped, and the retries made outside any recorded step (preparation,
+        // checkpoints, evals, abandoned steps), which `status` adds to the steps' own.
+        migrator.registerMigration("v4: waits on jobs") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN waiting_json TEXT;
+                ALTER TABLE jobs ADD COLUMN stop_reason TEXT;
+                ALTER TABLE jobs ADD COLUMN retries_outside_steps INTEGER NOT NULL DEFAULT 0 CHECK (retries_outside_steps >= 0);
+                """)
+        }
         // The live service's answers: train_step's numbers and the server's step with each step,
         // the lr sent, whether a step was RL or SFT, the finetune's step as last known, and when a
         // checkpoint expires.

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The lifecycle state stored for a job. `interrupted` is never stored: it is what `status`
@@ -29,6 +30,18 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
     public var finetuneDeletedAtMs: Int64?
     /// The finetune's step on the server as last known (a train_step answer, a checkpoint save).
     public var serverStep: Int?
+    /// What the runner is waiting on the API for, as `WaitRecord` JSON; nil when not waiting.
+    /// (Nil too in a database a runner has not opened since migration v4.)
+    public var waitingJSON: String?
+    /// Why the job last stopped: `signal` for a graceful stop; nil otherwise.
+    public var stopReason: String?
+    /// Retries counted outside any recorded step (nil before migration v4).
+    public var retriesOutsideSteps: Int?
+
+    /// The recorded wait, decoded.
+    public var waiting: WaitRecord? {
+        waitingJSON.flatMap { try? JSONDecoder().decode(WaitRecord.self, from: Data($0.utf8)) }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, name, finetuneID = "finetune_id", configPath = "config_path", configJSON = "config_json"
@@ -36,6 +49,7 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
         case totalSteps = "total_steps", state, pid, host, heartbeatMs = "heartbeat_ms", startedAtMs = "started_at_ms"
         case createdAtMs = "created_at_ms", updatedAtMs = "updated_at_ms", lastError = "last_error"
         case finetuneDeletedAtMs = "finetune_deleted_at_ms", serverStep = "server_step"
+        case waitingJSON = "waiting_json", stopReason = "stop_reason", retriesOutsideSteps = "retries_outside_steps"
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {
@@ -52,6 +66,7 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
         self.apiKeyEnv = apiKeyEnv
         self.totalSteps = totalSteps
         self.state = .pending
+        self.retriesOutsideSteps = 0
         self.createdAtMs = now
         self.updatedAtMs = now
     }
@@ -351,5 +366,49 @@ public struct EventRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
         self.step = step
         self.message = message
         self.dataJSON = dataJSON
+    }
+}
+
+/// A wait on the API as `status` shows it: what the runner waits for, since when, why, and until
+/// when at the latest. Times are Unix milliseconds.
+public struct WaitRecord: Codable, Sendable, Equatable {
+    /// In words: "create the finetune", "rollouts", "train_step outcome in doubt", ...
+    public var what: String
+    /// For example `POST /tuning/rollouts`.
+    public var endpoint: String
+    public var sinceMs: Int64
+    /// The failure that made it wait, in words: "connection refused", "429, Retry-After 20 s".
+    public var lastError: String
+    /// The attempt that last failed (1-based); 0 for a wait that is not a retry (in doubt).
+    public var attempt: Int
+    public var nextAttemptMs: Int64?
+    public var givesUpAtMs: Int64?
+
+    public init(what: String, endpoint: String, sinceMs: Int64, lastError: String, attempt: Int,
+                nextAttemptMs: Int64?, givesUpAtMs: Int64?) {
+        self.what = what
+        self.endpoint = endpoint
+        self.sinceMs = sinceMs
+        self.lastError = lastError
+        self.attempt = attempt
+        self.nextAttemptMs = nextAttemptMs
+        self.givesUpAtMs = givesUpAtMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case what, endpoint, sinceMs = "since_ms", lastError = "last_error", attempt
+        case nextAttemptMs = "next_attempt_ms", givesUpAtMs = "gives_up_at_ms"
+    }
+
+    /// Every field is written, `null` when unknown.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(what, forKey: .what)
+        try container.encode(endpoint, forKey: .endpoint)
+        try container.encode(sinceMs, forKey: .sinceMs)
+        try container.encode(lastError, forKey: .lastError)
+        try container.encode(attempt, forKey: .attempt)
+        try container.encode(nextAttemptMs, forKey: .nextAttemptMs)
+        try container.encode(givesUpAtMs, forKey: .givesUpAtMs)
     }
 }

@@ -136,3 +136,47 @@ func makeJob(_ store: ProgressStore, name: String = "job-a") async throws -> Job
         #expect(try JobLock.tryAcquire(databasePath: db, jobName: "j") != nil)
     }
 }
+
+@Suite struct WaitRecordTests {
+    @Test func aWaitRoundTripsAndAStopKeepsTheLastErrorWithItsReason() async throws {
+        let dir = try temporaryDirectory()
+        let store = try ProgressStore(path: dir.appendingPathComponent("state.sqlite").path)
+        let id = try #require(try await makeJob(store).id)
+        #expect(try await store.job(id: id)?.retriesOutsideSteps == 0)
+        _ = try await store.markRunning(jobID: id, pid: 1, host: "h", totalSteps: 10, configJSON: "{}", configPath: "/c.json", now: 2)
+        let wait = WaitRecord(what: "rollouts", endpoint: "POST /tuning/rollouts", sinceMs: 1000, lastError: "429, Retry-After 20 s",
+                              attempt: 3, nextAttemptMs: 21_000, givesUpAtMs: 901_000)
+        try await store.recordWaiting(jobID: id, wait, lastError: "POST /tuning/rollouts: 429, Retry-After 20 s", retriesOutsideSteps: 3, now: 5)
+        var job = try #require(try await store.job(id: id))
+        #expect(job.waiting == wait)
+        #expect(job.lastError == "POST /tuning/rollouts: 429, Retry-After 20 s")
+        #expect(job.retriesOutsideSteps == 3)
+        let json = try #require(job.waitingJSON)
+        for key in ["what", "endpoint", "since_ms", "last_error", "attempt", "next_attempt_ms", "gives_up_at_ms"] {
+            #expect(json.contains("\"\(key)\""), "\(key) in \(json)")
+        }
+        try await store.recordWaiting(jobID: id, nil, lastError: "POST /tuning/rollouts: 429, Retry-After 20 s", retriesOutsideSteps: -5, now: 6)
+        #expect(try await store.job(id: id)?.retriesOutsideSteps == 0, "never below zero")
+        try await store.recordWaiting(jobID: id, wait, lastError: "x: 503", retriesOutsideSteps: 0, now: 7)
+
+        try await store.finish(jobID: id, state: .stopped, error: nil, stopReason: "signal", now: 8)
+        job = try #require(try await store.job(id: id))
+        #expect(job.state == .stopped)
+        #expect(job.stopReason == "signal")
+        #expect(job.waitingJSON == nil, "a stopped job waits for nothing")
+        #expect(job.lastError == "x: 503", "a stop keeps the error it saw")
+
+        _ = try await store.markRunning(jobID: id, pid: 1, host: "h", totalSteps: 10, configJSON: "{}", configPath: "/c.json", now: 9)
+        job = try #require(try await store.job(id: id))
+        #expect(job.stopReason == nil && job.lastError == nil)
+        try await store.finish(jobID: id, state: .completed, error: nil, now: 10)
+        #expect(try await store.job(id: id)?.lastError == nil)
+    }
+
+    @Test func theWaitMigrationIsTheFourth() async throws {
+        let dir = try temporaryDirectory()
+        let store = try ProgressStore(path: dir.appendingPathComponent("state.sqlite").path)
+        let applied = try await store.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
+        #expect(applied.contains("v4: waits on jobs"))
+    }
+}

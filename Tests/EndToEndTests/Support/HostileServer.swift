@@ -14,6 +14,8 @@ struct HostileAnswer: Sendable {
     var body: [UInt8]
     /// For train_step: whether the step counts as applied although the answer is bad.
     var applies = false
+    /// A `Retry-After` header to send, in seconds.
+    var retryAfter: String?
 
     static func text(_ text: String, status: Int = 200, applies: Bool = false) -> HostileAnswer {
         HostileAnswer(status: status, body: Array(text.utf8), applies: applies)
@@ -89,7 +91,7 @@ final class HostileServer: Sendable {
         state.withLock { $0.requests[route, default: 0] += 1 }
         if let hostile = script(route) {
             if route == .trainStep, hostile.applies { state.withLock { $0.step += 1 } }
-            return Self.response(hostile.status, hostile.body)
+            return Self.response(hostile.status, hostile.body, retryAfter: hostile.retryAfter)
         }
         switch route {
         case .createFinetune:
@@ -128,8 +130,9 @@ final class HostileServer: Sendable {
 
     static func response(_ status: Int, _ text: String) -> Response { response(status, Array(text.utf8)) }
 
-    static func response(_ status: Int, _ bytes: [UInt8]) -> Response {
-        Response(status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    static func response(_ status: Int, _ bytes: [UInt8], retryAfter: String? = nil) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retryAfter { headers[.retryAfter] = retryAfter }
+        return Response(status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
