@@ -102,13 +102,18 @@ public struct StepRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     /// Everything else: per-skill rewards, retries by kind, staleness, the server's statistics.
     public var metricsJSON: String?
     /// `rl` or `sft`; nil for steps recorded before v5.
-    public var mode: StepMode?
+    public var mode: StepMode? = nil
     /// The learning rate sent.
-    public var lr: Double?
+    public var lr: Double? = nil
     /// The server's step after this one, when its answer said.
-    public var serverStep: Int?
-    /// train_step's own numbers, when the server sent them.
-    public var train: TrainNumbers
+    public var serverStep: Int? = nil
+    /// train_step's own numbers, when the server sent them (live service).
+    public var kl: Double? = nil
+    public var routerKL: Double? = nil
+    public var gradNorm: Double? = nil
+    public var sftLoss: Double? = nil
+    public var serverRewardMean: Double? = nil
+    public var serverRewardStd: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", k, state, exampleIDs = "example_ids", intentAtMs = "intent_at_ms"
@@ -120,92 +125,16 @@ public struct StepRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
         case serverRewardMean = "server_reward_mean", serverRewardStd = "server_reward_std"
     }
 
-    public init(jobID: Int64, k: Int, state: StepState, exampleIDs: String, intentAtMs: Int64, appliedAtMs: Int64? = nil,
-                reconciled: Bool, rewardMean: Double? = nil, rewardStd: Double? = nil, rewardMin: Double? = nil,
-                rewardMax: Double? = nil, constantGroupFraction: Double? = nil, rolloutLatencyMs: Double? = nil,
-                trainLatencyMs: Double? = nil, wallMs: Double? = nil, retries: Int, metricsJSON: String? = nil,
-                mode: StepMode? = nil, lr: Double? = nil, serverStep: Int? = nil, train: TrainNumbers = TrainNumbers()) {
-        self.jobID = jobID
-        self.k = k
-        self.state = state
-        self.exampleIDs = exampleIDs
-        self.intentAtMs = intentAtMs
-        self.appliedAtMs = appliedAtMs
-        self.reconciled = reconciled
-        self.rewardMean = rewardMean
-        self.rewardStd = rewardStd
-        self.rewardMin = rewardMin
-        self.rewardMax = rewardMax
-        self.constantGroupFraction = constantGroupFraction
-        self.rolloutLatencyMs = rolloutLatencyMs
-        self.trainLatencyMs = trainLatencyMs
-        self.wallMs = wallMs
-        self.retries = retries
-        self.metricsJSON = metricsJSON
-        self.mode = mode
-        self.lr = lr
-        self.serverStep = serverStep
-        self.train = train
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        jobID = try container.decode(Int64.self, forKey: .jobID)
-        k = try container.decode(Int.self, forKey: .k)
-        state = try container.decode(StepState.self, forKey: .state)
-        exampleIDs = try container.decode(String.self, forKey: .exampleIDs)
-        intentAtMs = try container.decode(Int64.self, forKey: .intentAtMs)
-        appliedAtMs = try container.decodeIfPresent(Int64.self, forKey: .appliedAtMs)
-        reconciled = try container.decode(Bool.self, forKey: .reconciled)
-        rewardMean = try container.decodeIfPresent(Double.self, forKey: .rewardMean)
-        rewardStd = try container.decodeIfPresent(Double.self, forKey: .rewardStd)
-        rewardMin = try container.decodeIfPresent(Double.self, forKey: .rewardMin)
-        rewardMax = try container.decodeIfPresent(Double.self, forKey: .rewardMax)
-        constantGroupFraction = try container.decodeIfPresent(Double.self, forKey: .constantGroupFraction)
-        rolloutLatencyMs = try container.decodeIfPresent(Double.self, forKey: .rolloutLatencyMs)
-        trainLatencyMs = try container.decodeIfPresent(Double.self, forKey: .trainLatencyMs)
-        wallMs = try container.decodeIfPresent(Double.self, forKey: .wallMs)
-        retries = try container.decode(Int.self, forKey: .retries)
-        metricsJSON = try container.decodeIfPresent(String.self, forKey: .metricsJSON)
-        mode = try container.decodeIfPresent(StepMode.self, forKey: .mode)
-        lr = try container.decodeIfPresent(Double.self, forKey: .lr)
-        serverStep = try container.decodeIfPresent(Int.self, forKey: .serverStep)
-        train = TrainNumbers(kl: try container.decodeIfPresent(Double.self, forKey: .kl),
-                             routerKL: try container.decodeIfPresent(Double.self, forKey: .routerKL),
-                             gradNorm: try container.decodeIfPresent(Double.self, forKey: .gradNorm),
-                             sftLoss: try container.decodeIfPresent(Double.self, forKey: .sftLoss),
-                             rewardMean: try container.decodeIfPresent(Double.self, forKey: .serverRewardMean),
-                             rewardStd: try container.decodeIfPresent(Double.self, forKey: .serverRewardStd))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(jobID, forKey: .jobID)
-        try container.encode(k, forKey: .k)
-        try container.encode(state, forKey: .state)
-        try container.encode(exampleIDs, forKey: .exampleIDs)
-        try container.encode(intentAtMs, forKey: .intentAtMs)
-        try container.encode(appliedAtMs, forKey: .appliedAtMs)
-        try container.encode(reconciled, forKey: .reconciled)
-        try container.encode(rewardMean, forKey: .rewardMean)
-        try container.encode(rewardStd, forKey: .rewardStd)
-        try container.encode(rewardMin, forKey: .rewardMin)
-        try container.encode(rewardMax, forKey: .rewardMax)
-        try container.encode(constantGroupFraction, forKey: .constantGroupFraction)
-        try container.encode(rolloutLatencyMs, forKey: .rolloutLatencyMs)
-        try container.encode(trainLatencyMs, forKey: .trainLatencyMs)
-        try container.encode(wallMs, forKey: .wallMs)
-        try container.encode(retries, forKey: .retries)
-        try container.encode(metricsJSON, forKey: .metricsJSON)
-        try container.encode(mode, forKey: .mode)
-        try container.encode(lr, forKey: .lr)
-        try container.encode(serverStep, forKey: .serverStep)
-        try container.encode(train.kl, forKey: .kl)
-        try container.encode(train.routerKL, forKey: .routerKL)
-        try container.encode(train.gradNorm, forKey: .gradNorm)
-        try container.encode(train.sftLoss, forKey: .sftLoss)
-        try container.encode(train.rewardMean, forKey: .serverRewardMean)
-        try container.encode(train.rewardStd, forKey: .serverRewardStd)
+    /// train_step's numbers together.
+    public var train: TrainNumbers {
+        get {
+            TrainNumbers(kl: kl, routerKL: routerKL, gradNorm: gradNorm, sftLoss: sftLoss, rewardMean: serverRewardMean,
+                         rewardStd: serverRewardStd)
+        }
+        set {
+            (kl, routerKL, gradNorm, sftLoss) = (newValue.kl, newValue.routerKL, newValue.gradNorm, newValue.sftLoss)
+            (serverRewardMean, serverRewardStd) = (newValue.rewardMean, newValue.rewardStd)
+        }
     }
 }
 
