@@ -114,20 +114,18 @@ public final class MoondreamClient: Sendable {
             }
             // A cancelled task (a graceful stop abandoning rollouts) is not a failure to retry.
             if Task.isCancelled { throw CancellationError() }
-            let decision = retry.decide(after: error, attempts: attempts,
-                                                      elapsed: environment.now() - started,
-                                                      idempotent: idempotent, random: environment.random())
+            let decision = retry.decide(after: error, attempts: attempts, elapsed: environment.now() - started,
+                                        idempotent: idempotent, random: environment.random())
             switch decision {
             case .fail(let ambiguous):
                 throw error.with(attempts: attempts, ambiguous: ambiguous)
             case .retry(let delay):
-                let policy = configuration.retry
                 let now = environment.date()
                 let event = RetryEvent(endpoint: endpoint, reason: error.metricName, attempt: attempts,
-                                       maxAttempts: policy.maxAttempts, delay: delay, error: error,
+                                       maxAttempts: retry.maxAttempts, delay: delay, error: error,
                                        firstAttemptAt: startedAt, at: now,
                                        nextAttemptAt: now.addingTimeInterval(RetryEvent.seconds(delay)),
-                                       givesUpAt: startedAt.addingTimeInterval(RetryEvent.seconds(policy.giveUpAfter)))
+                                       givesUpAt: startedAt.addingTimeInterval(RetryEvent.seconds(retry.giveUpAfter)))
                 logger.debug("retrying", metadata: ["endpoint": "\(endpoint)", "reason": "\(event.reason)",
                                                     "attempt": "\(attempts)", "delay": "\(delay)"])
                 retried = true
