@@ -13,7 +13,9 @@ public struct ValidateCommand: AsyncParsableCommand {
         discussion: """
             Prints a summary of the data (examples per skill, image formats and sizes, steps per \
             epoch, the examples of step 1), or every problem found, one per line as \
-            file:line: field: problem, and exits with status 2. With --check-api, a valid job is \
+            file:line: field: problem, and exits with status 2. A valid job also gets a cost \
+            estimate: rollouts and requests (training and eval), image bytes sent, and a wall-time \
+            range at the latencies given by --latency and --train-latency. With --check-api, a valid job is \
             also checked against its API with one cheap authenticated call (GET \
             /tuning/finetunes?limit=1): whether api.base_url answers and the key is accepted. The \
             key is never printed. Exits 1 when the API check fails.
@@ -26,6 +28,18 @@ public struct ValidateCommand: AsyncParsableCommand {
           help: "Also make one cheap authenticated call to check that api.base_url answers and the key is accepted.")
     var checkAPI = false
 
+    @Option(help: "For the cost estimate: the latency of one rollouts request (2s, 500ms, 1.5m).")
+    var latency = "2s"
+
+    @Option(name: .customLong("train-latency"), help: "For the cost estimate: the latency of one train step.")
+    var trainLatency = "30s"
+
+    public func validate() throws {
+        for (name, text) in [("--latency", latency), ("--train-latency", trainLatency)] where CostEstimate.parseDuration(text) == nil {
+            throw ValidationError("\(name): expected a duration such as 2s, 500ms or 1.5m, got \"\(text)\"")
+        }
+    }
+
     public init() {}
 
     public func run() async throws {
@@ -37,6 +51,14 @@ public struct ValidateCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         print(report.summary)
+        if let config = report.config, let train = report.train {
+            let latency = CostEstimate.parseDuration(latency) ?? 2, trainLatency = CostEstimate.parseDuration(trainLatency) ?? 30
+            let trainImages = CostEstimate.averageImageBytes(train)
+            let evalImages = report.eval.map { CostEstimate.averageImageBytes($0) } ?? (bytes: 0, sampled: 0)
+            let estimate = CostEstimate(config: config, evalExamples: report.eval?.count, trainImageBytes: trainImages.bytes,
+                                        evalImageBytes: evalImages.bytes, latency: latency, trainLatency: trainLatency)
+            print(estimate.render(latency: latency, trainLatency: trainLatency, sampledImages: trainImages.sampled + evalImages.sampled))
+        }
         print("ok: the job is valid")
         if checkAPI, let config = report.config {
             let check = await APICheck.run(config.api, environment: ProcessInfo.processInfo.environment)
