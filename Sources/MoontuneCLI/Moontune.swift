@@ -26,6 +26,7 @@ public struct Moontune: AsyncParsableCommand {
             FinetunesCommand.self,
             PredictCommand.self,
             CompareCommand.self,
+            ProbeCommand.self,
             BenchDataCommand.self,
         ])
 

@@ -23,3 +23,38 @@ extension EndToEnd {
         }
     }
 }
+
+extension EndToEnd {
+    /// `probe` against the simulator: the base model's signal, and nothing recorded in the job.
+    @Suite struct ProbeEndToEndTests {
+        @Test func probeReportsSignalAndRecommendsWithoutTouchingTheJob() async throws {
+            let workspace = try await Workspace.make(images: 6)
+            defer { Task { await workspace.close() } }
+            try workspace.writeConfig(name: "probed", steps: 4, groups: 4, rollouts: 4, concurrency: 4, every: 2)
+            let result = try await MoontuneProcess.run(["probe", "config.json", "--examples", "9", "--json",
+                                                        "--temperatures", "0.5,1.0"], in: workspace.directory)
+            #expect(result.status == 0, "\(result.stderr)")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            #expect(document["examples"] as? Int == 9)
+            #expect(document["rollouts_probed"] as? Int == 8)
+            let temperatures = try #require(document["temperatures"] as? [[String: Any]])
+            #expect(temperatures.compactMap { $0["temperature"] as? Double } == [0.5, 1.0])
+            let skills = try #require(temperatures.first?["per_skill"] as? [String: Any])
+            #expect(Set(skills.keys) == ["point", "detect", "query"], "a stratified sample holds every skill")
+            #expect(temperatures.allSatisfy { ($0["truncation_rate"] as? Double).map { (0...1).contains($0) } == true })
+            let recommendation = try #require(document["recommendation"] as? [String: Any])
+            #expect([2, 4, 8].contains(recommendation["rollouts_per_group"] as? Int ?? 0))
+            #expect(await workspace.simulator.stats().responsesByStatus.keys.allSatisfy { $0.hasPrefix("2") })
+            // Nothing recorded: no job in the database, and the scratch finetune is gone.
+            #expect(!FileManager.default.fileExists(atPath: workspace.database.path), "probe opens no database")
+            let scratch = await workspace.finetune("probed-probe")
+            #expect(scratch == nil || scratch?.deleted == true, "the scratch finetune is deleted")
+            let job = await workspace.finetune("probed")
+            #expect(job == nil, "the job's own finetune is not created")
+
+            let text = try await MoontuneProcess.run(["probe", "config.json", "--examples", "3"], in: workspace.directory)
+            #expect(text.status == 0)
+            #expect(text.stdout.contains("recommended: train.rollouts_per_group"), "\(text.stdout)")
+        }
+    }
+}
