@@ -11,7 +11,8 @@ struct ConfigDecoder {
                           "in_doubt_wait_s", "max_response_bytes", "train_step_timeout_s", "push_metrics"]
     static let dataKeys = ["train", "eval", "max_image_bytes", "allow_absolute_paths"]
     static let trainKeys = ["steps", "groups_per_step", "rollouts_per_group", "lr", "seed", "concurrency",
-                            "max_staleness", "reasoning", "settings", "sft_steps"]
+                            "max_staleness", "reasoning", "settings", "sft_steps", "lr_schedule"]
+    static let lrScheduleKeys = ["type", "warmup_steps", "final_lr"]
     static let settingsKeys = ["temperature", "top_p", "max_tokens", "max_objects", "point", "detect", "query"]
     static let skillSettingsKeys = ["temperature", "top_p", "max_tokens", "max_objects"]
     static let checkpointKeys = ["every_steps", "keep_last", "keep_best"]
@@ -193,9 +194,27 @@ struct ConfigDecoder {
                 if let own = settings.object(skill.rawValue) { result.skillSettings[skill] = decodeSkillSettings(own) }
             }
         }
+        if let schedule = train.object("lr_schedule") { result.lrSchedule = decodeLRSchedule(schedule, steps: result.steps) }
         if let sft = train.int("sft_steps"), train.check("sft_steps", sft >= 0, "must be ≥ 0, got \(sft)"),
            train.check("sft_steps", sft <= result.steps, "must be at most train.steps (\(result.steps)), got \(sft)") {
             result.sftSteps = sft
+        }
+        return result
+    }
+
+    private func decodeLRSchedule(_ schedule: ObjectReader, steps: Int) -> LRSchedule {
+        check(schedule, Self.lrScheduleKeys)
+        var result = LRSchedule()
+        if let kind = schedule.choice("type", LRSchedule.Kind.allCases.map(\.rawValue)).flatMap(LRSchedule.Kind.init) {
+            result.kind = kind
+        }
+        if let warmup = schedule.int("warmup_steps"), schedule.check("warmup_steps", warmup >= 0, "must be ≥ 0, got \(warmup)"),
+           schedule.check("warmup_steps", warmup <= steps, "must be at most train.steps (\(steps)), got \(warmup)") {
+            result.warmupSteps = warmup
+        }
+        if let final = schedule.double("final_lr"),
+           schedule.check("final_lr", final >= 0 && final.isFinite, "must be ≥ 0, got \(final)") {
+            result.finalLR = final
         }
         return result
     }

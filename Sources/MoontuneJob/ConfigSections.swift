@@ -81,6 +81,8 @@ public struct TrainConfig: Sendable, Equatable {
     public var skillSettings: [Skill: SamplingSettings] = [:]
     /// The first N steps are SFT steps, built from the examples' ground truth.
     public var sftSteps: Int = 0
+    /// How the lr changes over the steps (`train.lr_schedule`).
+    public var lrSchedule = LRSchedule()
 
     public init() {}
 

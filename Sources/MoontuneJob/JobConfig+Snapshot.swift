@@ -35,6 +35,11 @@ extension JobConfig {
                 "reasoning": .bool(train.reasoning),
                 "settings": Self.settingsJSON(train.settings, skills: train.skillSettings),
                 "sft_steps": .int(train.sftSteps),
+                "lr_schedule": .members([
+                    "type": .string(train.lrSchedule.kind.rawValue),
+                    "warmup_steps": .int(train.lrSchedule.warmupSteps),
+                    "final_lr": .double(train.lrSchedule.finalLR ?? 0.1 * train.lr),
+                ]),
             ]),
             "checkpoint": .members([
                 "every_steps": .int(checkpoint.everySteps),

@@ -53,6 +53,13 @@ extension JobConfig {
         // Settings added later enter the fingerprint only when set, so that a job recorded by an
         // earlier version (which did not have them) still resumes.
         if train.sftSteps > 0 { components["train.sft_steps"] = String(train.sftSteps) }
+        // A schedule other than the constant one depends on the number of steps too: extending
+        // such a job would change the lr of the steps still to come.
+        if !train.lrSchedule.isDefault {
+            let schedule = train.lrSchedule
+            components["train.lr_schedule"] = "\(schedule.kind.rawValue), warm-up \(schedule.warmupSteps), final lr "
+                + "\(schedule.finalLR ?? 0.1 * train.lr)" + (schedule.kind == .constant ? "" : ", over \(train.steps) steps")
+        }
         for (skill, own) in train.skillSettings {
             let prefix = "train.settings.\(skill.rawValue)"
             if let value = own.temperature { components["\(prefix).temperature"] = "\(value)" }

@@ -177,7 +177,7 @@ public final class JobRunner: @unchecked Sendable {
         retries.merge(prepared.retries)
         let ids = (try? String(decoding: JSONEncoder().encode(groups.map(\.exampleID)), as: UTF8.self)) ?? "[]"
         let isSFT = context.config.train.isSFTStep(step)
-        let lr = context.config.train.lr
+        let lr = context.config.train.lr(atStep: step)
         let sentAtMs = now
         try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, now: sentAtMs)
         progress.pendingIntent = step
