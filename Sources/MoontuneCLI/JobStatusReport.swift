@@ -231,7 +231,7 @@ extension JobStatusReport {
             pendingIntentState: pendingState,
             baseURL: job.baseURL, configPath: job.configPath, serverStep: job.serverStep,
             lastTrain: trained.map { LastTrain(step: $0.k, serverStep: $0.serverStep, numbers: $0.train) },
-            warnings: warnings(checkpoints: live, now: now))
+            warnings: warnings(checkpoints: live, now: now) + TrainingWarnings.check(series: series, evals: evals))
     }
 
     /// How close to its expiry the latest checkpoint may come before `status` warns.
