@@ -143,6 +143,30 @@ import Testing
         #expect(job.clock.sleeps.filter { $0 != 5_000 }.isEmpty)
     }
 
+    @Test func aCrashBetweenTheAnswerAndItsRecordIsReconciledAppliedByTheNextRun() async throws {
+        let job = try LoopHarness(steps: 3)
+        defer { job.remove() }
+        // The server applied step 1 and answered; the process died before the record was written.
+        await job.store.crash(onWrite: { $0 == "markStepApplied" })
+        #expect(await job.run().state == .failed)
+        #expect(await job.store.appliedSteps.isEmpty)
+        #expect(job.service.step == 1)
+        #expect(await job.run().state == .completed)
+        #expect(await job.isExact())
+        #expect(job.service.trainCalls == 3, "step 1 is never sent twice")
+        #expect(await job.store.steps[1]?.reconciled == true)
+    }
+
+    @Test func aCrashOnTheIntentWriteSendsNothingAndTheNextRunStartsThere() async throws {
+        let job = try LoopHarness(steps: 2)
+        defer { job.remove() }
+        await job.store.crash(onWrite: { $0 == "recordStepIntent" })
+        #expect(await job.run().state == .failed)
+        #expect(job.service.trainCalls == 0)
+        #expect(await job.run().state == .completed)
+        #expect(await job.isExact())
+    }
+
     // MARK: - The server ahead or behind
 
     @Test func aFinetuneAheadOfAnEmptyRecordIsRefusedAtStartUp() async throws {

@@ -33,9 +33,9 @@ actor FakeProgressStore: ProgressRecording {
 
     func crash() { crashed = true }
     func crash(onWrite predicate: @escaping @Sendable (String) -> Bool) { crashOnWrite = predicate }
+    /// The next run: what was committed, and no crash (a pending `crash(onWrite:)` still fires).
     func restart() {
         crashed = false
-        crashOnWrite = nil
         finished = nil
     }
 
@@ -58,6 +58,7 @@ actor FakeProgressStore: ProgressRecording {
     private func write(_ name: String) throws {
         if crashed { throw SimulatedCrash() }
         if let crashOnWrite, crashOnWrite(name) {
+            self.crashOnWrite = nil
             crashed = true
             throw SimulatedCrash()
         }
