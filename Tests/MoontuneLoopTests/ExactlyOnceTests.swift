@@ -22,6 +22,16 @@ import Testing
         #expect(job.clock.sleeps.allSatisfy { $0 == 5_000 }, "only the last metrics' wait: \(job.clock.sleeps)")
     }
 
+    @Test func theHeartbeatBeatsOnTheInjectedClock() async throws {
+        let job = try LoopHarness(steps: 2)
+        defer { job.remove() }
+        let start = job.clock.nowMs()
+        #expect(await job.run(heartbeat: .seconds(1)).state == .completed)
+        #expect(await job.isExact())
+        let beat = try #require(await job.store.job.heartbeatMs)
+        #expect(beat >= start + 2_000, "every second heartbeat tick writes it, in virtual time")
+    }
+
     // MARK: - Ambiguous answers
 
     @Test func anAnswerLostAfterTheStepLandedIsRecordedAppliedOnce() async throws {

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import MoondreamAPI
-@testable import MoontuneJob
+import MoontuneJob
 @testable import MoontuneLoop
 import MoontuneStore
 import Synchronization
@@ -79,14 +79,15 @@ struct LoopHarness {
     }
 
     /// One run of the job, as one `moontune run` would do it, from what the store committed.
-    func run(rewindToServer: Bool = false) async -> RunOutcome {
+    /// - Parameter heartbeat: how often the run beats its heartbeat, on the virtual clock (nil: never).
+    func run(rewindToServer: Bool = false, heartbeat: Duration? = nil) async -> RunOutcome {
         await store.restart()
         var logger = Logger(label: "loop-tests")
         logger.logLevel = .critical
         let context = RunContext(config: config, jobID: 1, store: store, client: service, dataset: dataset, evalDataset: evalDataset,
                                  scorer: ConstantScorer(), builder: RequestBuilder(config: config, cache: ImageCache(maxImageBytes: config.data.maxImageBytes)),
                                  observer: observer, logger: logger, rewindToServer: rewindToServer,
-                                 inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)), clock: clock, heartbeatEvery: nil)
+                                 inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)), clock: clock, heartbeatEvery: heartbeat)
         return await JobRunner(context: context).run()
     }
 
