@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // The entry point only: every command lives in MoontuneCLI.
@@ -31,6 +32,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
+            // Deque for the one waiter queue (WaiterQueue).
+            .product(name: "DequeModule", package: "swift-collections"),
         ]),
         // The domain: job config, datasets, data order and rewards. No I/O beyond reading inputs.
         .target(name: "MoontuneJob", dependencies: ["MoondreamAPI"]),

@@ -7,16 +7,10 @@ import Synchronization
 public final class InFlightLimiter: Sendable {
     public let limit: Int
 
-    private struct Waiter {
-        var id: UInt64
-        var continuation: CheckedContinuation<Void, any Error>
-    }
-
     private struct State {
         var inFlight = 0
         var peak = 0
-        var waiters: [Waiter] = []
-        var nextID: UInt64 = 0
+        var waiters = WaiterQueue<Void, Void>()
     }
 
     private let state = Mutex(State())
@@ -32,44 +26,34 @@ public final class InFlightLimiter: Sendable {
 
     /// Waits for a permit. Throws `CancellationError` if the task is cancelled while waiting.
     public func acquire() async throws {
-        let id = state.withLock { state -> UInt64 in
-            state.nextID += 1
-            return state.nextID
-        }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let outcome: Result<Void, any Error>? = state.withLock { state in
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    if state.inFlight < limit && state.waiters.isEmpty {
-                        state.inFlight += 1
-                        state.peak = max(state.peak, state.inFlight)
-                        return .success(())
-                    }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return nil
+        let id = state.withLock { $0.waiters.nextID() }
+        try await WaiterQueue<Void, Void>.suspend { continuation in
+            state.withLock { state in
+                if Task.isCancelled { return .failure(CancellationError()) }
+                if state.inFlight < limit && state.waiters.isEmpty {
+                    state.inFlight += 1
+                    state.peak = max(state.peak, state.inFlight)
+                    return .success(())
                 }
-                if let outcome { continuation.resume(with: outcome) }
+                state.waiters.append(id: id, need: (), continuation: continuation)
+                return nil
             }
-        } onCancel: {
-            let waiter = state.withLock { state -> Waiter? in
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.waiters.remove(at: index)
-            }
-            waiter?.continuation.resume(throwing: CancellationError())
+        } removeOnCancel: {
+            state.withLock { $0.waiters.remove(id: id) }
         }
     }
 
     /// Returns a permit, handing it to the longest waiter if there is one.
     public func release() {
-        let next = state.withLock { state -> Waiter? in
+        let next = state.withLock { state -> WaiterQueue<Void, Void>.Waiter? in
             if state.waiters.isEmpty {
                 state.inFlight = max(0, state.inFlight - 1)
                 return nil
             }
             // The permit passes on: inFlight stays the same.
-            return state.waiters.removeFirst()
+            return state.waiters.popFirst()
         }
-        next?.continuation.resume()
+        next?.resume(returning: ())
     }
 
     /// Runs `body` holding a permit.

@@ -1,3 +1,4 @@
+import MoondreamAPI
 import Synchronization
 
 /// The highest step the server is known to have applied, and the rollouts waiting for it.
@@ -9,16 +10,10 @@ import Synchronization
 /// being recorded (rollouts change nothing on the server and are recorded nowhere, so a crash
 /// before the record only discards them).
 final class AppliedSteps: Sendable {
-    private struct Waiter {
-        var id: UInt64
-        var need: Int
-        var continuation: CheckedContinuation<Int, any Error>
-    }
-
     private struct State {
         var applied: Int
-        var waiters: [Waiter] = []
-        var nextID: UInt64 = 0
+        /// Each waiter waits for the step it needs.
+        var waiters = WaiterQueue<Int, Int>()
     }
 
     private let state: Mutex<State>
@@ -48,37 +43,25 @@ final class AppliedSteps: Sendable {
     /// Waits until at least step `need` is applied; returns the applied step at that moment.
     /// Throws `CancellationError` if the task is cancelled while waiting.
     func wait(until need: Int) async throws -> Int {
-        let id = state.withLock { state -> UInt64 in
-            state.nextID += 1
-            return state.nextID
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
-                let outcome: Result<Int, any Error>? = state.withLock { state in
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    if state.applied >= need { return .success(state.applied) }
-                    state.waiters.append(Waiter(id: id, need: need, continuation: continuation))
-                    return nil
-                }
-                if let outcome { continuation.resume(with: outcome) }
+        let id = state.withLock { $0.waiters.nextID() }
+        return try await WaiterQueue<Int, Int>.suspend { continuation in
+            state.withLock { state in
+                if Task.isCancelled { return .failure(CancellationError()) }
+                if state.applied >= need { return .success(state.applied) }
+                state.waiters.append(id: id, need: need, continuation: continuation)
+                return nil
             }
-        } onCancel: {
-            let waiter = state.withLock { state -> Waiter? in
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.waiters.remove(at: index)
-            }
-            waiter?.continuation.resume(throwing: CancellationError())
+        } removeOnCancel: {
+            state.withLock { $0.waiters.remove(id: id) }
         }
     }
 
-    private static func ready(_ state: inout State) -> [(CheckedContinuation<Int, any Error>, Int)] {
+    private static func ready(_ state: inout State) -> [(WaiterQueue<Int, Int>.Waiter, Int)] {
         let applied = state.applied
-        let (ready, waiting) = (state.waiters.filter { $0.need <= applied }, state.waiters.filter { $0.need > applied })
-        state.waiters = waiting
-        return ready.map { ($0.continuation, applied) }
+        return state.waiters.removeAll { $0 <= applied }.map { ($0, applied) }
     }
 
-    private func release(_ ready: [(CheckedContinuation<Int, any Error>, Int)]) {
-        for (continuation, applied) in ready { continuation.resume(returning: applied) }
+    private func release(_ ready: [(WaiterQueue<Int, Int>.Waiter, Int)]) {
+        for (waiter, applied) in ready { waiter.resume(returning: applied) }
     }
 }

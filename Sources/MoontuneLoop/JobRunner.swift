@@ -6,25 +6,25 @@ import MoontuneStore
 import ServiceLifecycle
 
 /// Drives one job: rollouts → rewards → train_step with exactly-once steps, checkpoints, eval
-/// and reconciliation. Decisions come from `LoopPlanner` and `ReconcileOutcome`; this type does
-/// the I/O and keeps the in-memory mirror of what it recorded.
+/// and reconciliation. Every decision comes from `LoopStateMachine` (which holds what the run
+/// recorded); this type only executes its actions — store writes and API calls — and feeds what
+/// was committed back to it as events.
 ///
 /// Graceful stop: between steps nothing new starts; any wait on the API ends at once — rollouts
 /// in progress are abandoned (nothing about them was recorded), and preparation, reconciling,
 /// checkpoints and evals are cut short (`stoppable`; the next run redoes or reconciles them) —
 /// while a train_step in flight is finished and recorded.
 ///
-/// `@unchecked Sendable`: the mutable mirror (`progress`, `finetuneID`) is only ever touched by
+/// `@unchecked Sendable`: the mutable state (`machine`, `finetuneID`) is only ever touched by
 /// one task at a time — the run's own, or the child `stoppable` starts while the run's task
 /// waits for it.
 public final class JobRunner: @unchecked Sendable {
     let context: RunContext
-    var progress: RecordedProgress
+    /// The loop's state and every decision on it.
+    var machine: LoopStateMachine
     var finetuneID = ""
     /// The server's applied step as far as this run knows, which gatherers wait on.
     let serverApplied = AppliedSteps(applied: 0)
-    /// How many times in a row the server declined each step (`applied: false`).
-    var declines: [Int: Int] = [:]
     /// Step and eval metrics for the finetune's metrics endpoint, sent in the background.
     let pushes: MetricsPushes
 
@@ -32,14 +32,19 @@ public final class JobRunner: @unchecked Sendable {
         self.context = context
         let config = context.config
         pushes = MetricsPushes(enabled: config.api.pushMetrics)
-        progress = RecordedProgress(totalSteps: config.train.steps, checkpointEvery: config.checkpoint.everySteps,
-                                    evalEvery: context.evalDataset == nil ? nil : config.eval?.everySteps,
-                                    keepLast: config.checkpoint.keepLast, keepBest: config.checkpoint.keepBest)
+        let progress = RecordedProgress(totalSteps: config.train.steps, checkpointEvery: config.checkpoint.everySteps,
+                                        evalEvery: context.evalDataset == nil ? nil : config.eval?.everySteps,
+                                        keepLast: config.checkpoint.keepLast, keepBest: config.checkpoint.keepBest)
+        machine = LoopStateMachine(progress: progress, maxStaleness: config.train.maxStaleness,
+                                   rewindToServer: context.rewindToServer, jobName: config.name, sftSteps: config.train.sftSteps)
     }
 
-    var store: ProgressStore { context.store }
+    /// What the run has recorded, as the machine holds it.
+    var progress: RecordedProgress { machine.progress }
+    var store: any ProgressRecording { context.store }
     var jobID: Int64 { context.jobID }
-    var now: Int64 { ProgressStore.nowMs() }
+    var now: Int64 { context.clock.nowMs() }
+    var inDoubtWaitMs: Int64 { Int64(context.inDoubtWait.milliseconds) }
 
     /// Runs until the job is complete, asked to stop, or fails. Never throws: the outcome says
     /// how it ended, and is recorded in the database when the database can still be written.
@@ -49,15 +54,17 @@ public final class JobRunner: @unchecked Sendable {
         let waits = context.waits
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { [store, jobID] in
-                    var beats = 0
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .seconds(1))
-                        // A wait on the API reaches the record within a second or so, and at most
-                        // once a second however many calls retry.
-                        try? await waits.flush(to: store, jobID: jobID)
-                        beats += 1
-                        if beats % 2 == 0 { try? await store.heartbeat(jobID: jobID, now: ProgressStore.nowMs()) }
+                if let every = context.heartbeatEvery {
+                    group.addTask { [store, jobID, clock = context.clock] in
+                        var beats = 0
+                        while !Task.isCancelled {
+                            try await clock.sleep(for: every)
+                            // A wait on the API reaches the record within a second or so, and at most
+                            // once a second however many calls retry.
+                            try? await waits.flush(to: store, jobID: jobID, now: clock.nowMs())
+                            beats += 1
+                            if beats % 2 == 0 { try? await store.heartbeat(jobID: jobID, now: clock.nowMs()) }
+                        }
                     }
                 }
                 // Every API call of the run reports its retries to the wait tracker: preparation,
@@ -78,7 +85,7 @@ public final class JobRunner: @unchecked Sendable {
                 }
                 // The last metrics go out before the run ends, a few seconds at most.
                 pushes.finish()
-                group.addTask { try? await Task.sleep(for: .seconds(5)) }
+                group.addTask { [clock = context.clock] in try? await clock.sleep(for: .seconds(5)) }
                 _ = try await group.next()
                 group.cancelAll()
             }
@@ -93,14 +100,14 @@ public final class JobRunner: @unchecked Sendable {
             outcome = RunOutcome(state: .failed, step: progress.lastApplied, error: Self.explain(error, config: context.config))
         }
         // The retries counted since the last flush; the wait itself ends with the run.
-        try? await waits.flush(to: store, jobID: jobID)
+        try? await waits.flush(to: store, jobID: jobID, now: now)
         do {
             try await store.finish(jobID: jobID, state: outcome.state, error: outcome.error, stopReason: stopReason, now: now)
             if let error = outcome.error {
-                try await store.recordEvent(jobID: jobID, kind: "error", step: outcome.step, message: error, now: now)
+                try await store.recordEvent(jobID: jobID, kind: "error", step: outcome.step, message: error, dataJSON: nil, now: now)
             } else {
                 try await store.recordEvent(jobID: jobID, kind: outcome.state.rawValue, step: outcome.step,
-                                            message: "\(outcome.state.rawValue) at step \(outcome.step)", now: now)
+                                            message: "\(outcome.state.rawValue) at step \(outcome.step)", dataJSON: nil, now: now)
             }
         } catch {
             context.logger.error("could not record the job's end", metadata: ["error": "\(error)"])
@@ -112,14 +119,14 @@ public final class JobRunner: @unchecked Sendable {
     // MARK: - The loop
 
     func loop() async throws {
-        let staleness = max(0, context.config.train.maxStaleness)
+        let staleness = machine.maxStaleness
         serverApplied.reset(to: progress.lastApplied)
         try await withThrowingTaskGroup(of: PreparedStep.self) { rollouts in
             var started: Set<Int> = []
             var ready: [Int: PreparedStep] = [:]
             while true {
                 if Task.isShuttingDownGracefully { throw StopRequested() }
-                switch LoopPlanner.next(progress) {
+                switch machine.next() {
                 // Between steps, every call may be cut short by a graceful stop: each records
                 // its intent or its result atomically, and the next run finishes what is left.
                 case .reconcile(let step):
@@ -132,14 +139,10 @@ public final class JobRunner: @unchecked Sendable {
                 case .eval(let step):
                     try await stoppable { [self] in try await runEval(step: step) }
                 case .train(let step):
-                    // Start this step's rollouts, those of the steps the staleness bound lets run
-                    // ahead while this one trains, and one step more, whose requests are built
-                    // now and sent the moment the policy they need is applied.
-                    let horizon = min(progress.totalSteps, progress.lastApplied + 2 + staleness)
-                    for ahead in step...max(step, horizon) where !started.contains(ahead) {
+                    for ahead in machine.gatherSteps(for: step) where !started.contains(ahead) {
                         started.insert(ahead)
                         let gather = StepGatherer(context: context, finetuneID: finetuneID, step: ahead, maxStaleness: staleness,
-                                                  applied: serverApplied)
+                                                  applied: serverApplied, rewinds: machine.rewinds)
                         rollouts.addTask { await gather.run() }
                     }
                     while ready[step] == nil {
@@ -152,8 +155,8 @@ public final class JobRunner: @unchecked Sendable {
                     }
                     // Sampled from a policy the record no longer has (a rewind to the server's
                     // step moved it back): gather them again.
-                    if case .success = prepared.groups,
-                       prepared.appliedAtSend > progress.lastApplied || step - 1 - prepared.appliedAtSend > staleness {
+                    if case .success = prepared.groups, machine.isStale(step: step, appliedAtSend: prepared.appliedAtSend,
+                                                                          rewindsAtStart: prepared.rewinds) {
                         continue
                     }
                     if Task.isShuttingDownGracefully { throw StopRequested() }
@@ -169,7 +172,7 @@ public final class JobRunner: @unchecked Sendable {
 
     /// Records the intent, sends train_step, and records the step applied — or watches the
     /// server when the outcome is unknown, or drops the intent when the step certainly did not
-    /// land (refused, never delivered, declined).
+    /// land (refused, never delivered, declined). What each outcome means is the machine's call.
     func apply(_ prepared: PreparedStep) async throws {
         let groups = try prepared.groups.get()
         let step = prepared.step
@@ -180,50 +183,44 @@ public final class JobRunner: @unchecked Sendable {
         let lr = context.config.train.lr(atStep: step)
         let sentAtMs = now
         try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, now: sentAtMs)
-        progress.pendingIntent = step
+        machine.intentRecorded(step: step)
 
         let outcomes = groups.filter { $0.target == nil }.map { GroupOutcome(skill: $0.skill, rewards: $0.rewards, staleness: $0.staleness) }
         let trainGroups = groups.map(\.trainGroup)
         let clock = ContinuousClock()
         let trainStarted = clock.now
+        let result: TrainStepResult
+        let failure: LoopStateMachine.TrainFailure
+        let apiError: APIError?
         do {
             context.observer.record(.trainStep(inFlight: step))
             defer { context.observer.record(.trainStep(inFlight: nil)) }
-            let result = try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer, waits: context.waits)) {
+            result = try await RetryReporting.$observer.withValue(retries.observer(forwardingTo: context.observer, waits: context.waits)) {
                 try await context.client.trainStep(finetuneID: finetuneID, groups: trainGroups, lr: lr,
                                                    timeout: .milliseconds(Int64(context.config.api.trainStepTimeoutSeconds * 1000)))
             }
-            let answer = TrainAnswer.decide(k: step, step: result.step, applied: result.applied)
-            if answer == .declined {
-                try await decline(step: step, result: result)
-                return
-            }
-            // The next step's rollouts may go out now, while this step is being recorded.
-            if case .applied = answer { serverApplied.advance(to: step) }
-            let trainMs = (clock.now - trainStarted).milliseconds
-            let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs, trainLatencyMs: trainMs,
-                                            wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
-                                            server: result.numbers)
-            try await markApplied(step: step, statistics: statistics, reconciled: false, serverStep: result.step)
-            declines[step] = nil
-            if retries.total > 0 {
-                try await store.recordEvent(jobID: jobID, kind: "retried", step: step,
-                                            message: "\(retries.total) retries: \(retries.summary)", now: now)
-            }
-            if case let .serverElsewhere(expected, server, _) = answer {
-                throw JobFailure(Self.serverElsewhereMessage(step: step, expected: expected, server: server, source: "train_step's answer"))
-            }
-            pushes.stepApplied(step: step, statistics: statistics)
+            try await answered(step: step, result: result, prepared: prepared, outcomes: outcomes, retries: retries,
+                               trainMs: (clock.now - trainStarted).milliseconds)
+            return
         } catch let error as APIError where error.isAmbiguous {
+            failure = .ambiguous(mayStillBeRunning: error.mayStillBeRunning)
+            apiError = error
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            failure = .stoppedDuringBackoff
+            apiError = nil
+        } catch let error as APIError {
+            failure = .refused(error.kind)
+            apiError = error
+        }
+        switch machine.trainFailed(step: step, isSFT: isSFT, failure) {
+        case .watch(let window):
             // A request the server may still be running is watched until its window since sending
             // is over; a server that answered for itself is asked once.
-            let window = error.mayStillBeRunning
-            let message = window
-                ? "step \(step) in doubt: waiting up to \(spokenDuration(ms: max(0, sentAtMs + Int64(context.inDoubtWait.milliseconds) - now))) "
-                    + "for the server to finish it (\(error))"
-                : "step \(step) in doubt: asking the server whether it was applied (\(error))"
+            let error = apiError.map { "\($0)" } ?? ""
+            let message = machine.ambiguousMessage(step: step, window: window, sentAtMs: sentAtMs, inDoubtWaitMs: inDoubtWaitMs,
+                                                   nowMs: now, error: error)
             context.logger.warning("train_step outcome unknown", metadata: ["step": "\(step)", "error": "\(error)"])
-            try await store.recordEvent(jobID: jobID, kind: "ambiguous", step: step, message: message, now: now)
+            try await store.recordEvent(jobID: jobID, kind: "ambiguous", step: step, message: message, dataJSON: nil, now: now)
             context.observer.record(.notice(message))
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
@@ -233,53 +230,59 @@ public final class JobRunner: @unchecked Sendable {
             try await stoppable { [self] in
                 try await reconcile(pendingStep: step, statistics: statistics, sentAtMs: window ? sentAtMs : nil)
             }
-        } catch is CancellationError where Task.isShuttingDownGracefully {
+        case .discardThenStop:
             // A graceful stop ended a backoff (after a 429 or a refused connection): the step
             // certainly did not land, so the record drops the intent, as for a refusal.
-            try await store.discardStepIntent(jobID: jobID, k: step)
-            progress.pendingIntent = nil
+            try await discardIntent(step: step)
             throw StopRequested()
-        } catch let error as APIError {
+        case .discardThenFail(let message):
+            try await discardIntent(step: step)
+            throw JobFailure(apiError.map { "\($0). " + message } ?? message)
+        case .discardThenThrow:
             // Refused, or never delivered: the step certainly did not land, so the record drops
             // the intent and stays exact.
-            try await store.discardStepIntent(jobID: jobID, k: step)
-            progress.pendingIntent = nil
-            if isSFT, error.kind == .badRequest || error.kind == .otherClientError {
-                throw JobFailure("\(error). The server refused the SFT groups of step \(step) (train.sft_steps = "
-                    + "\(context.config.train.sftSteps)): it does not take SFT steps. Nothing was applied; set train.sft_steps "
-                    + "to 0 to train this job with RL steps only.")
-            }
-            throw error
+            try await discardIntent(step: step)
+            if let apiError { throw apiError }
+            throw StopRequested()
         }
     }
 
-    /// The server answered that it did not advance: nothing was applied. The intent goes, and the
-    /// step runs again with fresh rollouts of the same examples — a few times, then the job stops.
-    func decline(step: Int, result: TrainStepResult) async throws {
-        try await store.discardStepIntent(jobID: jobID, k: step)
-        progress.pendingIntent = nil
-        let count = (declines[step] ?? 0) + 1
-        declines[step] = count
-        if let server = result.step { try await store.noteServerStep(jobID: jobID, step: server) }
-        let message = "the server declined step \(step) (applied: false, its step stays \(result.step.map(String.init) ?? "\(step - 1)")); "
-        guard count < maxDeclinesPerStep else {
-            throw JobFailure(message + "declined \(count) times in a row, so moontune stops here. Nothing was applied; "
-                + "run again to retry the step, or see docs/guarantees.md")
+    /// A 2xx answer to step `step`'s train_step.
+    func answered(step: Int, result: TrainStepResult, prepared: PreparedStep, outcomes: [GroupOutcome], retries: RetryCounter,
+                  trainMs: Double) async throws {
+        switch machine.trainAnswered(step: step, serverStep: result.step, applied: result.applied) {
+        case let .discardDeclined(serverStep, event, notice, failure):
+            // The server did not advance: nothing was applied. The intent goes, and the step runs
+            // again with fresh rollouts of the same examples — a few times, then the job stops.
+            try await discardIntent(step: step)
+            if let serverStep { try await store.noteServerStep(jobID: jobID, step: serverStep) }
+            if let failure { throw JobFailure(failure) }
+            if let event { try await store.recordEvent(jobID: jobID, kind: "declined", step: step, message: event, dataJSON: nil, now: now) }
+            if let notice { context.observer.record(.notice(notice)) }
+        case .recordApplied(let failure):
+            // The next step's rollouts may go out now, while this step is being recorded.
+            if failure == nil { serverApplied.advance(to: step) }
+            let clock = ContinuousClock()
+            let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs, trainLatencyMs: trainMs,
+                                            wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
+                                            server: result.numbers)
+            try await markApplied(step: step, statistics: statistics, reconciled: false, serverStep: result.step)
+            if retries.total > 0 {
+                try await store.recordEvent(jobID: jobID, kind: "retried", step: step,
+                                            message: "\(retries.total) retries: \(retries.summary)", dataJSON: nil, now: now)
+            }
+            if let failure { throw JobFailure(failure) }
+            pushes.stepApplied(step: step, statistics: statistics)
         }
-        try await store.recordEvent(jobID: jobID, kind: "declined", step: step,
-                                    message: message + "it runs again with fresh rollouts (\(count) of \(maxDeclinesPerStep))", now: now)
-        context.observer.record(.notice(message + "it runs again with fresh rollouts"))
+    }
+
+    func discardIntent(step: Int) async throws {
+        try await store.discardStepIntent(jobID: jobID, k: step)
+        machine.intentDiscarded(step: step)
     }
 
     static func serverElsewhereMessage(step: Int, expected: Int, server: Int, source: String) -> String {
-        if server > expected {
-            return "\(source) says the server's finetune is at step \(server) where moontune expected \(expected) after its "
-                + "step \(step): a step was applied twice, or another client trains this finetune. moontune stopped at once; "
-                + "the job is not complete. See docs/guarantees.md"
-        }
-        return "\(source) says the server's finetune is at step \(server) where moontune expected \(expected) after its "
-            + "step \(step) (was the finetune restored from an older checkpoint?). moontune stopped at once; run again with "
-            + "--rewind-to-server to continue from the server's step"
+        LoopStateMachine.serverElsewhereMessage(step: step, expected: expected, server: server, source: source)
     }
 
     /// Runs work between steps that a graceful stop cuts short at once (it is cancelled, and the
@@ -295,8 +298,7 @@ public final class JobRunner: @unchecked Sendable {
         metrics.train = TrainNumbers(answer: statistics?.server ?? [:])
         try await store.markStepApplied(jobID: jobID, k: step, metrics: metrics, reconciled: reconciled, now: now)
         context.waits.recordedWithStep(metrics.retries)
-        progress.lastApplied = step
-        progress.pendingIntent = nil
+        machine.stepApplied(step: step, reconciled: reconciled)
         if let statistics {
             context.observer.record(.stepApplied(step: step, totalSteps: progress.totalSteps, statistics: statistics))
         }
@@ -307,9 +309,8 @@ public final class JobRunner: @unchecked Sendable {
     func saveCheckpoint(step: Int, kind: CheckpointKind) async throws {
         let checkpoint = try await context.client.saveCheckpoint(finetuneID: finetuneID)
         try await store.noteServerStep(jobID: jobID, step: checkpoint.step)
-        guard checkpoint.step == step else {
-            throw JobFailure(Self.serverElsewhereMessage(step: step, expected: step, server: checkpoint.step,
-                                                         source: "checkpoints/save"))
+        if let failure = machine.checkpointSaved(expected: step, serverStep: checkpoint.step) {
+            throw JobFailure(failure)
         }
         try await recordCheckpoint(checkpoint, kind: kind)
     }
@@ -317,17 +318,16 @@ public final class JobRunner: @unchecked Sendable {
     func recordCheckpoint(_ checkpoint: Checkpoint, kind: CheckpointKind) async throws {
         try await store.recordCheckpoint(jobID: jobID, step: checkpoint.step, checkpointID: checkpoint.checkpointID, kind: kind,
                                          expiresAtMs: checkpoint.expiresAtMs, now: now)
-        let previous = progress.liveCheckpoints[checkpoint.step]
-        progress.liveCheckpoints[checkpoint.step] = previous == nil || previous == .reconcile ? kind : previous
+        machine.checkpointRecorded(step: checkpoint.step, kind: kind)
         context.observer.record(.checkpointSaved(step: checkpoint.step, checkpointID: checkpoint.checkpointID, kind: kind))
     }
 
     /// Deletes a checkpoint, recording the intent before the call and the result after, so that a
     /// crash in between is finished by the next run rather than guessed.
     func deleteCheckpoint(step: Int) async throws {
-        if !progress.deletingCheckpoints.contains(step) {
+        if machine.deletionNeedsIntent(step: step) {
             try await store.markCheckpointDeleting(jobID: jobID, step: step, now: now)
-            progress.deletingCheckpoints.insert(step)
+            machine.deletionStarted(step: step)
         }
         do {
             try await context.client.deleteCheckpoint(finetuneID: finetuneID, step: step)
@@ -335,8 +335,7 @@ public final class JobRunner: @unchecked Sendable {
             // Already gone: the earlier attempt landed before a crash or a lost answer.
         }
         try await store.markCheckpointDeleted(jobID: jobID, step: step, now: now)
-        progress.deletingCheckpoints.remove(step)
-        progress.liveCheckpoints.removeValue(forKey: step)
+        machine.checkpointDeleted(step: step)
         context.observer.record(.checkpointDeleted(step: step))
     }
 }

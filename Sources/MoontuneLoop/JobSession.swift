@@ -3,6 +3,8 @@ import Logging
 import MoondreamAPI
 import MoontuneJob
 import MoontuneStore
+import NIOPosix
+import ServiceLifecycle
 
 /// Why a run did not start. Nothing was sent to the API and the job's record is unchanged.
 public enum SessionError: Error, CustomStringConvertible, Sendable {
@@ -69,7 +71,14 @@ public enum JobSession {
     public static func run(_ request: RunRequest) async throws -> SessionResult {
         // The report holds the config and the opened datasets: nothing is read twice, and a
         // dataset indexed by an earlier run comes from the index cache beside the database.
-        let report = validateJob(configURL: request.configURL, indexCache: DatasetIndexCache(databasePath: request.databasePath))
+        //
+        // The scan reads every line (20 s for a million on a first run): it runs on NIO's thread
+        // pool, never on the cooperative pool, which is only as wide as the cores. A stop asked
+        // for meanwhile is honoured as soon as it returns, before anything is recorded.
+        let report = try await validateOffPool(request)
+        if Task.isShuttingDownGracefully || Task.isCancelled {
+            throw SessionError.setup("stopped while the job was being validated: nothing was sent and the record is unchanged")
+        }
         guard report.problems.isEmpty else { throw SessionError.invalid(report.problems) }
         guard let config = report.config, let dataset = report.train else {
             throw SessionError.setup("internal: a valid job without its config or train set")
@@ -98,8 +107,8 @@ public enum JobSession {
         var job: JobRecord
         if let existing {
             job = existing
-            if let recorded = try? JSONDecoder().decode(TrainingFingerprint.self, from: Data(existing.fingerprintJSON.utf8)),
-               recorded != fingerprint {
+            let recorded = try decodeFingerprint(existing.fingerprintJSON, job: config.name)
+            if recorded != fingerprint {
                 let changes = fingerprint.changes(from: recorded)
                 throw SessionError.configChanged(job: config.name, changes: changes.isEmpty ? ["(the training fingerprint differs)"] : changes)
             }
@@ -148,6 +157,27 @@ public enum JobSession {
         await client.shutdown()
         withExtendedLifetime(lock) {}
         return .ran(outcome)
+    }
+
+    /// Validates the job on NIO's thread pool.
+    static func validateOffPool(_ request: RunRequest) async throws -> ValidationReport {
+        let configURL = request.configURL
+        let databasePath = request.databasePath
+        return try await NIOThreadPool.singleton.runIfActive {
+            validateJob(configURL: configURL, indexCache: DatasetIndexCache(databasePath: databasePath))
+        }
+    }
+
+    /// The training fingerprint the job was started with. One that no longer decodes is an
+    /// error: skipping the check would resume a job whose training settings may have changed.
+    static func decodeFingerprint(_ json: String, job: String) throws -> TrainingFingerprint {
+        do {
+            return try JSONDecoder().decode(TrainingFingerprint.self, from: Data(json.utf8))
+        } catch {
+            throw SessionError.setup("job \(job): the training settings recorded when it started (its fingerprint) can no longer be "
+                + "read (\(error)), so moontune cannot check that resuming reproduces its run. Nothing was changed. "
+                + "Give the job a new name to start afresh, or run it with the moontune version that started it.")
+        }
     }
 
     static func encodeJSON<T: Encodable>(_ value: T) throws -> String {

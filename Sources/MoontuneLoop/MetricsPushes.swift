@@ -52,7 +52,7 @@ final class MetricsPushes: Sendable {
     }
 
     /// Sends the queued pushes one at a time until `finish()` (or cancellation).
-    func deliver(client: MoondreamClient, finetuneID: String, observer: any RunObserver, logger: Logger) async {
+    func deliver(client: any TuningService, finetuneID: String, observer: any RunObserver, logger: Logger) async {
         var off = false
         for await push in stream {
             if off || Task.isCancelled { continue }

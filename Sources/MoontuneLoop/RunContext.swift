@@ -7,8 +7,10 @@ import MoontuneStore
 public struct RunContext: Sendable {
     public var config: JobConfig
     public var jobID: Int64
-    public var store: ProgressStore
-    public var client: MoondreamClient
+    /// The store, behind the methods the loop uses (`ProgressStore` live, a fake in tests).
+    public var store: any ProgressRecording
+    /// The tuning API, behind the calls the loop makes (`MoondreamClient` live, a fake in tests).
+    public var client: any TuningService
     public var dataset: Dataset
     public var evalDataset: Dataset?
     public var scorer: any RewardScorer
@@ -23,10 +25,17 @@ public struct RunContext: Sendable {
     public var inDoubtWait: Duration
     /// What the run waits on the API for, for the log and `status`. Shared by every task of the run.
     public var waits: WaitTracker
+    /// The time of every record and every wait of the loop (the in-doubt watch, the heartbeat, the
+    /// last metrics): the wall clock live, virtual time in tests.
+    public var clock: any LoopClock
+    /// How often the run flushes its waits and, every second time, beats its heartbeat; nil runs
+    /// no heartbeat (tests on virtual time, where a sleep takes no time).
+    public var heartbeatEvery: Duration?
 
-    public init(config: JobConfig, jobID: Int64, store: ProgressStore, client: MoondreamClient, dataset: Dataset,
+    public init(config: JobConfig, jobID: Int64, store: any ProgressRecording, client: any TuningService, dataset: Dataset,
                 evalDataset: Dataset?, scorer: any RewardScorer, builder: RequestBuilder, observer: any RunObserver,
-                logger: Logger, rewindToServer: Bool, inDoubtWait: Duration = .seconds(30), waits: WaitTracker? = nil) {
+                logger: Logger, rewindToServer: Bool, inDoubtWait: Duration = .seconds(30), waits: WaitTracker? = nil,
+                clock: any LoopClock = SystemLoopClock(), heartbeatEvery: Duration? = .seconds(1)) {
         self.config = config
         self.jobID = jobID
         self.store = store
@@ -40,6 +49,8 @@ public struct RunContext: Sendable {
         self.rewindToServer = rewindToServer
         self.inDoubtWait = inDoubtWait
         self.waits = waits ?? WaitTracker(observer: observer)
+        self.clock = clock
+        self.heartbeatEvery = heartbeatEvery
     }
 }
 

@@ -33,6 +33,8 @@ struct PreparedStep: Sendable {
     var startedAt: ContinuousClock.Instant
     /// The server's applied step when the rollouts were sent: the policy they were sampled from.
     var appliedAtSend: Int
+    /// The run's rewinds when the gather started (`LoopStateMachine.rewinds`).
+    var rewinds = 0
 }
 
 /// Gathers the rollouts of one step: one request per example, all started at once and held to
@@ -46,8 +48,16 @@ struct StepGatherer: Sendable {
     let step: Int
     let maxStaleness: Int
     let applied: AppliedSteps
+    /// The run's rewinds when this gather started, handed on to its result.
+    var rewinds = 0
 
     func run() async -> PreparedStep {
+        var prepared = await gather()
+        prepared.rewinds = rewinds
+        return prepared
+    }
+
+    private func gather() async -> PreparedStep {
         let clock = ContinuousClock()
         let retries = RetryCounter()
         let latencies = LatencyLog()

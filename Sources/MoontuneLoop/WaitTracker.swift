@@ -252,7 +252,7 @@ public final class WaitTracker: Sendable {
     }
 
     /// Writes the wait to the record if it changed since the last write.
-    public func flush(to store: ProgressStore, jobID: Int64) async throws {
+    public func flush(to store: any ProgressRecording, jobID: Int64, now: Int64 = ProgressStore.nowMs()) async throws {
         let snapshot = state.withLock { state -> (WaitRecord?, String?, Int)? in
             guard state.dirty else { return nil }
             state.dirty = false
@@ -262,7 +262,7 @@ public final class WaitTracker: Sendable {
         guard let (wait, lastError, retries) = snapshot else { return }
         do {
             try await store.recordWaiting(jobID: jobID, wait, lastError: lastError, retriesOutsideSteps: retries,
-                                          now: ProgressStore.nowMs())
+                                          now: now)
         } catch {
             // Try again at the next flush; the count is kept.
             state.withLock { state in

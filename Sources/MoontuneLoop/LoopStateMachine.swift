@@ -1,0 +1,304 @@
+import MoondreamAPI
+import MoontuneStore
+
+/// The training loop's decisions, in the style of async-http-client's
+/// `HTTPConnectionPool.StateMachine`: a value that holds what the run recorded, takes events
+/// (something was recorded, the server answered) and returns what to do next. It does no I/O, so
+/// every situation a crash, a lost answer or a moved server can leave is a unit test.
+///
+/// Two kinds of members, kept apart on purpose:
+/// - decisions (`next`, `trainAnswered`, `trainFailed`, `reconciled`, ...) read the state and
+///   return an action; the runner executes it (writes the store, calls the API);
+/// - events (`intentRecorded`, `stepApplied`, ...) change the state, and are fed only *after*
+///   the store has committed what they describe, so the in-memory state never runs ahead of the
+///   record: a crash at any point leaves a record the next run's state starts from.
+///
+/// `JobRunner` is the only driver; it holds no state of its own about progress.
+struct LoopStateMachine: Sendable {
+    /// What the record says, mirrored.
+    private(set) var progress: RecordedProgress
+    /// `train.max_staleness`, at least 0.
+    let maxStaleness: Int
+    /// `--rewind-to-server`.
+    let rewindToServer: Bool
+    /// The job's name, for messages.
+    let jobName: String
+    /// `train.sft_steps`, for messages.
+    let sftSteps: Int
+    /// How many times in a row the server declined each step (`applied: false`). Not recorded:
+    /// a new run starts counting afresh.
+    private(set) var declines: [Int: Int] = [:]
+    /// How many times this run moved the record back to the server's step. Rollouts gathered
+    /// before a rewind were sampled from a policy the server no longer has, even when its step
+    /// number comes round again, so they are never trained on.
+    private(set) var rewinds = 0
+
+    init(progress: RecordedProgress, maxStaleness: Int, rewindToServer: Bool, jobName: String, sftSteps: Int = 0) {
+        self.progress = progress
+        self.maxStaleness = max(0, maxStaleness)
+        self.rewindToServer = rewindToServer
+        self.jobName = jobName
+        self.sftSteps = sftSteps
+    }
+
+    // MARK: - The next move
+
+    /// The next move, from the record alone (`LoopPlanner`).
+    func next() -> LoopAction { LoopPlanner.next(progress) }
+
+    /// The steps whose rollouts should be gathering while `step` is next: this step, those the
+    /// staleness bound lets run ahead while it trains, and one more, whose requests are built
+    /// now and sent the moment the policy they need is applied.
+    func gatherSteps(for step: Int) -> ClosedRange<Int> {
+        let horizon = min(progress.totalSteps, progress.lastApplied + 2 + maxStaleness)
+        return step...max(step, horizon)
+    }
+
+    /// Rollouts sent when the server had applied `appliedAtSend` are stale for `step` when the
+    /// record no longer has that policy — a rewind moved it back, either below that step or, for
+    /// a gather started before the rewind (`rewindsAtStart`), to a step of the same number
+    /// reached again by other updates — or it is more than `maxStaleness` steps old: they are
+    /// gathered again.
+    func isStale(step: Int, appliedAtSend: Int, rewindsAtStart: Int) -> Bool {
+        rewindsAtStart != rewinds || appliedAtSend > progress.lastApplied || step - 1 - appliedAtSend > maxStaleness
+    }
+
+    // MARK: - A train_step's outcome
+
+    /// What to do with a 2xx train_step answer.
+    enum AnswerAction: Sendable, Equatable {
+        /// Record the step applied; then, when `failure` is set, stop the job with it (the
+        /// server is not where one applied step takes it).
+        case recordApplied(failure: String?)
+        /// The server declined: drop the intent. `event` is the `declined` event's message and
+        /// `notice` the observer's; `failure`, when set, stops the job instead (too many in a row).
+        case discardDeclined(serverStep: Int?, event: String?, notice: String?, failure: String?)
+    }
+
+    /// Decides on a 2xx answer to step `step`'s train_step (and counts a decline).
+    mutating func trainAnswered(step: Int, serverStep: Int?, applied: Bool?) -> AnswerAction {
+        switch TrainAnswer.decide(k: step, step: serverStep, applied: applied) {
+        case .declined:
+            let count = (declines[step] ?? 0) + 1
+            declines[step] = count
+            let message = "the server declined step \(step) (applied: false, its step stays "
+                + "\(serverStep.map(String.init) ?? "\(step - 1)")); "
+            guard count < maxDeclinesPerStep else {
+                return .discardDeclined(serverStep: serverStep, event: nil, notice: nil, failure: message
+                    + "declined \(count) times in a row, so moontune stops here. Nothing was applied; "
+                    + "run again to retry the step, or see docs/guarantees.md")
+            }
+            return .discardDeclined(serverStep: serverStep,
+                                    event: message + "it runs again with fresh rollouts (\(count) of \(maxDeclinesPerStep))",
+                                    notice: message + "it runs again with fresh rollouts", failure: nil)
+        case .applied:
+            return .recordApplied(failure: nil)
+        case let .serverElsewhere(expected, server, _):
+            return .recordApplied(failure: Self.serverElsewhereMessage(step: step, expected: expected, server: server,
+                                                                       source: "train_step's answer"))
+        }
+    }
+
+    /// How a train_step failed, as the runner saw it.
+    enum TrainFailure: Sendable, Equatable {
+        /// Its outcome is unknown (`APIError.isAmbiguous`); `mayStillBeRunning` when the server
+        /// may still be working on it.
+        case ambiguous(mayStillBeRunning: Bool)
+        /// A graceful stop ended a backoff before it was sent again.
+        case stoppedDuringBackoff
+        /// Refused, or never delivered: it certainly did not land.
+        case refused(APIError.Kind)
+    }
+
+    enum FailureAction: Sendable, Equatable {
+        /// Watch the server: until the in-doubt window since sending is over (`window`), or by
+        /// asking once.
+        case watch(window: Bool)
+        /// Drop the intent, then end the run `stopped`.
+        case discardThenStop
+        /// Drop the intent, then stop the job with this message.
+        case discardThenFail(String)
+        /// Drop the intent, then fail with the API error.
+        case discardThenThrow
+    }
+
+    func trainFailed(step: Int, isSFT: Bool, _ failure: TrainFailure) -> FailureAction {
+        switch failure {
+        case .ambiguous(let mayStillBeRunning):
+            return .watch(window: mayStillBeRunning)
+        case .stoppedDuringBackoff:
+            return .discardThenStop
+        case .refused(let kind):
+            if isSFT, kind == .badRequest || kind == .otherClientError {
+                return .discardThenFail("The server refused the SFT groups of step \(step) (train.sft_steps = "
+                    + "\(sftSteps)): it does not take SFT steps. Nothing was applied; set train.sft_steps "
+                    + "to 0 to train this job with RL steps only.")
+            }
+            return .discardThenThrow
+        }
+    }
+
+    // MARK: - Reconciliation
+
+    /// What the server's step says, once the watch (if any) is over.
+    enum ReconcileAction: Sendable, Equatable {
+        case none
+        /// Record the pending step applied (reconciled), with this `reconciled` event.
+        case markApplied(step: Int, message: String)
+        /// Drop the pending step's intent, with this `reconciled` event.
+        case discardIntent(step: Int, message: String)
+        /// Remove the steps after the server's, and reload.
+        case rewind(to: Int, from: Int)
+        /// Stop the job without changing anything.
+        case fail(String)
+    }
+
+    /// - Parameters:
+    ///   - pendingStep: the step in doubt, if any.
+    ///   - serverStep: the server's step at the last read.
+    ///   - sentAtMs: when the step in doubt was sent, when the watch waited for it.
+    func reconciled(pendingStep: Int?, serverStep: Int, sentAtMs: Int64?, nowMs: Int64) -> ReconcileAction {
+        switch ReconcileOutcome.decide(lastApplied: progress.lastApplied, pendingIntent: pendingStep, serverStep: serverStep) {
+        case .consistent:
+            return .none
+        case .markApplied(let step):
+            return .markApplied(step: step, message: "the server had applied step \(step) although its answer was lost; recorded as applied")
+        case .discardIntent(let step):
+            let waited = sentAtMs.map { " within \(spokenDuration(ms: max(0, nowMs - $0))) of being sent" } ?? ""
+            return .discardIntent(step: step, message: "step \(step) did not land on the server\(waited) (its step stays \(serverStep)); "
+                + "it runs again with fresh rollouts of the same examples")
+        case .serverBehind(let recorded, let server):
+            guard rewindToServer else {
+                return .fail("the server's finetune is at step \(server) but the record says \(recorded) steps were applied "
+                    + "(was the server restored from an older checkpoint?). Nothing was changed. Run again with "
+                    + "--rewind-to-server to continue from step \(server); the same data order makes the replay exact.")
+            }
+            return .rewind(to: server, from: recorded)
+        case .serverAhead(let recorded, let server) where recorded == 0:
+            return .fail("a finetune named \(jobName) already exists on the server with \(server) steps applied, "
+                + "but this database has no step of it: it was trained by another job or with another database. "
+                + "Give this job another name, or run it with the database that trained it.")
+        case .serverAhead(let recorded, let server):
+            return .fail("the server's finetune is at step \(server) but the record explains only \(recorded) steps "
+                + "(another process training the same finetune?). moontune will not guess; nothing was changed.")
+        }
+    }
+
+    /// The watch over a step in doubt; `sentAtMs` nil reads the server once.
+    func watch(pendingStep: Int, sentAtMs: Int64?, inDoubtWaitMs: Int64) -> InDoubtWatch {
+        InDoubtWatch(step: pendingStep, lastApplied: progress.lastApplied, sentAtMs: sentAtMs ?? 0,
+                     waitMs: sentAtMs == nil ? 0 : inDoubtWaitMs)
+    }
+
+    /// At start-up, the notice for a step the last run sent, when its in-doubt window is not over.
+    func startupInDoubtNotice(step: Int, sentAtMs: Int64, inDoubtWaitMs: Int64, nowMs: Int64) -> String? {
+        let left = InDoubtWatch(step: step, lastApplied: progress.lastApplied, sentAtMs: sentAtMs, waitMs: inDoubtWaitMs)
+            .remainingMs(nowMs: nowMs)
+        guard left > 0 else { return nil }
+        return "step \(step) was sent by the last run and is in doubt: waiting up to "
+            + "\(spokenDuration(ms: left)) for the server to finish it"
+    }
+
+    /// The message when a train_step's outcome is unknown.
+    func ambiguousMessage(step: Int, window: Bool, sentAtMs: Int64, inDoubtWaitMs: Int64, nowMs: Int64, error: String) -> String {
+        window
+            ? "step \(step) in doubt: waiting up to \(spokenDuration(ms: max(0, sentAtMs + inDoubtWaitMs - nowMs))) "
+                + "for the server to finish it (\(error))"
+            : "step \(step) in doubt: asking the server whether it was applied (\(error))"
+    }
+
+    // MARK: - Checkpoints
+
+    /// The kind a checkpoint saved at `step` is recorded under when it was saved to learn the
+    /// server's step (or found on the server): the cadence's kind if the cadence wants that step,
+    /// else `reconcile`.
+    func kindForServerCheckpoint(step: Int) -> CheckpointKind {
+        LoopPlanner.checkpointKind(at: step, progress) ?? .reconcile
+    }
+
+    /// A cadence or final save answered with `serverStep`: nil when it is the expected step, else
+    /// why the job stops.
+    func checkpointSaved(expected step: Int, serverStep: Int) -> String? {
+        guard serverStep != step else { return nil }
+        return Self.serverElsewhereMessage(step: step, expected: step, server: serverStep, source: "checkpoints/save")
+    }
+
+    /// What the server lists against the record, at start-up: checkpoints to record (a crash
+    /// between saving and recording) and those to mark deleted (gone from the server).
+    func checkpointsToSync(onServer: [Checkpoint]) -> (record: [(Checkpoint, CheckpointKind)], gone: [Int]) {
+        let serverSteps = Set(onServer.map(\.step))
+        let record = onServer.filter { progress.liveCheckpoints[$0.step] == nil && $0.step <= progress.lastApplied }
+            .map { ($0, kindForServerCheckpoint(step: $0.step)) }
+        let gone = progress.liveCheckpoints.keys.sorted().filter { !serverSteps.contains($0) }
+        return (record, gone)
+    }
+
+    /// Whether a deletion of `step` must be recorded as started (not already, by an earlier run).
+    func deletionNeedsIntent(step: Int) -> Bool { !progress.deletingCheckpoints.contains(step) }
+
+    // MARK: - Events: what the store has committed
+
+    /// The record as loaded from the store (at start-up, and after a rewind).
+    mutating func loaded(lastApplied: Int, pendingIntent: Int?, checkpoints: [CheckpointRecord], evals: [EvalRecord]) {
+        progress.lastApplied = lastApplied
+        progress.pendingIntent = pendingIntent
+        progress.liveCheckpoints = Dictionary(checkpoints.filter(\.isLive).map { ($0.step, $0.kind) }, uniquingKeysWith: { a, _ in a })
+        progress.deletingCheckpoints = Set(checkpoints.filter { $0.isLive && $0.deletingAtMs != nil }.map(\.step))
+        progress.evalSteps = Set(evals.map(\.step))
+        progress.evalRewards = Dictionary(evals.map { ($0.step, $0.rewardMean) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The steps after the server's were removed from the record (it is reloaded next).
+    mutating func rewound() {
+        rewinds += 1
+    }
+
+    mutating func intentRecorded(step: Int) {
+        progress.pendingIntent = step
+    }
+
+    mutating func intentDiscarded(step: Int) {
+        if progress.pendingIntent == step { progress.pendingIntent = nil }
+    }
+
+    mutating func stepApplied(step: Int, reconciled: Bool) {
+        progress.lastApplied = step
+        progress.pendingIntent = nil
+        if !reconciled { declines[step] = nil }
+    }
+
+    /// Precedence of kinds: a checkpoint recorded under a kind keeps it, except a `reconcile`
+    /// one, which a cadence or final save of the same step upgrades.
+    mutating func checkpointRecorded(step: Int, kind: CheckpointKind) {
+        let previous = progress.liveCheckpoints[step]
+        progress.liveCheckpoints[step] = previous == nil || previous == .reconcile ? kind : previous
+    }
+
+    mutating func deletionStarted(step: Int) {
+        progress.deletingCheckpoints.insert(step)
+    }
+
+    /// Deleted, or found gone from the server.
+    mutating func checkpointDeleted(step: Int) {
+        progress.deletingCheckpoints.remove(step)
+        progress.liveCheckpoints.removeValue(forKey: step)
+    }
+
+    mutating func evalRecorded(step: Int, rewardMean: Double) {
+        progress.evalSteps.insert(step)
+        progress.evalRewards[step] = rewardMean
+    }
+
+    // MARK: - Messages
+
+    static func serverElsewhereMessage(step: Int, expected: Int, server: Int, source: String) -> String {
+        if server > expected {
+            return "\(source) says the server's finetune is at step \(server) where moontune expected \(expected) after its "
+                + "step \(step): a step was applied twice, or another client trains this finetune. moontune stopped at once; "
+                + "the job is not complete. See docs/guarantees.md"
+        }
+        return "\(source) says the server's finetune is at step \(server) where moontune expected \(expected) after its "
+            + "step \(step) (was the finetune restored from an older checkpoint?). moontune stopped at once; run again with "
+            + "--rewind-to-server to continue from the server's step"
+    }
+}
