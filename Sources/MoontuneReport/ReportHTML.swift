@@ -2,25 +2,35 @@ import Foundation
 import MoontuneStore
 
 /// Everything the HTML report shows, read from the database beforehand.
-struct ReportData: Sendable {
-    var report: JobStatusReport
+package struct ReportData: Sendable {
+    package var report: JobStatusReport
     /// The job's recorded config snapshot (JSON); it names the key's variable, never the key.
-    var configJSON: String
-    var series: [StepPoint]
-    var evals: [EvalRecord]
-    var generatedAtMs: Int64
+    package var configJSON: String
+    package var series: [StepPoint]
+    package var evals: [EvalRecord]
+    package var generatedAtMs: Int64
     /// `moontune compare` results, newest first.
-    var comparisons: [StoredComparison] = []
+    package var comparisons: [StoredComparison] = []
+
+    package init(report: JobStatusReport, configJSON: String, series: [StepPoint], evals: [EvalRecord], generatedAtMs: Int64,
+                 comparisons: [StoredComparison] = []) {
+        self.report = report
+        self.configJSON = configJSON
+        self.series = series
+        self.evals = evals
+        self.generatedAtMs = generatedAtMs
+        self.comparisons = comparisons
+    }
 }
 
 /// `moontune report`: one self-contained HTML file (inline CSS, inline SVG, no script, no
 /// network) with the job's header, its charts, its checkpoints and its config. The markup is
 /// well-formed XML as well as HTML, so any parser reads it.
-enum ReportHTML {
-    static let colors = (mean: "#2563eb", eval: "#4f46e5", constant: "#d97706", time: "#7c3aed")
-    static let skillColors = ["point": "#db2777", "detect": "#0891b2", "query": "#65a30d"]
+package enum ReportHTML {
+    package static let colors = (mean: "#2563eb", eval: "#4f46e5", constant: "#d97706", time: "#7c3aed")
+    package static let skillColors = ["point": "#db2777", "detect": "#0891b2", "query": "#65a30d"]
 
-    static func render(_ data: ReportData) -> String {
+    package static func render(_ data: ReportData) -> String {
         let report = data.report
         var html = """
             <!DOCTYPE html>
@@ -57,7 +67,7 @@ enum ReportHTML {
         return html
     }
 
-    static func summary(_ data: ReportData) -> String {
+    package static func summary(_ data: ReportData) -> String {
         let report = data.report
         let bestEval = data.evals.max { $0.rewardMean < $1.rewardMean }
         var rows: [(String, String)] = [
@@ -86,7 +96,7 @@ enum ReportHTML {
     }
 
     /// Reward mean ± std, eval reward (overall and per skill), constant-group fraction, step time.
-    static func charts(_ data: ReportData) -> [SVGChart] {
+    package static func charts(_ data: ReportData) -> [SVGChart] {
         let series = data.series
         let means = series.compactMap { point in point.rewardMean.map { SVGChart.Point(x: Double(point.k), y: $0) } }
         let band = series.compactMap { point -> SVGChart.Band? in
@@ -121,7 +131,7 @@ enum ReportHTML {
         ]
     }
 
-    static func checkpoints(_ report: JobStatusReport) -> String {
+    package static func checkpoints(_ report: JobStatusReport) -> String {
         var html = "<section id=\"checkpoints\">\n<h2>Checkpoints</h2>\n"
         guard !report.checkpoints.isEmpty else { return html + "<p>No checkpoint saved yet.</p>\n</section>\n" }
         html += "<p class=\"sub\">Pass a saved checkpoint's model string as <code>model</code> to /v1/query, /v1/point, /v1/detect or /v1/caption.</p>\n"
@@ -134,16 +144,16 @@ enum ReportHTML {
         return html + "</table>\n</section>\n"
     }
 
-    static func prettyJSON(_ json: String) -> String {
+    package static func prettyJSON(_ json: String) -> String {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
               let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         else { return json }
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func e(_ text: String) -> String { HTMLText.escape(text) }
+    package static func e(_ text: String) -> String { HTMLText.escape(text) }
 
-    static let css = """
+    package static let css = """
         :root { color-scheme: light dark; --fg: #1f2937; --muted: #6b7280; --bg: #ffffff; --panel: #f9fafb; --line: #e5e7eb; }
         @media (prefers-color-scheme: dark) { :root { --fg: #e5e7eb; --muted: #9ca3af; --bg: #111827; --panel: #1f2937; --line: #374151; } }
         body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg);

@@ -3,9 +3,9 @@ import MoontuneStore
 /// The "Did it help?" section of the HTML report: the job's recorded comparisons, newest first,
 /// each as a table (rows models; columns the mean reward per skill, overall and n; the best of
 /// each column in bold). Well-formed XML as well as HTML, like the rest of the report.
-enum ComparisonHTML {
+package enum ComparisonHTML {
     /// An empty string when the job has no recorded comparison.
-    static func section(_ comparisons: [StoredComparison]) -> String {
+    package static func section(_ comparisons: [StoredComparison]) -> String {
         guard !comparisons.isEmpty else { return "" }
         var html = "<section id=\"comparisons\">\n<h2>Comparisons</h2>\n"
         for stored in comparisons {
@@ -14,7 +14,7 @@ enum ComparisonHTML {
         return html + "</section>\n"
     }
 
-    static func table(_ stored: StoredComparison) -> String {
+    package static func table(_ stored: StoredComparison) -> String {
         let skills = stored.comparison.skills
         let table = ComparisonTable(skills: skills, rows: stored.results.map { result in
             ComparisonTable.Row(model: ComparedModel(label: result.label, model: result.model, step: result.step),
@@ -40,5 +40,5 @@ enum ComparisonHTML {
         return html + "</table>\n"
     }
 
-    static func escape(_ text: String) -> String { HTMLText.escape(text) }
+    package static func escape(_ text: String) -> String { HTMLText.escape(text) }
 }
