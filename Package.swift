@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // The HTML report's template: escapes every value by default.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // The entry point only: every command lives in MoontuneCLI.
@@ -59,7 +61,10 @@ let package = Package(
         .target(name: "MoontuneImaging", dependencies: ["CImageCodecs"]),
         // What a job looks like to a reader, from the store alone: the status model and its text
         // forms, the HTML report with its SVG charts, comparison tables, metrics export rows.
-        .target(name: "MoontuneReport", dependencies: ["MoondreamAPI", "MoontuneStore"]),
+        .target(name: "MoontuneReport", dependencies: [
+            "MoondreamAPI", "MoontuneStore",
+            .product(name: "Mustache", package: "swift-mustache"),
+        ]),
         // The subcommands, the console and log output, signals and detached starts.
         .target(name: "MoontuneCLI", dependencies: [
             "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator", "MoontuneImaging",
