@@ -2,6 +2,11 @@ import Foundation
 
 /// A line chart as inline SVG: axes with round-number ticks, one or more series, an optional
 /// shaded band (mean ± std) and markers. Pure text in, text out; no scripts, no network.
+///
+/// Kept hand-written on purpose (issue 16): a chart is geometry, not markup a template helps
+/// with; series are thinned to a bounded number of points (`thinned`), so four charts render in
+/// milliseconds whatever the job's length, and no charting dependency would keep the page one
+/// self-contained, script-free file. Every text it draws goes through `HTMLText.escape`.
 package struct SVGChart: Sendable {
     package struct Point: Sendable, Equatable {
         package var x: Double
