@@ -16,9 +16,12 @@ import Synchronization
 /// `gracefulShutdownSignals`, because the first one must be reported where the user looks and
 /// the second must end the process: the group only shuts down, it does not exit.
 enum GracefulShutdown {
-    /// Long enough for a train_step in flight to be answered (its own timeout is shorter), short
-    /// enough that a stop never hangs: `moontune stop` waits 30 s by default.
+    /// The bound when the caller names none. `run` passes its own: the job's train_step timeout
+    /// plus `gracefulMargin`, since a graceful stop sees the train_step in flight through and
+    /// that request is bounded by its own timeout.
     static let maximumGracefulDuration: Duration = .seconds(120)
+    /// Time, past the train_step's own timeout, to record its answer and end the run.
+    static let gracefulMargin: Double = 30
 
     /// - Parameter onFirstSignal: told the signal's name, to report the stop where the user looks.
     static func run<T: Sendable>(logger: Logger, maximumGracefulDuration: Duration = Self.maximumGracefulDuration,

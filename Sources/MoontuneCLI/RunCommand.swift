@@ -56,10 +56,14 @@ struct RunCommand: AsyncParsableCommand {
         logger.logLevel = verbose ? .info : .error
         let request = RunRequest(configURL: URL(fileURLWithPath: config), databasePath: database.path, rewindToServer: rewindToServer,
                                  observer: observer, logger: logger)
+        // A graceful stop waits for the train_step in flight, which its own timeout bounds; past
+        // that (and a margin), or at a second signal, the run exits at once and the next reconciles.
+        let gracefulBound = loaded.map { Duration.seconds($0.api.trainStepTimeoutSeconds + GracefulShutdown.gracefulMargin) }
+            ?? GracefulShutdown.maximumGracefulDuration
         let onSignal: @Sendable (String) -> Void = { name in
             observer.stopRequested(by: name)
         }
-        let result: Result<SessionResult, any Error> = try await GracefulShutdown.run(logger: logger, onFirstSignal: onSignal) {
+        let result: Result<SessionResult, any Error> = try await GracefulShutdown.run(logger: logger, maximumGracefulDuration: gracefulBound, onFirstSignal: onSignal) {
             await withTaskGroup(of: Void.self) { ticker in
                 if interactive {
                     ticker.addTask {
