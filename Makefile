@@ -23,11 +23,12 @@ fuzz:
 run: debug
 	@scripts/demo.sh
 
-# A long job with faults on; fails if the runner's memory or open files grow.
+# The long tests, kept out of `make test`: a long job with faults on (fails if the runner's memory
+# or open files grow), fifty kills of one job, and a one-minute outage.
 SOAK_STEPS ?= 3000
 soak:
 	$(SWIFT) build --build-tests
-	MOONTUNE_SOAK_STEPS=$(SOAK_STEPS) $(SWIFT) test --skip-build --filter SoakTests
+	MOONTUNE_SOAK=1 MOONTUNE_SOAK_STEPS=$(SOAK_STEPS) $(SWIFT) test --skip-build --filter "SoakTests|killedFiftyTimes"
 	MOONTUNE_OUTAGE_SECONDS=60 $(SWIFT) test --skip-build --filter anOutageIsWaitedOutWithCappedBackoff
 
 # The benchmark: the release build against `moontune simulate` with set latencies. Prints the

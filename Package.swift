@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        // The HTML report's template: escapes every value by default.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // The entry point only: every command lives in MoontuneCLI.
@@ -60,11 +62,19 @@ let package = Package(
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // Raster images: PNG/JPEG through CImageCodecs, simple drawing, the sample dataset.
         .target(name: "MoontuneImaging", dependencies: ["CImageCodecs"]),
-        // The subcommands.
+        // What a job looks like to a reader, from the store alone: the status model and its text
+        // forms, the HTML report with its SVG charts, comparison tables, metrics export rows.
+        .target(name: "MoontuneReport", dependencies: [
+            "MoondreamAPI", "MoontuneStore",
+            .product(name: "Mustache", package: "swift-mustache"),
+        ]),
+        // The subcommands, the console and log output, signals and detached starts.
         .target(name: "MoontuneCLI", dependencies: [
             "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator", "MoontuneImaging",
+            "MoontuneReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
@@ -82,7 +92,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
-        .testTarget(name: "MoontuneCLITests", dependencies: ["MoontuneCLI", "MoontuneStore"]),
+        .testTarget(name: "MoontuneCLITests", dependencies: ["MoondreamAPI", "MoontuneCLI", "MoontuneReport", "MoontuneStore"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
             // A hostile server in the test, stopped gracefully through its service group.

@@ -175,9 +175,7 @@ public final class MoondreamClient: Sendable {
 
     /// Removes the key from any text that might echo it.
     func redact(_ text: String) -> String {
-        let key = configuration.apiKey.value
-        guard !key.isEmpty else { return text }
-        return text.replacingOccurrences(of: key, with: "[redacted]")
+        SecretRedactor(secrets: [configuration.apiKey.value], minimumLength: 1).redact(text)
     }
 
     static func queryString(_ items: [(String, String)]) -> String {

@@ -1,4 +1,5 @@
 import MoontuneStore
+import MoontuneReport
 
 /// Which saved checkpoint a command means: `--step S`, `--best` or `--latest`.
 ///

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MoontuneStore
+import MoontuneReport
 
 /// `moontune checkpoints NAME`: the job's checkpoints, deleted ones included, each with the model
 /// string that inference takes; `moontune checkpoints delete NAME STEP` deletes one.
@@ -53,7 +54,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
                         + [checkpoint.state == "saved" ? checkpoint.model : "(\(checkpoint.model))"])
         }
         let live = checkpoints.filter { $0.state == "saved" }.count
-        return TextTable.render(rows) + "\n\(live) saved, \(checkpoints.count - live) deleted or being deleted;"
+        return PlainTable.render(rows) + "\n\(live) saved, \(checkpoints.count - live) deleted or being deleted;"
             + " models in parentheses can no longer be used for inference"
     }
 }

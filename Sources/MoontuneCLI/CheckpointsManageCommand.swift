@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoondreamAPI
 import MoontuneStore
+import MoontuneReport
 
 /// `moontune checkpoints [list] NAME`: the record joined with the server's list (the default
 /// subcommand of `CheckpointsCommand`); `--local`, the record alone.

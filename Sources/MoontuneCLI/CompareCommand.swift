@@ -3,6 +3,8 @@ import Foundation
 import MoondreamAPI
 import MoontuneJob
 import MoontuneStore
+import MoontuneReport
+import NIOPosix
 
 /// `moontune compare CONFIG [--steps S1,S2,...] [--base]`: did training help?
 struct CompareCommand: AsyncParsableCommand {
@@ -67,7 +69,7 @@ struct CompareCommand: AsyncParsableCommand {
             let dataset: Dataset
             do {
                 let options = DatasetOptions(config: config, readImageHeaders: false)
-                dataset = try await BlockingWork.run { try Dataset.open(datasetURL, options: options) }
+                dataset = try await NIOThreadPool.singleton.runIfActive { try Dataset.open(datasetURL, options: options) }
             } catch let error as DatasetError {
                 throw CommandFailure(error.problems.prefix(5).map(\.description).joined(separator: "\n"), exitCode: 2)
             }

@@ -1,6 +1,8 @@
 import Foundation
 import MoondreamAPI
 import MoontuneJob
+import MoontuneReport
+import NIOPosix
 
 /// Runs examples through the inference endpoints for each model and scores the answers with the
 /// job's reward functions.
@@ -54,7 +56,7 @@ struct CompareRunner: Sendable {
     /// One model's answer to one example, scored.
     func score(position: Int, model: ComparedModel, modelIndex: Int) async throws -> (Int, Int, Score) {
         let index = indices[position]
-        let (example, imageURL) = try await BlockingWork.run { [dataset, cache] in
+        let (example, imageURL) = try await NIOThreadPool.singleton.runIfActive { [dataset, cache] in
             let example = try dataset.example(at: index)
             return (example, try example.image.map { try cache.dataURL(for: $0) })
         }

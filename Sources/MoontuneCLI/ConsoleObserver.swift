@@ -1,8 +1,10 @@
 import Foundation
+import Logging
 import MoondreamAPI
 import MoontuneLoop
 import MoontuneStore
 import Synchronization
+import MoontuneReport
 
 /// How much `run` says.
 public enum Verbosity: Int, Sendable, Comparable {
@@ -38,7 +40,11 @@ public final class ConsoleObserver: RunObserver, Sendable {
     let verbosity: Verbosity
     let redactor: SecretRedactor
     private let state: Mutex<State>
-    private let output: @Sendable (String) -> Void
+    /// The terminal's lines (the live line, the notices above it) and, through `logger`, the
+    /// structured lines: both leave through this one redacting sink.
+    private let sink: RedactingSink
+    /// The structured lines, through swift-log (`StructuredLogHandler`).
+    private let logger: Logger
 
     /// - Parameters:
     ///   - job: the job's name, for the lines written before the loop reports it (a failure to
@@ -54,12 +60,16 @@ public final class ConsoleObserver: RunObserver, Sendable {
         var initial = State()
         initial.job = job ?? ""
         self.state = Mutex(initial)
-        self.output = write
+        let sink = RedactingSink(redactor: redactor, output: write)
+        self.sink = sink
+        var logger = Logger(label: "moontune.console") { _ in StructuredLogHandler(format: format, sink: sink) }
+        logger.logLevel = .trace
+        self.logger = logger
     }
 
-    /// Every line leaves through here, so none can carry a secret.
+    /// Every line leaves through the sink, so none can carry a secret.
     private func write(_ text: String) {
-        output(redactor.redact(text))
+        sink.write(text)
     }
 
     public func record(_ event: RunEvent) {
@@ -210,7 +220,8 @@ public final class ConsoleObserver: RunObserver, Sendable {
 
     private func emit(_ fields: [(String, LogLine.Value)], level: String = "info") {
         let job = state.withLock { $0.job }
-        write(LogLine([("level", .string(level)), ("job", .string(job))] + fields).render(format) + "\n")
+        logger.log(level: StructuredLogHandler.level(named: level), "",
+                   metadata: ["job": .string(job), LogFields.key: .stringConvertible(LogFields(fields: fields))])
     }
 
     private func redraw() {
@@ -270,10 +281,6 @@ public final class ConsoleObserver: RunObserver, Sendable {
     static func format(_ value: Double) -> String { String(format: "%.3f", value) }
 
     public static func formatDuration(seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0 else { return "-" }
-        let total = Int(seconds.rounded())
-        if total < 60 { return "\(total)s" }
-        if total < 3600 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
-        return "\(total / 3600)h\(String(format: "%02d", (total % 3600) / 60))m"
+        ReportText.duration(seconds: seconds)
     }
 }

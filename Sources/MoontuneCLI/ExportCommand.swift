@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MoontuneStore
+import MoontuneReport
 
 /// `moontune export NAME`: the job's per-step and eval metrics as CSV or JSON Lines, for pandas
 /// and spreadsheets. Reads the state database only.
@@ -75,3 +76,5 @@ struct ExportCommand: AsyncParsableCommand {
         return (steps, evals.count)  // every eval is written: before a later step, or at the end
     }
 }
+
+extension MetricsFormat: ExpressibleByArgument {}

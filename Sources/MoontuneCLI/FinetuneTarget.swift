@@ -1,6 +1,7 @@
 import Foundation
 import MoondreamAPI
 import MoontuneStore
+import MoontuneReport
 
 /// The finetune a `NAME|ID` argument means, and how to reach its server.
 ///

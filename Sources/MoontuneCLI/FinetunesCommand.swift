@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoondreamAPI
 import MoontuneStore
+import MoontuneReport
 
 /// `moontune finetunes list|show|delete`: the organization's finetunes on the server, joined with
 /// the local jobs that use them.
@@ -155,11 +156,3 @@ struct FinetunesShowCommand: AsyncParsableCommand {
     }
 }
 
-/// Pretty, stable JSON for the management commands' `--json`.
-enum ManagementJSON {
-    static func encode<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import MoondreamAPI
 import MoontuneStore
+import MoontuneReport
 
 /// The state database as the management commands use it: opened only if it exists (a listing
 /// never creates one), jobs found by name or by finetune, and whether their runner is alive.

@@ -1,4 +1,5 @@
 import Foundation
+import MoontuneReport
 
 /// One structured log line: logfmt or JSON, with a timestamp first.
 public enum LogFormat: String, CaseIterable, Sendable {
@@ -62,7 +63,6 @@ public struct LogLine: Sendable {
     }
 
     static func jsonString(_ text: String) -> String {
-        let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
-        return String(decoding: data, as: UTF8.self)
+        ReportText.jsonString(text)
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 import MoondreamAPI
 import MoontuneJob
 import MoontuneStore
+import MoontuneReport
+import NIOPosix
 
 /// `moontune predict NAME --image PATH ...`: one inference with a saved checkpoint of a job.
 struct PredictCommand: AsyncParsableCommand {
@@ -71,7 +73,7 @@ struct PredictCommand: AsyncParsableCommand {
             let imageURL = URL(fileURLWithPath: image)
             let dataURL: String
             do {
-                dataURL = try await BlockingWork.run { try ImageCache().dataURL(for: imageURL) }
+                dataURL = try await NIOThreadPool.singleton.runIfActive { try ImageCache().dataURL(for: imageURL) }
             } catch let error as DatasetError {
                 throw CommandFailure(error.problems.map(\.description).joined(separator: "; "))
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoondreamAPI
 import MoontuneJob
+import NIOPosix
 
 /// `moontune probe CONFIG`: before spending a night on a job, asks the base model for rollouts on
 /// a stratified sample of its examples, at the job's temperature (and others on request), scores
@@ -55,14 +56,14 @@ struct ProbeCommand: AsyncParsableCommand {
     func run() async throws {
         try await CommandEdge.run {
             let url = URL(fileURLWithPath: config)
-            let report = try await BlockingWork.run { validateJob(configURL: url) }
+            let report = try await NIOThreadPool.singleton.runIfActive { validateJob(configURL: url) }
             guard report.isValid, let config = report.config, let dataset = report.train else {
                 throw CommandFailure(report.problems.map(\.description).joined(separator: "\n"), exitCode: 2)
             }
             let size = rollouts ?? min(16, max(8, config.train.rolloutsPerGroup))
             let jobTemperature = config.train.settings(for: .query).temperature ?? 1
             let probed = temperatures.flatMap(Self.parseTemperatures) ?? [jobTemperature]
-            let sample = try await BlockingWork.run { [examples] in try Self.stratifiedSample(dataset, count: examples) }
+            let sample = try await NIOThreadPool.singleton.runIfActive { [examples] in try Self.stratifiedSample(dataset, count: examples) }
             guard !sample.isEmpty else { throw CommandFailure("\(config.data.train.path) has no examples to probe") }
 
             let access = APIAccess(baseURL: config.api.baseURL, apiKeyEnv: config.api.apiKeyEnv, origin: self.config)
@@ -131,7 +132,7 @@ struct ProbeCommand: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: (Int, ProbeAnalysis.Group).self) { group in
             for (position, example) in sample.enumerated() {
                 group.addTask {
-                    let request = try await BlockingWork.run {
+                    let request = try await NIOThreadPool.singleton.runIfActive {
                         try EncodedRolloutsRequest(builder.rolloutsRequest(for: example, finetuneID: finetuneID, numRollouts: rollouts,
                                                                            temperature: temperature))
                     }

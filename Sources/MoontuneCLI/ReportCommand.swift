@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import MoondreamAPI
 import MoontuneStore
+import MoontuneReport
 
 /// `moontune report NAME --out report.html`: one self-contained HTML file with the job's charts.
 struct ReportCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MoondreamAPI
 import Logging
 import MoontuneJob
 import MoontuneLoop
@@ -49,14 +50,20 @@ struct RunCommand: AsyncParsableCommand {
         let redactor = SecretRedactor(secrets: key + SecretRedactor.fromEnvironment(environment).secrets)
         let observer = ConsoleObserver(interactive: interactive, format: format, verbosity: verbosity, job: loaded?.name,
                                        redactor: redactor)
-        var logger = Logger(label: "moontune")
+        // The loop's own log entries: the same structured lines and the same redaction, on stderr.
+        let errors = RedactingSink.standardError(redactor)
+        var logger = Logger(label: "moontune") { _ in StructuredLogHandler(format: format, sink: errors) }
         logger.logLevel = verbose ? .info : .error
         let request = RunRequest(configURL: URL(fileURLWithPath: config), databasePath: database.path, rewindToServer: rewindToServer,
                                  observer: observer, logger: logger)
+        // A graceful stop waits for the train_step in flight, which its own timeout bounds; past
+        // that (and a margin), or at a second signal, the run exits at once and the next reconciles.
+        let gracefulBound = loaded.map { Duration.seconds($0.api.trainStepTimeoutSeconds + GracefulShutdown.gracefulMargin) }
+            ?? GracefulShutdown.maximumGracefulDuration
         let onSignal: @Sendable (String) -> Void = { name in
             observer.stopRequested(by: name)
         }
-        let result: Result<SessionResult, any Error> = try await GracefulShutdown.run(logger: logger, onFirstSignal: onSignal) {
+        let result: Result<SessionResult, any Error> = try await GracefulShutdown.run(logger: logger, maximumGracefulDuration: gracefulBound, onFirstSignal: onSignal) {
             await withTaskGroup(of: Void.self) { ticker in
                 if interactive {
                     ticker.addTask {
@@ -84,16 +91,16 @@ struct RunCommand: AsyncParsableCommand {
                 if !interactive {
                     // The structured log has it too; stderr is where a person looks first.
                     let line = "moontune: job failed at step \(outcome.step): \(outcome.error ?? "unknown error")\n"
-                    FileHandle.standardError.write(Data(redactor.redact(line).utf8))
+                    errors.write(line)
                 }
                 throw ExitCode(1)
             }
         case .failure(let error as SessionError):
-            FileHandle.standardError.write(Data(redactor.redact("moontune: \(error)\n").utf8))
+            errors.write("moontune: \(error)\n")
             if case .invalid = error { throw ExitCode(2) }
             throw ExitCode(1)
         case .failure(let error):
-            FileHandle.standardError.write(Data(redactor.redact("moontune: \(error)\n").utf8))
+            errors.write("moontune: \(error)\n")
             throw ExitCode(1)
         }
     }

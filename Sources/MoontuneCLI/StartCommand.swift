@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import MoondreamAPI
 import MoontuneJob
 import MoontuneStore
+import NIOPosix
 
 /// `moontune start CONFIG`: the same job as `run`, detached in its own session.
 struct StartCommand: AsyncParsableCommand {
@@ -33,7 +35,9 @@ struct StartCommand: AsyncParsableCommand {
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be logfmt or json") }
         umask(0o077)
         let configURL = URL(fileURLWithPath: config)
-        let report = validateJob(configURL: configURL, indexCache: DatasetIndexCache(databasePath: absolute(database.path)))
+        let indexCache = DatasetIndexCache(databasePath: absolute(database.path))
+        // A first scan of a large dataset takes seconds: off the cooperative pool (2 threads here).
+        let report = try await NIOThreadPool.singleton.runIfActive { validateJob(configURL: configURL, indexCache: indexCache) }
         guard report.problems.isEmpty else {
             for problem in report.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             throw ExitCode(2)

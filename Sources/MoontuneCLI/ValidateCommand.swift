@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoondreamAPI
 import MoontuneJob
+import NIOPosix
 
 /// `moontune validate CONFIG`: checks the config, every dataset line and every image header
 /// without calling the API or needing a key; with `--check-api`, also one cheap authenticated
@@ -43,7 +44,9 @@ public struct ValidateCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        let report = validateJob(configURL: URL(fileURLWithPath: config))
+        let configURL = URL(fileURLWithPath: config)
+        // A first scan of a large dataset takes seconds: off the cooperative pool.
+        let report = try await NIOThreadPool.singleton.runIfActive { validateJob(configURL: configURL) }
         for warning in report.warnings { Self.writeToStandardError("warning: \(warning)") }
         guard report.isValid else {
             for problem in report.problems { print(problem) }

@@ -73,48 +73,48 @@ extension EndToEnd {
 
         @Test(arguments: HostileCase.all)
         func aHostileAnswerFailsTheJobCleanly(_ hostile: HostileCase) async throws {
-            let workspace = try await workspace()
-            defer { Task { await workspace.close() } }
-            try await HostileServer.with({ $0 == hostile.route ? hostile.answer : nil }) { server, baseURL in
-                try writeConfig(workspace, baseURL: baseURL, name: "hostile")
-                let result = try await workspace.run(["run", "config.json"])
+            try await withWorkspace(try await workspace()) { workspace in
+                try await HostileServer.with({ $0 == hostile.route ? hostile.answer : nil }) { server, baseURL in
+                    try writeConfig(workspace, baseURL: baseURL, name: "hostile")
+                    let result = try await workspace.run(["run", "config.json"])
 
-                #expect(!result.killedBySignal, "moontune died of a signal: \(result.stderr)")
-                #expect(result.status == 1, "exit \(result.status)\nstdout: \(result.stdout)\nstderr: \(result.stderr)")
-                // The run's last line says why (`event=finished state=failed ... error="..."` when not on a terminal).
-                let finished = result.stdout.split(separator: "\n").last { $0.contains("event=finished") }
-                #expect(finished?.contains("state=failed") == true && finished?.contains(hostile.fragment) == true,
-                        "stdout: \(result.stdout.suffix(3000))\nstderr: \(result.stderr.prefix(3000))")
-                let job = try #require(try await workspace.job("hostile"))
-                #expect(job.state == .failed)
-                #expect(job.lastError?.contains(hostile.fragment) == true, "last_error: \(job.lastError ?? "nil")")
-                #expect(server.step == 0, "no step may be applied on a bad answer")
-                #expect(try await workspace.steps("hostile").isEmpty, "no step recorded")
-                // Bad answers are not worth repeating: at most the configured attempts per request.
-                let calls = server.requests[hostile.route] ?? 0
-                #expect(calls >= 1 && calls <= 2 * 2, "\(hostile.route) called \(calls) times")
+                    #expect(!result.killedBySignal, "moontune died of a signal: \(result.stderr)")
+                    #expect(result.status == 1, "exit \(result.status)\nstdout: \(result.stdout)\nstderr: \(result.stderr)")
+                    // The run's last line says why (`event=finished state=failed ... error="..."` when not on a terminal).
+                    let finished = result.stdout.split(separator: "\n").last { $0.contains("event=finished") }
+                    #expect(finished?.contains("state=failed") == true && finished?.contains(hostile.fragment) == true,
+                            "stdout: \(result.stdout.suffix(3000))\nstderr: \(result.stderr.prefix(3000))")
+                    let job = try #require(try await workspace.job("hostile"))
+                    #expect(job.state == .failed)
+                    #expect(job.lastError?.contains(hostile.fragment) == true, "last_error: \(job.lastError ?? "nil")")
+                    #expect(server.step == 0, "no step may be applied on a bad answer")
+                    #expect(try await workspace.steps("hostile").isEmpty, "no step recorded")
+                    // Bad answers are not worth repeating: at most the configured attempts per request.
+                    let calls = server.requests[hostile.route] ?? 0
+                    #expect(calls >= 1 && calls <= 2 * 2, "\(hostile.route) called \(calls) times")
+                }
             }
         }
 
         /// Outputs that make no sense — coordinates far outside the image, a list that is not one —
         /// are scored by the local rewards as misses (0), never as NaN, and the job goes on.
         @Test func absurdRolloutOutputsScoreZeroWithLocalRewards() async throws {
-            let workspace = try await workspace()
-            defer { Task { await workspace.close() } }
-            let absurd = HostileAnswer.text(#"""
-                {"request":{"skill":"point"},"rollouts":[{"output":{"points":[{"x":1e308,"y":-1e308}]}},
-                 {"output":{"points":"nope"}}],"rewards":[1,1]}
-                """#)
-            try await HostileServer.with({ $0 == .rollouts ? absurd : nil }) { server, baseURL in
-                try workspace.writeConfig(name: "absurd", steps: 2, groups: 2, rollouts: 2, concurrency: 2, every: 1,
-                                          extraAPI: ["base_url": baseURL], extra: ["reward": ["source": "local"]])
-                let result = try await workspace.run(["run", "config.json"])
+            try await withWorkspace(try await workspace()) { workspace in
+                let absurd = HostileAnswer.text(#"""
+                    {"request":{"skill":"point"},"rollouts":[{"output":{"points":[{"x":1e308,"y":-1e308}]}},
+                     {"output":{"points":"nope"}}],"rewards":[1,1]}
+                    """#)
+                try await HostileServer.with({ $0 == .rollouts ? absurd : nil }) { server, baseURL in
+                    try workspace.writeConfig(name: "absurd", steps: 2, groups: 2, rollouts: 2, concurrency: 2, every: 1,
+                                              extraAPI: ["base_url": baseURL], extra: ["reward": ["source": "local"]])
+                    let result = try await workspace.run(["run", "config.json"])
 
-                #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-                #expect(server.step == 2)
-                let steps = try await workspace.steps("absurd")
-                #expect(steps.map(\.k) == [1, 2])
-                #expect(steps.allSatisfy { $0.rewardMean == 0 && $0.rewardMax == 0 }, "\(steps.map(\.rewardMean))")
+                    #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+                    #expect(server.step == 2)
+                    let steps = try await workspace.steps("absurd")
+                    #expect(steps.map(\.k) == [1, 2])
+                    #expect(steps.allSatisfy { $0.rewardMean == 0 && $0.rewardMax == 0 }, "\(steps.map(\.rewardMean))")
+                }
             }
         }
 
@@ -125,19 +125,19 @@ extension EndToEnd {
             ("enormous", HostileAnswer.text(HostileCase.enormous, applies: true), true),
         ])
         func aBadTrainStepAnswerIsReconciledNotRepeated(_ title: String, _ answer: HostileAnswer, _ reconciled: Bool) async throws {
-            let workspace = try await workspace()
-            defer { Task { await workspace.close() } }
-            try await HostileServer.with({ $0 == .trainStep ? answer : nil }) { server, baseURL in
-                try writeConfig(workspace, baseURL: baseURL, name: "train-garbage")
-                let result = try await workspace.run(["run", "config.json"])
+            try await withWorkspace(try await workspace()) { workspace in
+                try await HostileServer.with({ $0 == .trainStep ? answer : nil }) { server, baseURL in
+                    try writeConfig(workspace, baseURL: baseURL, name: "train-garbage")
+                    let result = try await workspace.run(["run", "config.json"])
 
-                #expect(result.status == 0, "\(title): \(result.stderr)")
-                #expect(server.step == 2, "\(title): train_step applied \(server.step) times for 2 steps")
-                #expect(server.requests[.trainStep] == 2)
-                let steps = try await workspace.steps("train-garbage")
-                #expect(steps.map(\.k) == [1, 2])
-                #expect(steps.allSatisfy { $0.state == .applied && $0.reconciled == reconciled }, "\(title): \(steps.map(\.reconciled))")
-                #expect(try await workspace.job("train-garbage")?.state == .completed)
+                    #expect(result.status == 0, "\(title): \(result.stderr)")
+                    #expect(server.step == 2, "\(title): train_step applied \(server.step) times for 2 steps")
+                    #expect(server.requests[.trainStep] == 2)
+                    let steps = try await workspace.steps("train-garbage")
+                    #expect(steps.map(\.k) == [1, 2])
+                    #expect(steps.allSatisfy { $0.state == .applied && $0.reconciled == reconciled }, "\(title): \(steps.map(\.reconciled))")
+                    #expect(try await workspace.job("train-garbage")?.state == .completed)
+                }
             }
         }
     }

@@ -29,9 +29,29 @@ extension EndToEnd {
                 process.terminationHandler = { _ in continuation.finish() }
             }
             try process.run()
-            for await _ in done {}
+            let pid = process.processIdentifier
+            // Like every child of the tests, the demo has a timeout: killed (with its process
+            // group) and failed, with its output, rather than hanging the suite.
+            let ended = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    for await _ in done {}
+                    return !Task.isCancelled
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(180))
+                    return false
+                }
+                let first = await group.next() ?? true
+                if !first {
+                    kill(-pid, SIGKILL)
+                    kill(pid, SIGKILL)
+                }
+                group.cancelAll()
+                return first
+            }
             let elapsed = ContinuousClock.now - started
             let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            try #require(ended, "the demo did not end within 180 s; killed. Its output:\n\(text.suffix(4000))")
 
             #expect(process.terminationStatus == 0, "\(text)")
             // Well under a minute on a quiet machine; the bound leaves room for the other suites running alongside.

@@ -34,20 +34,20 @@ extension EndToEnd {
 
         /// Runs the command line and checks that the job completed and logged JSON lines.
         static func runsAJob(_ arguments: [String], name: String) async throws {
-            let workspace = try await Workspace.make()
-            defer { Task { await workspace.close() } }
-            let config = try workspace.writeConfig(name: name, steps: 3, groups: 2, rollouts: 2, concurrency: 2, every: 3)
-            let command = localized(arguments, workspace, config: config)
-            #expect(command.contains("--db"), "the state database has an explicit, persistent path")
-            let result = try await MoontuneProcess.run(command, in: workspace.directory)
-            #expect(result.status == 0, "moontune \(command.joined(separator: " ")): \(result.stderr)")
-            #expect(try await workspace.job(name)?.state == .completed)
-            let lines = result.stdout.split(separator: "\n")
-            #expect(!lines.isEmpty && lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil },
-                    "the log is JSON lines for the journal or the cluster's log shipper: \(result.stdout)")
-            // Started again after completion (a reboot, a pod restart): nothing to do, exit 0, no restart loop.
-            let again = try await MoontuneProcess.run(command, in: workspace.directory)
-            #expect(again.status == 0, "\(again.stderr)")
+            try await withWorkspace { workspace in
+                let config = try workspace.writeConfig(name: name, steps: 3, groups: 2, rollouts: 2, concurrency: 2, every: 3)
+                let command = localized(arguments, workspace, config: config)
+                #expect(command.contains("--db"), "the state database has an explicit, persistent path")
+                let result = try await MoontuneProcess.run(command, in: workspace.directory)
+                #expect(result.status == 0, "moontune \(command.joined(separator: " ")): \(result.stderr)")
+                #expect(try await workspace.job(name)?.state == .completed)
+                let lines = result.stdout.split(separator: "\n")
+                #expect(!lines.isEmpty && lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil },
+                        "the log is JSON lines for the journal or the cluster's log shipper: \(result.stdout)")
+                // Started again after completion (a reboot, a pod restart): nothing to do, exit 0, no restart loop.
+                let again = try await MoontuneProcess.run(command, in: workspace.directory)
+                #expect(again.status == 0, "\(again.stderr)")
+            }
         }
 
         @Test func theSystemdUnitsCommandLineRunsAJobAndRestartsOnlyOnFailure() async throws {

@@ -15,35 +15,35 @@ extension EndToEnd {
         }
 
         @Test func aResumeReadsTheIndexEntryAndAnEditedDatasetIsCheckedAgain() async throws {
-            let workspace = try await Workspace.make()
-            defer { Task { await workspace.close() } }
-            try workspace.writeConfig(name: "cached", steps: 2, every: 2, eval: true)
-            let first = try await workspace.run(["run", "config.json"])
-            #expect(first.status == 0, "\(first.stderr)")
-            let entries = try cacheEntries(workspace)
-            #expect(entries.count == 2, "one entry each for the train and eval sets: \(entries)")
-            let written = try entries.map(modified)
+            try await withWorkspace { workspace in
+                try workspace.writeConfig(name: "cached", steps: 2, every: 2, eval: true)
+                let first = try await workspace.run(["run", "config.json"])
+                #expect(first.status == 0, "\(first.stderr)")
+                let entries = try cacheEntries(workspace)
+                #expect(entries.count == 2, "one entry each for the train and eval sets: \(entries)")
+                let written = try entries.map(modified)
 
-            // More steps: a resume, served from the entries, which stay as they were.
-            try workspace.writeConfig(name: "cached", steps: 4, every: 2, eval: true)
-            let resumed = try await workspace.run(["run", "config.json"])
-            #expect(resumed.status == 0, "\(resumed.stderr)")
-            #expect(try entries.map(modified) == written)
-            #expect(try await workspace.steps("cached").count == 4)
+                // More steps: a resume, served from the entries, which stay as they were.
+                try workspace.writeConfig(name: "cached", steps: 4, every: 2, eval: true)
+                let resumed = try await workspace.run(["run", "config.json"])
+                #expect(resumed.status == 0, "\(resumed.stderr)")
+                #expect(try entries.map(modified) == written)
+                #expect(try await workspace.steps("cached").count == 4)
 
-            // A bad line appended after indexing is found before any API call.
-            let train = workspace.directory.appendingPathComponent("train.jsonl")
-            let handle = try FileHandle(forWritingTo: train)
-            try handle.seekToEnd()
-            try handle.write(contentsOf: Data(#"{"id": "late", "skill": "point", "image": "images/nope.png", "object": "x"}"#.utf8 + [0x0A]))
-            try handle.close()
-            try workspace.writeConfig(name: "cached-2", steps: 1, every: 1)
-            let requestsBefore = await workspace.simulator.stats().requestsTotal
-            let refused = try await workspace.run(["run", "config.json"])
-            #expect(refused.status != 0)
-            #expect(refused.stderr.contains("train.jsonl"), "\(refused.stderr)")
-            #expect(refused.stderr.contains("ground_truth") || refused.stderr.contains("image"), "\(refused.stderr)")
-            #expect(await workspace.simulator.stats().requestsTotal == requestsBefore)
+                // A bad line appended after indexing is found before any API call.
+                let train = workspace.directory.appendingPathComponent("train.jsonl")
+                let handle = try FileHandle(forWritingTo: train)
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data(#"{"id": "late", "skill": "point", "image": "images/nope.png", "object": "x"}"#.utf8 + [0x0A]))
+                try handle.close()
+                try workspace.writeConfig(name: "cached-2", steps: 1, every: 1)
+                let requestsBefore = await workspace.simulator.stats().requestsTotal
+                let refused = try await workspace.run(["run", "config.json"])
+                #expect(refused.status != 0)
+                #expect(refused.stderr.contains("train.jsonl"), "\(refused.stderr)")
+                #expect(refused.stderr.contains("ground_truth") || refused.stderr.contains("image"), "\(refused.stderr)")
+                #expect(await workspace.simulator.stats().requestsTotal == requestsBefore)
+            }
         }
 
         @Test func benchDataWritesNoisyJPEGsNearTheAskedSizeAndAValidTrainSet() async throws {

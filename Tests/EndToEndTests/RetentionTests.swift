@@ -39,7 +39,8 @@ extension EndToEnd {
         /// the oldest live cadence checkpoint is raised above any real reward, so that keep_best has
         /// to keep a checkpoint that keep_last would drop.
         func runJob(keepLast: Int, keepBest: Bool, kills: Int, ambiguousRate: Double = 0, serverFaults: Bool = false,
-                    staleness: Int = 0, favour: Bool = false) async throws -> Outcome {
+                    staleness: Int = 0, favour: Bool = false, seed: UInt64 = 13) async throws -> Outcome {
+            let seed = KillSeed.resolve(seed, test: "RetentionTests")
             var faults = FaultOptions()
             if serverFaults {
                 faults.serverErrorRate = 0.05
@@ -51,66 +52,66 @@ extension EndToEnd {
             faults.trainLatencyMs = 25
             faults.otherLatencyMs = 10
             faults.ambiguousTrainRate = ambiguousRate
-            let workspace = try await Workspace.make(seed: 13, faults: faults)
-            defer { Task { await workspace.close() } }
-            try workspace.writeConfig(name: "kept", steps: Self.steps, groups: 3, rollouts: 2, concurrency: 3, every: Self.every,
-                                      eval: true, extraTrain: ["max_staleness": staleness],
-                                      extra: ["checkpoint": ["every_steps": Self.every, "keep_last": keepLast, "keep_best": keepBest]])
-            var random = SystemRandomNumberGenerator()
-            var killed = 0
-            var attempts = 0
-            var favoured: Int?
-            while killed < kills && attempts < kills * 3 {
-                attempts += 1
-                // Each run gets at least one step further, then dies anywhere in what follows
-                // (a train step, a checkpoint save, an eval, a deletion).
-                let before = try await appliedSteps(workspace)
-                let running = try workspace.start(["run", "config.json", "--quiet"])
-                try await waitUntil {
-                    let applied = try await appliedSteps(workspace)
-                    return applied > before || applied == Self.steps
+            return try await withWorkspace(seed: 13, faults: faults) { workspace in
+                try workspace.writeConfig(name: "kept", steps: Self.steps, groups: 3, rollouts: 2, concurrency: 3, every: Self.every,
+                                          eval: true, extraTrain: ["max_staleness": staleness],
+                                          extra: ["checkpoint": ["every_steps": Self.every, "keep_last": keepLast, "keep_best": keepBest]])
+                var random = SeededGenerator(seed: seed)
+                var killed = 0
+                var attempts = 0
+                var favoured: Int?
+                while killed < kills && attempts < kills * 3 {
+                    attempts += 1
+                    // Each run gets at least one step further, then dies anywhere in what follows
+                    // (a train step, a checkpoint save, an eval, a deletion).
+                    let before = try await appliedSteps(workspace)
+                    let running = try workspace.start(["run", "config.json", "--quiet"])
+                    try await waitUntil {
+                        let applied = try await appliedSteps(workspace)
+                        return applied > before || applied == Self.steps
+                    }
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...250, using: &random)))
+                    running.signal(SIGKILL)
+                    let result = await running.wait()
+                    if result.killedBySignal { killed += 1 }
+                    if result.status == 0 && !result.killedBySignal { break }
+                    if favour && favoured == nil {
+                        favoured = try await favourOldestCheckpoint(workspace)
+                    }
                 }
-                try await Task.sleep(for: .milliseconds(Int.random(in: 0...250, using: &random)))
-                running.signal(SIGKILL)
-                let result = await running.wait()
-                if result.killedBySignal { killed += 1 }
-                if result.status == 0 && !result.killedBySignal { break }
-                if favour && favoured == nil {
-                    favoured = try await favourOldestCheckpoint(workspace)
+                let final = try await workspace.run(["run", "config.json", "--quiet"])
+                #expect(final.status == 0, "\(KillSeed.note(seed)) \(final.stderr)")
+
+                let store = try ProgressStore(path: workspace.database.path, readOnly: true)
+                let jobID = try #require(try await store.job(named: "kept")?.id)
+                let steps = try await store.steps(jobID: jobID)
+                #expect(steps.map(\.k) == Array(1...Self.steps))
+                let evals = Dictionary(try await store.evals(jobID: jobID).map { ($0.step, $0.rewardMean) }, uniquingKeysWith: { a, _ in a })
+                let expected = Self.expectedCheckpoints(keepLast: keepLast, keepBest: keepBest, evals: evals)
+
+                let finetune = try #require(await workspace.finetune("kept"))
+                let stats = await workspace.simulator.stats()
+                #expect(finetune.trainStepsApplied == Self.steps)
+                #expect(stats.doubleApplications == 0)
+                if serverFaults {
+                    #expect(stats.faultsInjected.serverError > 0 && stats.faultsInjected.dropped > 0, "the faults never fired")
                 }
-            }
-            let final = try await workspace.run(["run", "config.json", "--quiet"])
-            #expect(final.status == 0, "\(final.stderr)")
+                #expect(finetune.checkpoints == expected, "\(KillSeed.note(seed)) server keeps \(finetune.checkpoints), the policy says \(expected) (evals \(evals))")
 
-            let store = try ProgressStore(path: workspace.database.path, readOnly: true)
-            let jobID = try #require(try await store.job(named: "kept")?.id)
-            let steps = try await store.steps(jobID: jobID)
-            #expect(steps.map(\.k) == Array(1...Self.steps))
-            let evals = Dictionary(try await store.evals(jobID: jobID).map { ($0.step, $0.rewardMean) }, uniquingKeysWith: { a, _ in a })
-            let expected = Self.expectedCheckpoints(keepLast: keepLast, keepBest: keepBest, evals: evals)
-
-            let finetune = try #require(await workspace.finetune("kept"))
-            let stats = await workspace.simulator.stats()
-            #expect(finetune.trainStepsApplied == Self.steps)
-            #expect(stats.doubleApplications == 0)
-            if serverFaults {
-                #expect(stats.faultsInjected.serverError > 0 && stats.faultsInjected.dropped > 0, "the faults never fired")
+                let record = try await store.checkpoints(jobID: jobID)
+                #expect(record.filter(\.isLive).map(\.step) == expected, "the record keeps \(record.filter(\.isLive).map(\.step))")
+                // Every deletion was recorded before and after its call, and matches the server's.
+                let deleted = record.filter { !$0.isLive }
+                // (The server holds each DELETE for 10 ms, so "before" is strictly earlier than "after".)
+                #expect(deleted.allSatisfy { ($0.deletingAtMs ?? .max) < ($0.deletedAtMs ?? .min) }, "\(deleted)")
+                #expect(deleted.map(\.step) == finetune.deletedCheckpoints)
+                #expect(!deleted.isEmpty, "retention deleted nothing; the test proves nothing")
+                #expect(try await store.integrityCheck() == "ok")
+                if let favoured {
+                    #expect(finetune.checkpoints.contains(favoured), "keep_best dropped the best checkpoint \(favoured)")
+                }
+                return Outcome(expected: expected, kills: killed, favoured: favoured)
             }
-            #expect(finetune.checkpoints == expected, "server keeps \(finetune.checkpoints), the policy says \(expected) (evals \(evals))")
-
-            let record = try await store.checkpoints(jobID: jobID)
-            #expect(record.filter(\.isLive).map(\.step) == expected, "the record keeps \(record.filter(\.isLive).map(\.step))")
-            // Every deletion was recorded before and after its call, and matches the server's.
-            let deleted = record.filter { !$0.isLive }
-            // (The server holds each DELETE for 10 ms, so "before" is strictly earlier than "after".)
-            #expect(deleted.allSatisfy { ($0.deletingAtMs ?? .max) < ($0.deletedAtMs ?? .min) }, "\(deleted)")
-            #expect(deleted.map(\.step) == finetune.deletedCheckpoints)
-            #expect(!deleted.isEmpty, "retention deleted nothing; the test proves nothing")
-            #expect(try await store.integrityCheck() == "ok")
-            if let favoured {
-                #expect(finetune.checkpoints.contains(favoured), "keep_best dropped the best checkpoint \(favoured)")
-            }
-            return Outcome(expected: expected, kills: killed, favoured: favoured)
         }
 
         /// Applied steps so far; 0 while the first run is still creating the database.
@@ -158,57 +159,57 @@ extension EndToEnd {
         /// Either way the next run finishes the deletion and records it, without guessing.
         @Test(arguments: [false, true])
         func aKillInTheMiddleOfADeletionIsFinishedByTheNextRun(landed: Bool) async throws {
-            let workspace = try await Workspace.make(seed: 17)
-            defer { Task { await workspace.close() } }
-            try workspace.writeConfig(name: "kept", steps: 12, groups: 3, rollouts: 2, concurrency: 3, every: 2,
-                                      extra: ["checkpoint": ["every_steps": 2, "keep_last": 1]])
-            let running = try workspace.start(["run", "config.json", "--quiet"])
-            try await waitUntil("step 3") { try await appliedSteps(workspace) >= 3 }
-            // From now on the server holds every checkpoint call: the next deletion is recorded as
-            // started, sent, and still unanswered when the runner dies.
-            var slow = FaultOptions()
-            slow.otherLatencyMs = landed ? 1500 : 5000
-            await workspace.simulator.setFaults(slow)
-            let store = try ProgressStore(path: workspace.database.path, readOnly: true)
-            let jobID = try #require(try await store.job(named: "kept")?.id)
-            var interrupted: CheckpointRecord?
-            try await waitUntil("a deletion in flight") {
-                interrupted = try await store.checkpoints(jobID: jobID).first { $0.deletingAtMs != nil && $0.deletedAtMs == nil }
-                return interrupted != nil
-            }
-            running.signal(SIGKILL)
-            #expect(await running.wait().killedBySignal)
-            let step = try #require(interrupted?.step)
-            #expect(try await store.checkpoints(jobID: jobID).first { $0.step == step }?.deletedAtMs == nil)
-            await workspace.simulator.setFaults(FaultOptions())
-
-            if landed {
-                // The held call lands after the runner died (or, if the kill came before it was sent,
-                // the same outcome is made by hand): the server deleted it, the answer is lost.
-                let deadline = ContinuousClock.now + .seconds(3)
-                while ContinuousClock.now < deadline, await workspace.finetune("kept")?.deletedCheckpoints.contains(step) != true {
-                    try await Task.sleep(for: .milliseconds(50))
+            try await withWorkspace(seed: 17) { workspace in
+                try workspace.writeConfig(name: "kept", steps: 12, groups: 3, rollouts: 2, concurrency: 3, every: 2,
+                                          extra: ["checkpoint": ["every_steps": 2, "keep_last": 1]])
+                let running = try workspace.start(["run", "config.json", "--quiet"])
+                try await waitUntil("step 3") { try await appliedSteps(workspace) >= 3 }
+                // From now on the server holds every checkpoint call: the next deletion is recorded as
+                // started, sent, and still unanswered when the runner dies.
+                var slow = FaultOptions()
+                slow.otherLatencyMs = landed ? 1500 : 5000
+                await workspace.simulator.setFaults(slow)
+                let store = try ProgressStore(path: workspace.database.path, readOnly: true)
+                let jobID = try #require(try await store.job(named: "kept")?.id)
+                var interrupted: CheckpointRecord?
+                try await waitUntil("a deletion in flight") {
+                    interrupted = try await store.checkpoints(jobID: jobID).first { $0.deletingAtMs != nil && $0.deletedAtMs == nil }
+                    return interrupted != nil
                 }
-                if await workspace.finetune("kept")?.deletedCheckpoints.contains(step) != true {
-                    let finetuneID = try #require(try await workspace.job("kept")?.finetuneID)
-                    #expect(try await workspace.api("DELETE", "/tuning/finetunes/\(finetuneID)/checkpoints/\(step)").0 == 200)
-                }
-                #expect(await workspace.finetune("kept")?.checkpoints.contains(step) == false)
-            } else {
-                // Still held by the server for seconds: the next run finds the checkpoint there.
-                #expect(await workspace.finetune("kept")?.checkpoints.contains(step) == true)
-            }
+                running.signal(SIGKILL)
+                #expect(await running.wait().killedBySignal)
+                let step = try #require(interrupted?.step)
+                #expect(try await store.checkpoints(jobID: jobID).first { $0.step == step }?.deletedAtMs == nil)
+                await workspace.simulator.setFaults(FaultOptions())
 
-            let final = try await workspace.run(["run", "config.json", "--quiet"])
-            #expect(final.status == 0, "\(final.stderr)")
-            #expect(await workspace.finetune("kept")?.checkpoints == [10, 12])
-            #expect(await workspace.finetune("kept")?.deletedCheckpoints.contains(step) == true)
-            let record = try await store.checkpoints(jobID: jobID)
-            #expect(record.filter(\.isLive).map(\.step) == [10, 12])
-            let finished = try #require(record.first { $0.step == step })
-            #expect(finished.deletedAtMs != nil)
-            #expect(finished.deletingAtMs == interrupted?.deletingAtMs, "the deletion's start was rewritten")
-            #expect(await workspace.simulator.stats().doubleApplications == 0)
+                if landed {
+                    // The held call lands after the runner died (or, if the kill came before it was sent,
+                    // the same outcome is made by hand): the server deleted it, the answer is lost.
+                    let deadline = ContinuousClock.now + .seconds(3)
+                    while ContinuousClock.now < deadline, await workspace.finetune("kept")?.deletedCheckpoints.contains(step) != true {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    if await workspace.finetune("kept")?.deletedCheckpoints.contains(step) != true {
+                        let finetuneID = try #require(try await workspace.job("kept")?.finetuneID)
+                        #expect(try await workspace.api("DELETE", "/tuning/finetunes/\(finetuneID)/checkpoints/\(step)").0 == 200)
+                    }
+                    #expect(await workspace.finetune("kept")?.checkpoints.contains(step) == false)
+                } else {
+                    // Still held by the server for seconds: the next run finds the checkpoint there.
+                    #expect(await workspace.finetune("kept")?.checkpoints.contains(step) == true)
+                }
+
+                let final = try await workspace.run(["run", "config.json", "--quiet"])
+                #expect(final.status == 0, "\(final.stderr)")
+                #expect(await workspace.finetune("kept")?.checkpoints == [10, 12])
+                #expect(await workspace.finetune("kept")?.deletedCheckpoints.contains(step) == true)
+                let record = try await store.checkpoints(jobID: jobID)
+                #expect(record.filter(\.isLive).map(\.step) == [10, 12])
+                let finished = try #require(record.first { $0.step == step })
+                #expect(finished.deletedAtMs != nil)
+                #expect(finished.deletingAtMs == interrupted?.deletingAtMs, "the deletion's start was rewritten")
+                #expect(await workspace.simulator.stats().doubleApplications == 0)
+            }
         }
     }
 }

@@ -123,190 +123,190 @@ extension EndToEnd {
         }
 
         @Test func anUnreachableAPIIsAVisibleWaitThatSIGTERMEnds() async throws {
-            let workspace = try await Workspace.make(skills: ["point"], images: 4)
-            defer { Task { await workspace.close() } }
-            let closed = try ClosedPort()
-            try config(workspace, name: "dead", baseURL: closed.baseURL)
-            try await seeTheWaitThenStop(workspace, name: "dead", reason: "connection refused", endpoint: "POST /tuning/finetunes")
-            withExtendedLifetime(closed) {}
+            try await withWorkspace(skills: ["point"], images: 4) { workspace in
+                let closed = try ClosedPort()
+                try config(workspace, name: "dead", baseURL: closed.baseURL)
+                try await seeTheWaitThenStop(workspace, name: "dead", reason: "connection refused", endpoint: "POST /tuning/finetunes")
+                withExtendedLifetime(closed) {}
+            }
         }
 
         @Test func aServerAnswering503IsAVisibleWaitThatSIGTERMEnds() async throws {
-            let workspace = try await Workspace.make(skills: ["point"], images: 4)
-            defer { Task { await workspace.close() } }
-            try config(workspace, name: "outage")
-            try await workspace.control("outage", ["seconds": 600, "status": 503])
-            try await seeTheWaitThenStop(workspace, name: "outage", reason: "503", endpoint: "POST /tuning/finetunes")
+            try await withWorkspace(skills: ["point"], images: 4) { workspace in
+                try config(workspace, name: "outage")
+                try await workspace.control("outage", ["seconds": 600, "status": 503])
+                try await seeTheWaitThenStop(workspace, name: "outage", reason: "503", endpoint: "POST /tuning/finetunes")
+            }
         }
 
         @Test func aLongRetryAfterIsAVisibleWaitThatStopEnds() async throws {
             var faults = FaultOptions()
             faults.retryAfterSeconds = 120
-            let workspace = try await Workspace.make(skills: ["point"], images: 4, faults: faults)
-            defer { Task { await workspace.close() } }
-            try config(workspace, name: "limited")
-            try await workspace.control("outage", ["seconds": 600, "status": 429])
-            try await seeTheWaitThenStop(workspace, name: "limited", reason: "429, Retry-After 120 s", endpoint: "POST /tuning/finetunes")
+            try await withWorkspace(skills: ["point"], images: 4, faults: faults) { workspace in
+                try config(workspace, name: "limited")
+                try await workspace.control("outage", ["seconds": 600, "status": 429])
+                try await seeTheWaitThenStop(workspace, name: "limited", reason: "429, Retry-After 120 s", endpoint: "POST /tuning/finetunes")
+            }
         }
 
         @Test func moontuneStopEndsARetryAfterWaitOfABackgroundJob() async throws {
             var faults = FaultOptions()
             faults.retryAfterSeconds = 120
-            let workspace = try await Workspace.make(skills: ["point"], images: 4, faults: faults)
-            defer { Task { await workspace.close() } }
-            try config(workspace, name: "bg")
-            try await workspace.control("outage", ["seconds": 600, "status": 429])
-            let started = try await workspace.run(["start", "config.json"])
-            #expect(started.status == 0, "\(started.stderr)")
-            let log = workspace.directory.appendingPathComponent("bg.log")
-            _ = await eventually("a waiting line in the job's log") {
-                waitingLines((try? String(contentsOf: log, encoding: .utf8)) ?? "").first?["reason"] == "429, Retry-After 120 s"
+            try await withWorkspace(skills: ["point"], images: 4, faults: faults) { workspace in
+                try config(workspace, name: "bg")
+                try await workspace.control("outage", ["seconds": 600, "status": 429])
+                let started = try await workspace.run(["start", "config.json"])
+                #expect(started.status == 0, "\(started.stderr)")
+                let log = workspace.directory.appendingPathComponent("bg.log")
+                _ = await eventually("a waiting line in the job's log") {
+                    waitingLines((try? String(contentsOf: log, encoding: .utf8)) ?? "").first?["reason"] == "429, Retry-After 120 s"
+                }
+                let clock = ContinuousClock.now
+                let stop = try await workspace.run(["stop", "bg", "--timeout", "20"])
+                #expect(ContinuousClock.now - clock < .seconds(5), "moontune stop took \(ContinuousClock.now - clock)")
+                #expect(stop.status == 0, "\(stop.stderr)")
+                #expect(stop.stdout.contains("bg stopped at step 0"), "\(stop.stdout)")
+                let job = try await Operations.status(workspace, job: "bg")
+                #expect(job["stop_reason"] as? String == "signal")
+                #expect((job["last_error"] as? String)?.contains("429") == true, "a stop keeps the error it saw")
             }
-            let clock = ContinuousClock.now
-            let stop = try await workspace.run(["stop", "bg", "--timeout", "20"])
-            #expect(ContinuousClock.now - clock < .seconds(5), "moontune stop took \(ContinuousClock.now - clock)")
-            #expect(stop.status == 0, "\(stop.stderr)")
-            #expect(stop.stdout.contains("bg stopped at step 0"), "\(stop.stdout)")
-            let job = try await Operations.status(workspace, job: "bg")
-            #expect(job["stop_reason"] as? String == "signal")
-            #expect((job["last_error"] as? String)?.contains("429") == true, "a stop keeps the error it saw")
         }
 
         @Test func aWaitMidRunEndsOnSIGTERMWithNothingLostOrDoubled() async throws {
             var faults = FaultOptions()
             faults.rolloutLatencyMs = 30
-            let workspace = try await Workspace.make(skills: ["point"], images: 4, faults: faults)
-            defer { Task { await workspace.close() } }
-            try config(workspace, name: "mid", steps: 60)
-            let running = try workspace.start(["run", "config.json"])
-            try await waitForStep(workspace, "mid", atLeast: 2)
-            try await workspace.control("outage", ["seconds": 600, "status": 503])
-            _ = await eventually("a waiting line mid-run", within: .seconds(8)) { !waitingLines(running.stdoutSoFar).isEmpty }
-            running.signal(SIGTERM)
-            let (result, took) = await finish(running, within: .seconds(30))
-            #expect(took < .seconds(5), "SIGTERM took \(took) to end the wait")
-            #expect(result.status == 0, "\(result.stderr)")
-            let job = try await Operations.status(workspace, job: "mid")
-            #expect(job["state"] as? String == "stopped")
-            #expect(job["stop_reason"] as? String == "signal")
-            let step = try #require(job["step"] as? Int)
-            #expect(step >= 2 && step < 60)
-            try await workspace.control("outage", ["seconds": 0, "status": 503])
-            #expect(await workspace.finetune("mid")?.trainStepsApplied == step, "the record and the server agree")
+            try await withWorkspace(skills: ["point"], images: 4, faults: faults) { workspace in
+                try config(workspace, name: "mid", steps: 60)
+                let running = try workspace.start(["run", "config.json"])
+                try await waitForStep(workspace, "mid", atLeast: 2)
+                try await workspace.control("outage", ["seconds": 600, "status": 503])
+                _ = await eventually("a waiting line mid-run", within: .seconds(8)) { !waitingLines(running.stdoutSoFar).isEmpty }
+                running.signal(SIGTERM)
+                let (result, took) = await finish(running, within: .seconds(30))
+                #expect(took < .seconds(5), "SIGTERM took \(took) to end the wait")
+                #expect(result.status == 0, "\(result.stderr)")
+                let job = try await Operations.status(workspace, job: "mid")
+                #expect(job["state"] as? String == "stopped")
+                #expect(job["stop_reason"] as? String == "signal")
+                let step = try #require(job["step"] as? Int)
+                #expect(step >= 2 && step < 60)
+                try await workspace.control("outage", ["seconds": 0, "status": 503])
+                #expect(await workspace.finetune("mid")?.trainStepsApplied == step, "the record and the server agree")
 
-            // The next run picks up exactly there (reconciling a train_step the stop cut short).
-            let resumed = try workspace.start(["run", "config.json", "--quiet"])
-            let (again, _) = await finish(resumed, within: .seconds(120))
-            #expect(again.status == 0, "\(again.stderr)")
-            #expect(await workspace.finetune("mid")?.trainStepsApplied == 60)
-            #expect(try await workspace.steps("mid").map(\.k) == Array(1...60))
-            #expect(await workspace.simulator.stats().doubleApplications == 0)
+                // The next run picks up exactly there (reconciling a train_step the stop cut short).
+                let resumed = try workspace.start(["run", "config.json", "--quiet"])
+                let (again, _) = await finish(resumed, within: .seconds(120))
+                #expect(again.status == 0, "\(again.stderr)")
+                #expect(await workspace.finetune("mid")?.trainStepsApplied == 60)
+                #expect(try await workspace.steps("mid").map(\.k) == Array(1...60))
+                #expect(await workspace.simulator.stats().doubleApplications == 0)
+            }
         }
 
         @Test func aTrainStepBackingOffAfterA429IsStoppedWithItsIntentDropped() async throws {
-            let workspace = try await Workspace.make(skills: ["point"], images: 4)
-            defer { Task { await workspace.close() } }
-            let limited = HostileAnswer(status: 429, body: Array(#"{"error":{"message":"slow down"}}"#.utf8),
-                                        retryAfter: "120")
-            try await HostileServer.with({ $0 == .trainStep ? limited : nil }) { server, baseURL in
-                try workspace.writeConfig(name: "held", steps: 2, groups: 2, rollouts: 2, concurrency: 2, every: 1,
-                                          extraAPI: ["base_url": baseURL, "max_attempts": 100, "give_up_after_s": 900])
-                let running = try workspace.start(["run", "config.json"])
-                _ = await eventually("a waiting line for train_step", within: .seconds(10)) {
-                    waitingLines(running.stdoutSoFar).contains { $0["endpoint"] == "POST /tuning/train_step" }
+            try await withWorkspace(skills: ["point"], images: 4) { workspace in
+                let limited = HostileAnswer(status: 429, body: Array(#"{"error":{"message":"slow down"}}"#.utf8),
+                                            retryAfter: "120")
+                try await HostileServer.with({ $0 == .trainStep ? limited : nil }) { server, baseURL in
+                    try workspace.writeConfig(name: "held", steps: 2, groups: 2, rollouts: 2, concurrency: 2, every: 1,
+                                              extraAPI: ["base_url": baseURL, "max_attempts": 100, "give_up_after_s": 900])
+                    let running = try workspace.start(["run", "config.json"])
+                    _ = await eventually("a waiting line for train_step", within: .seconds(10)) {
+                        waitingLines(running.stdoutSoFar).contains { $0["endpoint"] == "POST /tuning/train_step" }
+                    }
+                    let line = waitingLines(running.stdoutSoFar).first { $0["endpoint"] == "POST /tuning/train_step" }
+                    #expect(line?["reason"] == "429, Retry-After 120 s", "\(line ?? [:])")
+                    running.signal(SIGTERM)
+                    let (result, took) = await finish(running, within: .seconds(30))
+                    #expect(took < .seconds(5), "SIGTERM took \(took) during a train_step's Retry-After")
+                    #expect(result.status == 0, "\(result.stderr)")
+                    #expect(result.stdout.contains("no step in flight: stopping now"), "\(result.stdout)")
+                    let job = try await Operations.status(workspace, job: "held")
+                    #expect(job["state"] as? String == "stopped")
+                    #expect(job["stop_reason"] as? String == "signal")
+                    #expect(job["step"] as? Int == 0)
+                    #expect(job["pending_intent"] is NSNull, "a train_step that backed off after a 429 never landed: no intent is left in doubt")
+                    #expect(server.step == 0)
                 }
-                let line = waitingLines(running.stdoutSoFar).first { $0["endpoint"] == "POST /tuning/train_step" }
-                #expect(line?["reason"] == "429, Retry-After 120 s", "\(line ?? [:])")
-                running.signal(SIGTERM)
-                let (result, took) = await finish(running, within: .seconds(30))
-                #expect(took < .seconds(5), "SIGTERM took \(took) during a train_step's Retry-After")
-                #expect(result.status == 0, "\(result.stderr)")
-                #expect(result.stdout.contains("no step in flight: stopping now"), "\(result.stdout)")
-                let job = try await Operations.status(workspace, job: "held")
-                #expect(job["state"] as? String == "stopped")
-                #expect(job["stop_reason"] as? String == "signal")
-                #expect(job["step"] as? Int == 0)
-                #expect(job["pending_intent"] is NSNull, "a train_step that backed off after a 429 never landed: no intent is left in doubt")
-                #expect(server.step == 0)
             }
         }
 
         @Test func aHostThatDoesNotResolveFailsAtOnceNamingTheSetting() async throws {
-            let workspace = try await Workspace.make(skills: ["point"], images: 4)
-            defer { Task { await workspace.close() } }
-            try config(workspace, name: "nowhere", baseURL: "http://nonexistent.invalid/v1")
-            let running = try workspace.start(["run", "config.json"])
-            let (result, took) = await finish(running, within: .seconds(30))
-            #expect(took < .seconds(5), "took \(took)")
-            #expect(result.status == 1)
-            #expect(!result.killedBySignal)
-            #expect(result.stderr.contains("api.base_url"), "\(result.stderr)")
-            #expect(result.stderr.contains("nonexistent.invalid"), "\(result.stderr)")
-            let job = try await Operations.status(workspace, job: "nowhere")
-            #expect(job["state"] as? String == "failed")
-            #expect((job["last_error"] as? String)?.contains("api.base_url") == true)
-            #expect((job["retries"] as? Int) == 0, "nothing to retry")
+            try await withWorkspace(skills: ["point"], images: 4) { workspace in
+                try config(workspace, name: "nowhere", baseURL: "http://nonexistent.invalid/v1")
+                let running = try workspace.start(["run", "config.json"])
+                let (result, took) = await finish(running, within: .seconds(30))
+                #expect(took < .seconds(5), "took \(took)")
+                #expect(result.status == 1)
+                #expect(!result.killedBySignal)
+                #expect(result.stderr.contains("api.base_url"), "\(result.stderr)")
+                #expect(result.stderr.contains("nonexistent.invalid"), "\(result.stderr)")
+                let job = try await Operations.status(workspace, job: "nowhere")
+                #expect(job["state"] as? String == "failed")
+                #expect((job["last_error"] as? String)?.contains("api.base_url") == true)
+                #expect((job["retries"] as? Int) == 0, "nothing to retry")
+            }
         }
 
         @Test func aTLSHandshakeThatFailsFailsAtOnceNamingTheSetting() async throws {
-            let workspace = try await Workspace.make(skills: ["point"], images: 4)
-            defer { Task { await workspace.close() } }
-            // The simulator speaks plain HTTP: a TLS client gets no handshake it can accept.
-            let https = workspace.simulator.baseURL.replacingOccurrences(of: "http://", with: "https://")
-            try config(workspace, name: "tls", baseURL: https)
-            let running = try workspace.start(["run", "config.json"])
-            let (result, took) = await finish(running, within: .seconds(30))
-            #expect(took < .seconds(5), "took \(took)")
-            #expect(result.status == 1)
-            #expect(result.stderr.contains("TLS failed: the TLS handshake was refused"), "\(result.stderr)")
-            #expect(result.stderr.contains("Check api.base_url (\(https))"), "\(result.stderr)")
-            #expect((try await Operations.status(workspace, job: "tls"))["retries"] as? Int == 0)
+            try await withWorkspace(skills: ["point"], images: 4) { workspace in
+                // The simulator speaks plain HTTP: a TLS client gets no handshake it can accept.
+                let https = workspace.simulator.baseURL.replacingOccurrences(of: "http://", with: "https://")
+                try config(workspace, name: "tls", baseURL: https)
+                let running = try workspace.start(["run", "config.json"])
+                let (result, took) = await finish(running, within: .seconds(30))
+                #expect(took < .seconds(5), "took \(took)")
+                #expect(result.status == 1)
+                #expect(result.stderr.contains("TLS failed: the TLS handshake was refused"), "\(result.stderr)")
+                #expect(result.stderr.contains("Check api.base_url (\(https))"), "\(result.stderr)")
+                #expect((try await Operations.status(workspace, job: "tls"))["retries"] as? Int == 0)
+            }
         }
 
         @Test func aRefusedKeyStillFailsAtOnceWithItsClearMessage() async throws {
-            let workspace = try await Workspace.make(skills: ["point"], images: 4)
-            defer { Task { await workspace.close() } }
-            try config(workspace, name: "badkey")
-            let running = try MoontuneProcess.start(["run", "config.json", "--db", workspace.database.path], in: workspace.directory,
-                                                    environment: ["MOONDREAM_API_KEY": "sk-wrong-KEY-987"])
-            let (result, took) = await finish(running, within: .seconds(30))
-            #expect(took < .seconds(5), "took \(took)")
-            #expect(result.status == 1)
-            #expect(result.stderr.contains("The API key in $MOONDREAM_API_KEY was refused"), "\(result.stderr)")
-            #expect(!(result.stdout + result.stderr).contains("sk-wrong-KEY-987"))
-            #expect(await workspace.simulator.stats().requestsTotal <= 1, "a 401 is never retried")
+            try await withWorkspace(skills: ["point"], images: 4) { workspace in
+                try config(workspace, name: "badkey")
+                let running = try MoontuneProcess.start(["run", "config.json", "--db", workspace.database.path], in: workspace.directory,
+                                                        environment: ["MOONDREAM_API_KEY": "sk-wrong-KEY-987"])
+                let (result, took) = await finish(running, within: .seconds(30))
+                #expect(took < .seconds(5), "took \(took)")
+                #expect(result.status == 1)
+                #expect(result.stderr.contains("The API key in $MOONDREAM_API_KEY was refused"), "\(result.stderr)")
+                #expect(!(result.stdout + result.stderr).contains("sk-wrong-KEY-987"))
+                #expect(await workspace.simulator.stats().requestsTotal <= 1, "a 401 is never retried")
+            }
         }
 
         @Test func validateCheckAPISaysWhetherTheURLAnswersAndTheKeyIsAccepted() async throws {
-            let workspace = try await Workspace.make(skills: ["point"], images: 4)
-            defer { Task { await workspace.close() } }
-            try config(workspace, name: "check")
-            let plain = try await MoontuneProcess.run(["validate", "config.json"], in: workspace.directory)
-            #expect(plain.status == 0, "\(plain.stderr)")
-            #expect(await workspace.simulator.stats().requestsTotal == 0, "validate alone calls nothing")
+            try await withWorkspace(skills: ["point"], images: 4) { workspace in
+                try config(workspace, name: "check")
+                let plain = try await MoontuneProcess.run(["validate", "config.json"], in: workspace.directory)
+                #expect(plain.status == 0, "\(plain.stderr)")
+                #expect(await workspace.simulator.stats().requestsTotal == 0, "validate alone calls nothing")
 
-            let ok = try await MoontuneProcess.run(["validate", "config.json", "--check-api"], in: workspace.directory)
-            #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
-            #expect(ok.stdout.contains("ok: the API at \(workspace.simulator.baseURL) answers; the key in $MOONDREAM_API_KEY is accepted"),
-                    "\(ok.stdout)")
-            #expect(await workspace.simulator.stats().requestsTotal == 1, "one cheap call")
+                let ok = try await MoontuneProcess.run(["validate", "config.json", "--check-api"], in: workspace.directory)
+                #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+                #expect(ok.stdout.contains("ok: the API at \(workspace.simulator.baseURL) answers; the key in $MOONDREAM_API_KEY is accepted"),
+                        "\(ok.stdout)")
+                #expect(await workspace.simulator.stats().requestsTotal == 1, "one cheap call")
 
-            let wrong = try await MoontuneProcess.run(["validate", "config.json", "--check-api"], in: workspace.directory,
-                                                      environment: ["MOONDREAM_API_KEY": "sk-wrong-KEY-987"])
-            #expect(wrong.status == 1)
-            #expect(wrong.stdout.contains("refused the key in $MOONDREAM_API_KEY"), "\(wrong.stdout)")
-            #expect(!(wrong.stdout + wrong.stderr).contains("sk-wrong-KEY-987"))
-            #expect(!(ok.stdout + ok.stderr).contains(MoontuneProcess.apiKey))
+                let wrong = try await MoontuneProcess.run(["validate", "config.json", "--check-api"], in: workspace.directory,
+                                                          environment: ["MOONDREAM_API_KEY": "sk-wrong-KEY-987"])
+                #expect(wrong.status == 1)
+                #expect(wrong.stdout.contains("refused the key in $MOONDREAM_API_KEY"), "\(wrong.stdout)")
+                #expect(!(wrong.stdout + wrong.stderr).contains("sk-wrong-KEY-987"))
+                #expect(!(ok.stdout + ok.stderr).contains(MoontuneProcess.apiKey))
 
-            let closed = try ClosedPort()
-            try config(workspace, name: "check", baseURL: closed.baseURL)
-            let clock = ContinuousClock.now
-            let unreachable = try await MoontuneProcess.run(["validate", "config.json", "--check-api"], in: workspace.directory)
-            #expect(ContinuousClock.now - clock < .seconds(10))
-            #expect(unreachable.status == 1)
-            #expect(unreachable.stdout.contains("api.base_url: nothing answers at \(closed.baseURL) (connection refused)"),
-                    "\(unreachable.stdout)")
-            withExtendedLifetime(closed) {}
+                let closed = try ClosedPort()
+                try config(workspace, name: "check", baseURL: closed.baseURL)
+                let clock = ContinuousClock.now
+                let unreachable = try await MoontuneProcess.run(["validate", "config.json", "--check-api"], in: workspace.directory)
+                #expect(ContinuousClock.now - clock < .seconds(10))
+                #expect(unreachable.status == 1)
+                #expect(unreachable.stdout.contains("api.base_url: nothing answers at \(closed.baseURL) (connection refused)"),
+                        "\(unreachable.stdout)")
+                withExtendedLifetime(closed) {}
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
+import MoondreamAPI
 import MoontuneLoop
 @testable import MoontuneCLI
+@testable import MoontuneReport
 import Synchronization
 import Testing
 

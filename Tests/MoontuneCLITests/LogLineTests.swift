@@ -1,5 +1,7 @@
 import Foundation
+import MoondreamAPI
 @testable import MoontuneCLI
+@testable import MoontuneReport
 import Testing
 
 @Suite struct LogLineTests {

@@ -1,5 +1,6 @@
 import Foundation
 @testable import MoontuneCLI
+@testable import MoontuneReport
 @testable import MoontuneStore
 import Testing
 

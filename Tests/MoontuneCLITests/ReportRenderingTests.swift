@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 @testable import MoontuneCLI
+@testable import MoontuneReport
 @testable import MoontuneStore
 import Testing
 

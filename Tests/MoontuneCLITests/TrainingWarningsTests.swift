@@ -1,5 +1,5 @@
 import Testing
-@testable import MoontuneCLI
+@testable import MoontuneReport
 @testable import MoontuneStore
 
 @Suite struct TrainingWarningsTests {

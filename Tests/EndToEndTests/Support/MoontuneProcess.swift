@@ -1,10 +1,13 @@
 import Foundation
 import Synchronization
+import Testing
 
 /// The real `moontune` binary, run as a user would: a child process with its own environment,
 /// output captured to files (no pipe can fill up), waited for without blocking a thread.
 struct MoontuneProcess: Sendable {
     static let apiKey = "sk-e2e-SECRET-0123456789"
+    /// How long any child may run before it is killed and its test fails.
+    static let defaultTimeout: Duration = .seconds(120)
 
     /// `.build/debug/moontune` of this package, or `$MOONTUNE_BIN`.
     static var binary: URL {
@@ -50,7 +53,41 @@ struct MoontuneProcess: Sendable {
         }
 
         /// Waits for the process to end (never blocking a thread) and collects its output.
-        func wait() async -> Result {
+        ///
+        /// A child that is still running after `timeout` is killed with its process group, and the
+        /// test fails with what it printed: a hung child must fail CI, not hang it.
+        func wait(timeout: Duration = MoontuneProcess.defaultTimeout) async -> Result {
+            let ended = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    await self.exited()
+                    return true
+                }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return false
+                }
+                let first = await group.next() ?? true
+                if !first {
+                    // Timed out: the exit waiter ends once the kill lands.
+                    kill(-pid, SIGKILL)
+                    kill(pid, SIGKILL)
+                }
+                group.cancelAll()
+                await group.waitForAll()
+                return first
+            }
+            let stdout = (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? ""
+            let stderr = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
+            if !ended {
+                let arguments = (process.value.arguments ?? []).joined(separator: " ")
+                let message = "moontune \(arguments) did not end within \(timeout); killed.\n"
+                    + "stdout:\n\(stdout.suffix(4000))\nstderr:\n\(stderr.suffix(4000))"
+                Issue.record(Comment(rawValue: message))
+            }
+            return Result(status: process.value.terminationStatus, reason: process.value.terminationReason, stdout: stdout, stderr: stderr)
+        }
+
+        private func exited() async {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let finished = state.withLock { state -> Bool in
                     if state.done { return true }
@@ -59,9 +96,6 @@ struct MoontuneProcess: Sendable {
                 }
                 if finished { continuation.resume() }
             }
-            let stdout = (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? ""
-            let stderr = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
-            return Result(status: process.value.terminationStatus, reason: process.value.terminationReason, stdout: stdout, stderr: stderr)
         }
 
         /// Output so far.
@@ -96,8 +130,8 @@ struct MoontuneProcess: Sendable {
 
     /// Runs `moontune ARGS` to the end.
     static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:],
-                    executable: URL? = nil) async throws -> Result {
-        try await start(arguments, in: directory, environment: environment, executable: executable).wait()
+                    executable: URL? = nil, timeout: Duration = defaultTimeout) async throws -> Result {
+        try await start(arguments, in: directory, environment: environment, executable: executable).wait(timeout: timeout)
     }
 }
 

@@ -125,3 +125,52 @@ extension Workspace {
         return first
     }
 }
+
+/// A workspace for the body only: made, handed to the body, and closed (the simulator stopped,
+/// the folder removed) before this returns, also when the body throws, so that no test's
+/// teardown overlaps the next test.
+func withWorkspace<T>(skills: Set<String> = ["point", "detect", "query"], images: Int = 8, seed: UInt64 = 3,
+                      faults: FaultOptions = FaultOptions(),
+                      simulator configure: (inout SimulatorOptions) -> Void = { _ in },
+                      _ body: (Workspace) async throws -> T) async throws -> T {
+    try await withWorkspace(try await Workspace.make(skills: skills, images: images, seed: seed, faults: faults, simulator: configure), body)
+}
+
+/// The same for a workspace made elsewhere (a helper that prepares a job): closed before this returns.
+func withWorkspace<T>(_ workspace: Workspace, _ body: (Workspace) async throws -> T) async throws -> T {
+    let result: T
+    do {
+        result = try await body(workspace)
+    } catch {
+        await workspace.close()
+        throw error
+    }
+    await workspace.close()
+    return result
+}
+
+/// SplitMix64: the tests' own seeded source for kill times, so that a failure replays from the
+/// seed it prints.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The seed of a kill test's kill times: the test's own, or `MOONTUNE_KILL_SEED` to replay a
+/// failure. Printed, and named in the test's failure messages.
+enum KillSeed {
+    static func resolve(_ seed: UInt64, test: String) -> UInt64 {
+        let chosen = ProcessInfo.processInfo.environment["MOONTUNE_KILL_SEED"].flatMap { UInt64($0) } ?? seed
+        print("\(test): kill seed \(chosen) (replay with MOONTUNE_KILL_SEED=\(chosen))")
+        return chosen
+    }
+
+    static func note(_ seed: UInt64) -> String { "[kill seed \(seed); replay with MOONTUNE_KILL_SEED=\(seed)]" }
+}

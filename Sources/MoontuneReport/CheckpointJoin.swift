@@ -2,30 +2,30 @@ import MoondreamAPI
 import MoontuneStore
 
 /// One checkpoint as the local record and the server see it.
-struct JoinedCheckpoint: Encodable, Sendable, Equatable {
-    var step: Int
-    var checkpointID: String
+package struct JoinedCheckpoint: Encodable, Sendable, Equatable {
+    package var step: Int
+    package var checkpointID: String
     /// `cadence`, `final`, `reconcile`; nil when only the server knows it.
-    var kind: String?
+    package var kind: String?
     /// `saved`, `deleting` or `deleted` in the record; nil when the record does not have it.
-    var recorded: String?
+    package var recorded: String?
     /// Whether the server lists it as saved; nil when the server was not asked.
-    var onServer: Bool?
-    var savedAtMs: Int64?
-    var deletedAtMs: Int64?
+    package var onServer: Bool?
+    package var savedAtMs: Int64?
+    package var deletedAtMs: Int64?
     /// When the server deletes it (live service), from the server's list or else the record; nil
     /// when unknown.
-    var expiresAtMs: Int64?
-    var model: String
+    package var expiresAtMs: Int64?
+    package var model: String
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case step, checkpointID = "checkpoint_id", kind, recorded, onServer = "on_server", savedAtMs = "saved_at_ms"
         case deletedAtMs = "deleted_at_ms", expiresAtMs = "expires_at_ms", model, state
     }
 
     /// The one word a table shows: where record and server agree, their state; otherwise what
     /// differs.
-    var state: String {
+    package var state: String {
         switch (recorded, onServer) {
         case ("saved", true?), ("saved", nil): "saved"
         case ("saved", false?): "missing on server"
@@ -39,9 +39,9 @@ struct JoinedCheckpoint: Encodable, Sendable, Equatable {
     }
 
     /// Whether inference can use it.
-    var usable: Bool { onServer ?? (recorded == "saved") }
+    package var usable: Bool { onServer ?? (recorded == "saved") }
 
-    func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(step, forKey: .step)
         try container.encode(checkpointID, forKey: .checkpointID)
@@ -57,9 +57,9 @@ struct JoinedCheckpoint: Encodable, Sendable, Equatable {
 }
 
 /// Joins a job's checkpoint record with the server's list, by step. Pure.
-enum CheckpointJoin {
+package enum CheckpointJoin {
     /// Every step either side knows, ascending. `server` nil means the server was not asked.
-    static func join(record: [CheckpointRecord], server: [Checkpoint]?, finetuneID: String) -> [JoinedCheckpoint] {
+    package static func join(record: [CheckpointRecord], server: [Checkpoint]?, finetuneID: String) -> [JoinedCheckpoint] {
         let recorded = Dictionary(record.map { ($0.step, $0) }, uniquingKeysWith: { a, _ in a })
         let listed = Dictionary((server ?? []).map { ($0.step, $0) }, uniquingKeysWith: { a, _ in a })
         return Set(recorded.keys).union(listed.keys).sorted().map { step in
@@ -75,7 +75,7 @@ enum CheckpointJoin {
     }
 
     /// A table; models that inference can no longer use are in parentheses.
-    static func render(_ checkpoints: [JoinedCheckpoint], job: String, serverNote: String?) -> String {
+    package static func render(_ checkpoints: [JoinedCheckpoint], job: String, serverNote: String?) -> String {
         guard !checkpoints.isEmpty else { return "job \(job) has no checkpoints" + (serverNote.map { "\n\($0)" } ?? "") }
         let expiring = checkpoints.contains { $0.expiresAtMs != nil }
         var rows = [["STEP", "KIND", "STATE", "SAVED"] + (expiring ? ["EXPIRES"] : []) + ["CHECKPOINT", "MODEL"]]

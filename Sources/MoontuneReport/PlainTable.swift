@@ -1,6 +1,6 @@
 /// Left-aligned columns separated by two spaces; the columns in `rightAligned` are aligned right.
-enum PlainTable {
-    static func render(_ rows: [[String]], rightAligned: Set<Int> = []) -> String {
+package enum PlainTable {
+    package static func render(_ rows: [[String]], rightAligned: Set<Int> = []) -> String {
         guard let header = rows.first else { return "" }
         let widths = (0..<header.count).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
         return rows.map { row in
@@ -12,7 +12,7 @@ enum PlainTable {
     }
 
     /// A CSV field, quoted when it must be (RFC 4180).
-    static func csvField(_ text: String) -> String {
+    package static func csvField(_ text: String) -> String {
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

@@ -2,41 +2,46 @@ import Foundation
 
 /// A line chart as inline SVG: axes with round-number ticks, one or more series, an optional
 /// shaded band (mean ± std) and markers. Pure text in, text out; no scripts, no network.
-struct SVGChart: Sendable {
-    struct Point: Sendable, Equatable {
-        var x: Double
-        var y: Double
+///
+/// Kept hand-written on purpose (issue 16): a chart is geometry, not markup a template helps
+/// with; series are thinned to a bounded number of points (`thinned`), so four charts render in
+/// milliseconds whatever the job's length, and no charting dependency would keep the page one
+/// self-contained, script-free file. Every text it draws goes through `HTMLText.escape`.
+package struct SVGChart: Sendable {
+    package struct Point: Sendable, Equatable {
+        package var x: Double
+        package var y: Double
     }
 
-    struct Band: Sendable, Equatable {
-        var x: Double
-        var low: Double
-        var high: Double
+    package struct Band: Sendable, Equatable {
+        package var x: Double
+        package var low: Double
+        package var high: Double
     }
 
-    struct Series: Sendable {
-        var name: String
-        var color: String
-        var points: [Point]
-        var band: [Band] = []
-        var markers = false
+    package struct Series: Sendable {
+        package var name: String
+        package var color: String
+        package var points: [Point]
+        package var band: [Band] = []
+        package var markers = false
     }
 
-    var title: String
-    var xLabel: String
-    var yLabel: String
+    package var title: String
+    package var xLabel: String
+    package var yLabel: String
     /// A fixed y range (rewards and fractions live in 0...1); nil fits the data.
-    var yRange: ClosedRange<Double>?
-    var series: [Series]
-    var width = 720
-    var height = 240
+    package var yRange: ClosedRange<Double>?
+    package var series: [Series]
+    package var width = 720
+    package var height = 240
 
     /// The most points drawn per series: longer series are averaged into buckets.
-    static let maxPoints = 600
+    package static let maxPoints = 600
 
-    static let margin = (left: 56.0, right: 16.0, top: 30.0, bottom: 40.0)
+    package static let margin = (left: 56.0, right: 16.0, top: 30.0, bottom: 40.0)
 
-    func render() -> String {
+    package func render() -> String {
         let series = self.series.map(Self.thinned)
         let xs = series.flatMap { $0.points.map(\.x) + $0.band.map(\.x) }
         let ys = series.flatMap { $0.points.map(\.y) + $0.band.flatMap { [$0.low, $0.high] } }
@@ -112,14 +117,14 @@ struct SVGChart: Sendable {
 
     private func f(_ value: Double) -> String { String(format: "%.1f", value) }
 
-    struct Axis: Sendable, Equatable {
-        var low: Double
-        var high: Double
-        var ticks: [Double]
+    package struct Axis: Sendable, Equatable {
+        package var low: Double
+        package var high: Double
+        package var ticks: [Double]
     }
 
     /// An axis from a round number below `low` to one above `high`, with 3 to 7 round ticks.
-    static func niceAxis(low: Double, high: Double) -> Axis {
+    package static func niceAxis(low: Double, high: Double) -> Axis {
         let span = max(high - low, 1e-9)
         let rough = span / 5
         let magnitude = pow(10, floor(log10(rough)))
@@ -130,13 +135,13 @@ struct SVGChart: Sendable {
         return Axis(low: start, high: end, ticks: (0...max(count, 1)).map { start + Double($0) * step })
     }
 
-    static func label(_ value: Double) -> String {
+    package static func label(_ value: Double) -> String {
         if value == value.rounded() && abs(value) < 1e9 { return String(Int(value)) }
         return String(format: "%.3g", value)
     }
 
     /// At most `maxPoints` points and band entries: consecutive ones averaged.
-    static func thinned(_ series: Series) -> Series {
+    package static func thinned(_ series: Series) -> Series {
         var series = series
         if series.points.count > maxPoints {
             series.points = Downsample.ranges(count: series.points.count, buckets: maxPoints).map { range in
@@ -156,8 +161,8 @@ struct SVGChart: Sendable {
 }
 
 /// Text made safe for HTML and SVG (element content and quoted attributes alike).
-enum HTMLText {
-    static func escape(_ text: String) -> String {
+package enum HTMLText {
+    package static func escape(_ text: String) -> String {
         var escaped = ""
         escaped.reserveCapacity(text.count)
         for character in text {

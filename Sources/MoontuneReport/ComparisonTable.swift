@@ -3,39 +3,39 @@ import MoondreamAPI
 import MoontuneStore
 
 /// A model `compare` scores: the base model, or a saved checkpoint.
-struct ComparedModel: Sendable, Hashable {
+package struct ComparedModel: Sendable, Hashable {
     /// `base` or `step 40`.
-    var label: String
+    package var label: String
     /// The inference model string; nil asks for the base model.
-    var model: String?
-    var step: Int?
+    package var model: String?
+    package var step: Int?
 
-    static let baseModelName = "moondream3-preview"
-    static let base = ComparedModel(label: "base", model: nil, step: nil)
+    package static let baseModelName = "moondream3-preview"
+    package static let base = ComparedModel(label: "base", model: nil, step: nil)
 
-    static func checkpoint(finetuneID: String, step: Int) -> ComparedModel {
+    package static func checkpoint(finetuneID: String, step: Int) -> ComparedModel {
         ComparedModel(label: "step \(step)", model: inferenceModel(finetuneID: finetuneID, step: step), step: step)
     }
 
-    var modelName: String { model ?? Self.baseModelName }
+    package var modelName: String { model ?? Self.baseModelName }
 }
 
 /// The result of a comparison: rows are models; columns the mean reward per skill, the overall
 /// mean and n. Pure, so the marking of the best values is tested without a server.
-struct ComparisonTable: Sendable, Equatable {
-    struct Row: Sendable, Equatable {
-        var model: ComparedModel
-        var perSkill: [String: SkillScore]
-        var overall: Double
-        var n: Int
+package struct ComparisonTable: Sendable, Equatable {
+    package struct Row: Sendable, Equatable {
+        package var model: ComparedModel
+        package var perSkill: [String: SkillScore]
+        package var overall: Double
+        package var n: Int
     }
 
     /// Skill columns, in order.
-    var skills: [String]
-    var rows: [Row]
+    package var skills: [String]
+    package var rows: [Row]
 
     /// Builds the table from each model's (skill, reward) scores.
-    init(models: [ComparedModel], scores: [[(skill: Skill, reward: Double)]]) {
+    package init(models: [ComparedModel], scores: [[(skill: Skill, reward: Double)]]) {
         let present = Set(scores.flatMap { $0.map(\.skill) })
         skills = Skill.allCases.filter(present.contains).map(\.rawValue)
         rows = zip(models, scores).map { model, scored in
@@ -47,21 +47,21 @@ struct ComparisonTable: Sendable, Equatable {
         }
     }
 
-    init(skills: [String], rows: [Row]) {
+    package init(skills: [String], rows: [Row]) {
         self.skills = skills
         self.rows = rows
     }
 
     /// Column names: the skills, then `overall`.
-    var columns: [String] { skills + ["overall"] }
+    package var columns: [String] { skills + ["overall"] }
 
-    func value(_ row: Row, column: String) -> Double? {
+    package func value(_ row: Row, column: String) -> Double? {
         column == "overall" ? (row.n > 0 ? row.overall : nil) : row.perSkill[column]?.mean
     }
 
     /// For each column, the rows holding its best value (all of them on a tie). Values are
     /// compared at the printed precision, so that two rows that print alike are marked alike.
-    var best: [String: Set<Int>] {
+    package var best: [String: Set<Int>] {
         var result: [String: Set<Int>] = [:]
         for column in columns {
             let values = rows.indices.compactMap { index in value(rows[index], column: column).map { (index, Self.rounded($0)) } }
@@ -71,10 +71,10 @@ struct ComparisonTable: Sendable, Equatable {
         return result
     }
 
-    static func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+    package static func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 
     /// The table for a terminal: best values marked with `*`.
-    func text() -> String {
+    package func text() -> String {
         let best = best
         var lines = [["MODEL"] + columns.map { $0.uppercased() } + ["N"]]
         for (index, row) in rows.enumerated() {
@@ -91,7 +91,7 @@ struct ComparisonTable: Sendable, Equatable {
     }
 
     /// One line per model: label, model, step, each skill, overall, n, and which columns it leads.
-    func csv() -> String {
+    package func csv() -> String {
         let best = best
         var lines = [(["label", "model", "step"] + columns + ["n", "best"]).joined(separator: ",")]
         for (index, row) in rows.enumerated() {
@@ -105,11 +105,11 @@ struct ComparisonTable: Sendable, Equatable {
     }
 
     /// The JSON document of `--json`.
-    func json(job: String, dataset: String, examples: Int) throws -> String {
+    package func json(job: String, dataset: String, examples: Int) throws -> String {
         struct Model: Encodable {
-            var label: String; var model: String; var step: Int?; var perSkill: [String: SkillScore]; var overall: Double; var n: Int
-            var best: [String]
-            enum CodingKeys: String, CodingKey { case label, model, step, perSkill = "per_skill", overall, n, best }
+            package var label: String; var model: String; var step: Int?; var perSkill: [String: SkillScore]; var overall: Double; var n: Int
+            package var best: [String]
+            package enum CodingKeys: String, CodingKey { case label, model, step, perSkill = "per_skill", overall, n, best }
         }
         struct Document: Encodable { var job: String; var dataset: String; var examples: Int; var skills: [String]; var models: [Model] }
         let best = best
@@ -121,7 +121,7 @@ struct ComparisonTable: Sendable, Equatable {
     }
 
     /// The rows as the database records them.
-    var records: [ComparisonResultRecord] {
+    package var records: [ComparisonResultRecord] {
         rows.enumerated().map { index, row in
             ComparisonResultRecord(position: index, label: row.model.label, model: row.model.modelName, step: row.model.step,
                                    rewardMean: row.overall, count: row.n, perSkill: row.perSkill)

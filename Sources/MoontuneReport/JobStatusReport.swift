@@ -5,60 +5,60 @@ import MoontuneStore
 /// What `status` knows about one job, read from the database alone. Encodes to the document in
 /// CONTRACT.md (`status --json`) plus extra fields; every field is always present (`null` when
 /// unknown), and `status --json` sorts the keys so that the output is stable.
-struct JobStatusReport: Encodable, Sendable {
-    var name: String
-    var finetuneID: String?
-    var state: String
-    var step: Int
-    var totalSteps: Int
-    var lastCheckpointStep: Int?
-    var rewardMean: Double?
-    var pid: Int32?
-    var updatedAtMs: Int64
-    var lastError: String?
+package struct JobStatusReport: Encodable, Sendable {
+    package var name: String
+    package var finetuneID: String?
+    package var state: String
+    package var step: Int
+    package var totalSteps: Int
+    package var lastCheckpointStep: Int?
+    package var rewardMean: Double?
+    package var pid: Int32?
+    package var updatedAtMs: Int64
+    package var lastError: String?
     /// What the runner waits on the API for, or nil; only while the job is running.
-    var waiting: WaitRecord? = nil
+    package var waiting: WaitRecord? = nil
     /// Why the job last stopped: `signal`, or nil.
-    var stopReason: String? = nil
+    package var stopReason: String? = nil
     // Beyond the contract:
-    var host: String?
-    var heartbeatMs: Int64?
-    var heartbeatAgeSeconds: Double?
-    var startedAtMs: Int64?
-    var createdAtMs: Int64
-    var stepsPerMinute: Double?
-    var etaSeconds: Double?
-    var rewardStd: Double?
-    var recentRewardMeans: [Double]
+    package var host: String?
+    package var heartbeatMs: Int64?
+    package var heartbeatAgeSeconds: Double?
+    package var startedAtMs: Int64?
+    package var createdAtMs: Int64
+    package var stepsPerMinute: Double?
+    package var etaSeconds: Double?
+    package var rewardStd: Double?
+    package var recentRewardMeans: [Double]
     /// The reward mean over the whole run, averaged into at most `trendWidth` buckets.
-    var rewardTrend: [Double]
-    var perSkill: [String: SkillReward]
-    var lastEval: EvalReport?
-    var checkpoints: [CheckpointReport]
-    var retries: Int
-    var reconciliations: Int
-    var pendingIntent: Int?
+    package var rewardTrend: [Double]
+    package var perSkill: [String: SkillReward]
+    package var lastEval: EvalReport?
+    package var checkpoints: [CheckpointReport]
+    package var retries: Int
+    package var reconciliations: Int
+    package var pendingIntent: Int?
     /// What a pending intent is: `in flight` (a live runner is sending it), `in doubt` (its outcome
     /// is unknown and the runner is watching the server), or `awaiting reconciliation` (no runner:
     /// the next run asks the server). Nil without a pending intent.
-    var pendingIntentState: String? = nil
-    var baseURL: String
-    var configPath: String
+    package var pendingIntentState: String? = nil
+    package var baseURL: String
+    package var configPath: String
     /// The finetune's step on the server as last known.
-    var serverStep: Int? = nil
+    package var serverStep: Int? = nil
     /// The numbers of the last train_step answer that carried any.
-    var lastTrain: LastTrain? = nil
+    package var lastTrain: LastTrain? = nil
     /// Things a person should know now, e.g. that the latest checkpoint expires within 24 hours.
-    var warnings: [String] = []
+    package var warnings: [String] = []
 
-    struct LastTrain: Encodable, Sendable, Equatable {
-        var step: Int
-        var serverStep: Int?
-        var numbers: TrainNumbers
+    package struct LastTrain: Encodable, Sendable, Equatable {
+        package var step: Int
+        package var serverStep: Int?
+        package var numbers: TrainNumbers
 
-        enum CodingKeys: String, CodingKey { case step, serverStep = "server_step" }
+        package enum CodingKeys: String, CodingKey { case step, serverStep = "server_step" }
 
-        func encode(to encoder: any Encoder) throws {
+        package func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(step, forKey: .step)
             try container.encode(serverStep, forKey: .serverStep)
@@ -66,38 +66,38 @@ struct JobStatusReport: Encodable, Sendable {
         }
     }
 
-    struct SkillReward: Encodable, Sendable {
-        var mean: Double
-        var std: Double
-        var n: Int
+    package struct SkillReward: Encodable, Sendable {
+        package var mean: Double
+        package var std: Double
+        package var n: Int
     }
 
-    struct EvalReport: Encodable, Sendable {
-        var step: Int
-        var rewardMean: Double
-        var n: Int
-        var atMs: Int64
-        enum CodingKeys: String, CodingKey { case step, rewardMean = "reward_mean", n, atMs = "at_ms" }
+    package struct EvalReport: Encodable, Sendable {
+        package var step: Int
+        package var rewardMean: Double
+        package var n: Int
+        package var atMs: Int64
+        package enum CodingKeys: String, CodingKey { case step, rewardMean = "reward_mean", n, atMs = "at_ms" }
     }
 
     /// A checkpoint as the local record knows it, with its inference model string.
-    struct CheckpointReport: Encodable, Sendable, Equatable {
-        var step: Int
-        var checkpointID: String
-        var kind: String
+    package struct CheckpointReport: Encodable, Sendable, Equatable {
+        package var step: Int
+        package var checkpointID: String
+        package var kind: String
         /// `saved`, `deleting` (a deletion was sent and not yet confirmed) or `deleted`.
-        var state: String
-        var model: String
-        var savedAtMs: Int64
-        var deletedAtMs: Int64?
+        package var state: String
+        package var model: String
+        package var savedAtMs: Int64
+        package var deletedAtMs: Int64?
         /// When the server deletes it (live service); null when unknown.
-        var expiresAtMs: Int64? = nil
-        enum CodingKeys: String, CodingKey {
+        package var expiresAtMs: Int64? = nil
+        package enum CodingKeys: String, CodingKey {
             case step, checkpointID = "checkpoint_id", kind, state, model, savedAtMs = "saved_at_ms", deletedAtMs = "deleted_at_ms"
             case expiresAtMs = "expires_at_ms"
         }
 
-        func encode(to encoder: any Encoder) throws {
+        package func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(step, forKey: .step)
             try container.encode(checkpointID, forKey: .checkpointID)
@@ -110,7 +110,7 @@ struct JobStatusReport: Encodable, Sendable {
         }
     }
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case name, finetuneID = "finetune_id", state, step, totalSteps = "total_steps", lastCheckpointStep = "last_checkpoint_step"
         case rewardMean = "reward_mean", pid, updatedAtMs = "updated_at_ms", lastError = "last_error"
         case waiting, stopReason = "stop_reason"
@@ -123,7 +123,7 @@ struct JobStatusReport: Encodable, Sendable {
     }
 
     /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
-    func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(name, forKey: .name)
         try container.encode(finetuneID, forKey: .finetuneID)
@@ -163,11 +163,11 @@ struct JobStatusReport: Encodable, Sendable {
 }
 
 /// Derives the displayed state: `interrupted` when the record says running but the runner is gone.
-enum LivenessCheck {
+package enum LivenessCheck {
     /// A heartbeat older than this means the runner is not making progress.
-    static let staleAfterMs: Int64 = 30_000
+    package static let staleAfterMs: Int64 = 30_000
 
-    static func displayedState(_ job: JobRecord, databasePath: String, now: Int64) -> String {
+    package static func displayedState(_ job: JobRecord, databasePath: String, now: Int64) -> String {
         guard job.state == .running else { return job.state.rawValue }
         let stale = job.heartbeatMs.map { now - $0 > staleAfterMs } ?? true
         if stale { return "interrupted" }
@@ -182,15 +182,15 @@ enum LivenessCheck {
 
 extension JobStatusReport {
     /// How many steps the rate (and so the ETA) is measured over.
-    static let rateWindow = 20
+    package static let rateWindow = 20
     /// How many recent steps the per-skill figures pool.
-    static let skillWindow = 10
+    package static let skillWindow = 10
     /// The sparkline's width: the whole run, averaged into at most this many buckets.
-    static let trendWidth = 60
+    package static let trendWidth = 60
 
     /// Builds the report of one job from the database.
     /// Pass `series` when the caller has already read it.
-    static func load(_ job: JobRecord, store: ProgressStore, databasePath: String, now: Int64 = ProgressStore.nowMs(),
+    package static func load(_ job: JobRecord, store: ProgressStore, databasePath: String, now: Int64 = ProgressStore.nowMs(),
                      series preloaded: [StepPoint]? = nil) async throws -> JobStatusReport {
         let jobID = job.id ?? 0
         var series = preloaded ?? []
@@ -235,11 +235,11 @@ extension JobStatusReport {
     }
 
     /// How close to its expiry the latest checkpoint may come before `status` warns.
-    static let expiryWarningMs: Int64 = 24 * 3_600_000
+    package static let expiryWarningMs: Int64 = 24 * 3_600_000
 
     /// Warnings from the record alone. The latest checkpoint is the only way to resume training
     /// (and its model string stops working), so its coming expiry is one.
-    static func warnings(checkpoints live: [CheckpointRecord], now: Int64) -> [String] {
+    package static func warnings(checkpoints live: [CheckpointRecord], now: Int64) -> [String] {
         var warnings: [String] = []
         if let latest = live.max(by: { $0.step < $1.step }), let expires = latest.expiresAtMs {
             let left = expires - now
@@ -248,7 +248,7 @@ extension JobStatusReport {
                     + "the server may no longer resume this finetune")
             } else if left <= expiryWarningMs {
                 warnings.append("the latest checkpoint (step \(latest.step)) expires on \(StatusText.date(expires)) "
-                    + "(in \(ConsoleObserver.formatDuration(seconds: Double(left) / 1000))); it is the only way to resume this job")
+                    + "(in \(ReportText.duration(seconds: Double(left) / 1000))); it is the only way to resume this job")
             }
         }
         return warnings
@@ -256,14 +256,14 @@ extension JobStatusReport {
 
     /// Steps per minute over the latest steps of the current run: steps of an earlier run, before
     /// a stop or a crash, would count the pause as slowness.
-    static func stepRate(_ series: [StepPoint], since startedAtMs: Int64?) -> Double? {
+    package static func stepRate(_ series: [StepPoint], since startedAtMs: Int64?) -> Double? {
         let times = series.compactMap(\.appliedAtMs).filter { $0 >= (startedAtMs ?? 0) }.suffix(rateWindow + 1)
         guard times.count >= 2, let first = times.first, let last = times.last, last > first else { return nil }
         return Double(times.count - 1) / (Double(last - first) / 60_000)
     }
 
     /// Each skill's reward mean and spread pooled over the given steps (their `per_skill` metrics).
-    static func pooledPerSkill(_ steps: [StepRecord]) -> [String: SkillReward] {
+    package static func pooledPerSkill(_ steps: [StepRecord]) -> [String: SkillReward] {
         var sums: [String: (n: Int, sum: Double, squares: Double)] = [:]
         for record in steps {
             guard let json = record.metricsJSON,
@@ -284,19 +284,19 @@ extension JobStatusReport {
     }
 
     /// The part of a step's `metrics_json` that per-skill figures come from.
-    struct PerSkillMetrics: Decodable {
-        struct Summary: Decodable {
-            var mean: Double
-            var std: Double
-            var count: Int
+    package struct PerSkillMetrics: Decodable {
+        package struct Summary: Decodable {
+            package var mean: Double
+            package var std: Double
+            package var count: Int
         }
-        var perSkill: [String: Summary]
-        enum CodingKeys: String, CodingKey { case perSkill = "per_skill" }
+        package var perSkill: [String: Summary]
+        package enum CodingKeys: String, CodingKey { case perSkill = "per_skill" }
     }
 }
 
 extension JobStatusReport.CheckpointReport {
-    init(_ record: CheckpointRecord, finetuneID: String?) {
+    package init(_ record: CheckpointRecord, finetuneID: String?) {
         let state = record.deletedAtMs != nil ? "deleted" : (record.deletingAtMs != nil ? "deleting" : "saved")
         self.init(step: record.step, checkpointID: record.checkpointID, kind: record.kind.rawValue, state: state,
                   model: inferenceModel(finetuneID: finetuneID ?? "?", step: record.step), savedAtMs: record.savedAtMs,

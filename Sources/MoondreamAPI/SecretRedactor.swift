@@ -1,5 +1,8 @@
 import Foundation
 
+/// The one redaction of moontune: the client masks its key in server messages with it, and every
+/// line the CLI writes (console, logs, stderr) passes through it.
+///
 /// Keeps secrets out of everything moontune shows or writes: each occurrence of a secret in a
 /// line is replaced before the line leaves the process.
 ///
@@ -10,9 +13,10 @@ public struct SecretRedactor: Sendable {
     /// Longest first, so that a secret containing another is masked whole.
     public let secrets: [String]
 
-    /// Secrets shorter than 8 characters are ignored: masking them would mangle ordinary words.
-    public init(secrets: [String]) {
-        self.secrets = Set(secrets.filter { $0.count >= 8 }).sorted { $0.count > $1.count }
+    /// Secrets shorter than `minimumLength` (8) are ignored: masking them would mangle ordinary
+    /// words. The client, which knows its key is one, masks it whatever its length.
+    public init(secrets: [String], minimumLength: Int = 8) {
+        self.secrets = Set(secrets.filter { !$0.isEmpty && $0.count >= minimumLength }).sorted { $0.count > $1.count }
     }
 
     public func redact(_ text: String) -> String {

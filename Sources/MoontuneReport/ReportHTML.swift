@@ -1,63 +1,83 @@
 import Foundation
 import MoontuneStore
+import Mustache
 
 /// Everything the HTML report shows, read from the database beforehand.
-struct ReportData: Sendable {
-    var report: JobStatusReport
+package struct ReportData: Sendable {
+    package var report: JobStatusReport
     /// The job's recorded config snapshot (JSON); it names the key's variable, never the key.
-    var configJSON: String
-    var series: [StepPoint]
-    var evals: [EvalRecord]
-    var generatedAtMs: Int64
+    package var configJSON: String
+    package var series: [StepPoint]
+    package var evals: [EvalRecord]
+    package var generatedAtMs: Int64
     /// `moontune compare` results, newest first.
-    var comparisons: [StoredComparison] = []
+    package var comparisons: [StoredComparison] = []
+
+    package init(report: JobStatusReport, configJSON: String, series: [StepPoint], evals: [EvalRecord], generatedAtMs: Int64,
+                 comparisons: [StoredComparison] = []) {
+        self.report = report
+        self.configJSON = configJSON
+        self.series = series
+        self.evals = evals
+        self.generatedAtMs = generatedAtMs
+        self.comparisons = comparisons
+    }
 }
 
 /// `moontune report`: one self-contained HTML file (inline CSS, inline SVG, no script, no
 /// network) with the job's header, its charts, its checkpoints and its config. The markup is
 /// well-formed XML as well as HTML, so any parser reads it.
-enum ReportHTML {
-    static let colors = (mean: "#2563eb", eval: "#4f46e5", constant: "#d97706", time: "#7c3aed")
-    static let skillColors = ["point": "#db2777", "detect": "#0891b2", "query": "#65a30d"]
+///
+/// The page is a Mustache template (swift-mustache): every `{{value}}` is HTML-escaped by the
+/// engine, so no text reaches the page unescaped by accident. The only raw insertions are the
+/// stylesheet (a constant) and the charts (`{{{svg}}}`), which `SVGChart` builds itself: a chart
+/// is a few hundred coordinates, and drawing them as strings is measured fast (4 charts of
+/// thousands of points thinned to at most 400 each) and needs no dependency; its text (titles,
+/// labels, series names) is escaped there with `HTMLText`, the same escaping as the template's.
+package enum ReportHTML {
+    package static let colors = (mean: "#2563eb", eval: "#4f46e5", constant: "#d97706", time: "#7c3aed")
+    package static let skillColors = ["point": "#db2777", "detect": "#0891b2", "query": "#65a30d"]
 
-    static func render(_ data: ReportData) -> String {
-        let report = data.report
-        var html = """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8"/>
-            <meta name="viewport" content="width=device-width, initial-scale=1"/>
-            <title>moontune report: \(e(report.name))</title>
-            <style>\(css)</style>
-            </head>
-            <body>
-            <header>
-            <h1>\(e(report.name)) <span class="state state-\(e(report.state))">\(e(report.state))</span></h1>
-            <p class="sub">step \(report.step) of \(report.totalSteps) · finetune <code>\(e(report.finetuneID ?? "-"))</code> · \
-            report generated \(e(StatusText.date(data.generatedAtMs)))</p>
-            </header>
-
-            """
-        if !report.warnings.isEmpty {
-            html += "<section id=\"warnings\">\n<h2>Warnings</h2>\n<ul class=\"warnings\">\n"
-                + report.warnings.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n</section>\n"
-        }
-        html += summary(data)
-        html += "<section id=\"charts\">\n<h2>Charts</h2>\n<div class=\"charts\">\n"
-        for chart in charts(data) {
-            html += "<figure>\n\(chart.render())\n</figure>\n"
-        }
-        html += "</div>\n</section>\n"
-        html += checkpoints(report)
-        html += ComparisonHTML.section(data.comparisons)
-        html += "<section id=\"config\">\n<h2>Config</h2>\n<p class=\"sub\">\(e(report.configPath))</p>\n<pre>"
-            + e(prettyJSON(data.configJSON)) + "</pre>\n</section>\n"
-        html += "<footer>moontune · read from the state database only; this file needs no network.</footer>\n</body>\n</html>\n"
-        return html
+    package static func render(_ data: ReportData) -> String {
+        page.render(context(data))
     }
 
-    static func summary(_ data: ReportData) -> String {
+    /// Parsed once; the template is a constant, so a parse error is a programming error caught by
+    /// every report test.
+    static let page: MustacheTemplate = {
+        do { return try MustacheTemplate(string: ReportTemplate.page) } catch { fatalError("the report template does not parse: \(error)") }
+    }()
+
+    /// What the template shows, as plain values (the engine escapes them).
+    static func context(_ data: ReportData) -> [String: Any] {
+        let report = data.report
+        return [
+            "css": css,
+            "name": report.name,
+            "state": report.state,
+            "step": report.step,
+            "totalSteps": report.totalSteps,
+            "finetune": report.finetuneID ?? "-",
+            "generated": StatusText.date(data.generatedAtMs),
+            "hasWarnings": !report.warnings.isEmpty,
+            "warnings": report.warnings,
+            "summary": summary(data).map { ["label": $0.0, "value": $0.1] },
+            "charts": charts(data).map { ["svg": $0.render()] },
+            "hasCheckpoints": !report.checkpoints.isEmpty,
+            "checkpoints": report.checkpoints.map { checkpoint -> [String: Any] in
+                ["state": checkpoint.state, "step": checkpoint.step, "kind": checkpoint.kind,
+                 "saved": StatusText.date(checkpoint.savedAtMs), "expires": checkpoint.expiresAtMs.map(StatusText.date) ?? "-",
+                 "model": checkpoint.model]
+            },
+            "hasComparisons": !data.comparisons.isEmpty,
+            "comparisons": data.comparisons.map(ComparisonHTML.context),
+            "configPath": report.configPath,
+            "config": prettyJSON(data.configJSON),
+        ]
+    }
+
+    /// The summary table's rows: label and value.
+    package static func summary(_ data: ReportData) -> [(String, String)] {
         let report = data.report
         let bestEval = data.evals.max { $0.rewardMean < $1.rewardMean }
         var rows: [(String, String)] = [
@@ -78,15 +98,11 @@ enum ReportHTML {
                 + train.numbers.named.map { String(format: "%@ %.4g", $0.0, $0.1) }.joined(separator: ", ")))
         }
         if let error = report.lastError { rows.append(("Last error", error)) }
-        var html = "<section id=\"summary\">\n<h2>Summary</h2>\n<table class=\"summary\">\n"
-        for (label, value) in rows {
-            html += "<tr><th>\(e(label))</th><td>\(e(value))</td></tr>\n"
-        }
-        return html + "</table>\n</section>\n"
+        return rows
     }
 
     /// Reward mean ± std, eval reward (overall and per skill), constant-group fraction, step time.
-    static func charts(_ data: ReportData) -> [SVGChart] {
+    package static func charts(_ data: ReportData) -> [SVGChart] {
         let series = data.series
         let means = series.compactMap { point in point.rewardMean.map { SVGChart.Point(x: Double(point.k), y: $0) } }
         let band = series.compactMap { point -> SVGChart.Band? in
@@ -121,29 +137,14 @@ enum ReportHTML {
         ]
     }
 
-    static func checkpoints(_ report: JobStatusReport) -> String {
-        var html = "<section id=\"checkpoints\">\n<h2>Checkpoints</h2>\n"
-        guard !report.checkpoints.isEmpty else { return html + "<p>No checkpoint saved yet.</p>\n</section>\n" }
-        html += "<p class=\"sub\">Pass a saved checkpoint's model string as <code>model</code> to /v1/query, /v1/point, /v1/detect or /v1/caption.</p>\n"
-        html += "<table class=\"checkpoints\">\n<tr><th>step</th><th>kind</th><th>state</th><th>saved</th><th>expires</th><th>model</th></tr>\n"
-        for checkpoint in report.checkpoints {
-            html += "<tr class=\"\(e(checkpoint.state))\"><td>\(checkpoint.step)</td><td>\(e(checkpoint.kind))</td><td>\(e(checkpoint.state))</td>"
-                + "<td>\(e(StatusText.date(checkpoint.savedAtMs)))</td><td>\(e(checkpoint.expiresAtMs.map(StatusText.date) ?? "-"))</td>"
-                + "<td><code>\(e(checkpoint.model))</code></td></tr>\n"
-        }
-        return html + "</table>\n</section>\n"
-    }
-
-    static func prettyJSON(_ json: String) -> String {
+    package static func prettyJSON(_ json: String) -> String {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
               let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         else { return json }
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func e(_ text: String) -> String { HTMLText.escape(text) }
-
-    static let css = """
+    package static let css = """
         :root { color-scheme: light dark; --fg: #1f2937; --muted: #6b7280; --bg: #ffffff; --panel: #f9fafb; --line: #e5e7eb; }
         @media (prefers-color-scheme: dark) { :root { --fg: #e5e7eb; --muted: #9ca3af; --bg: #111827; --panel: #1f2937; --line: #374151; } }
         body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg);

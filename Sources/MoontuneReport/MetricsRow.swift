@@ -3,45 +3,45 @@ import MoontuneStore
 
 /// One row of `moontune export`: a train step (`kind` = step) or an eval (`kind` = eval).
 /// Absent figures are nil: an empty CSV cell, a JSON null.
-struct MetricsRow: Sendable, Equatable {
-    enum Kind: String, Sendable { case step, eval }
+package struct MetricsRow: Sendable, Equatable {
+    package enum Kind: String, Sendable { case step, eval }
 
-    var kind: Kind
-    var step: Int
-    var atMs: Int64?
-    var rewardMean: Double?
-    var rewardStd: Double?
-    var rewardMin: Double?
-    var rewardMax: Double?
+    package var kind: Kind
+    package var step: Int
+    package var atMs: Int64?
+    package var rewardMean: Double?
+    package var rewardStd: Double?
+    package var rewardMin: Double?
+    package var rewardMax: Double?
     /// Rewards the figures are over: the step's rollouts, or the eval's examples.
-    var n: Int?
-    var constantGroupFraction: Double?
-    var rolloutLatencyMs: Double?
-    var trainLatencyMs: Double?
-    var wallMs: Double?
-    var retries: Int?
-    var reconciled: Bool?
+    package var n: Int?
+    package var constantGroupFraction: Double?
+    package var rolloutLatencyMs: Double?
+    package var trainLatencyMs: Double?
+    package var wallMs: Double?
+    package var retries: Int?
+    package var reconciled: Bool?
     /// Reward mean per skill, for the skills present.
-    var perSkill: [String: Double] = [:]
+    package var perSkill: [String: Double] = [:]
     /// `rl` or `sft` (steps).
-    var mode: String?
+    package var mode: String?
     /// The learning rate sent (steps).
-    var lr: Double?
+    package var lr: Double?
     /// The server's step after this one, when its answer said (steps).
-    var serverStep: Int?
+    package var serverStep: Int?
     /// train_step's own numbers, when the server sent them (steps).
-    var train = TrainNumbers()
+    package var train = TrainNumbers()
 
     /// The skills that get a `reward_<skill>` column, in column order.
-    static let skills = ["point", "detect", "query"]
+    package static let skills = ["point", "detect", "query"]
 
-    static let columns = ["kind", "step", "at_ms", "reward_mean", "reward_std", "reward_min", "reward_max", "n",
+    package static let columns = ["kind", "step", "at_ms", "reward_mean", "reward_std", "reward_min", "reward_max", "n",
                           "constant_group_fraction", "rollout_latency_ms", "train_latency_ms", "wall_ms", "retries", "reconciled"]
         + skills.map { "reward_\($0)" }
         + ["mode", "lr", "server_step", "kl", "router_kl", "grad_norm", "sft_loss", "server_reward_mean", "server_reward_std"]
 
     /// The row of an applied step; per-skill figures and the count come from its metrics JSON.
-    init(step record: StepRecord) {
+    package init(step record: StepRecord) {
         kind = .step
         step = record.k
         atMs = record.appliedAtMs
@@ -66,7 +66,7 @@ struct MetricsRow: Sendable, Equatable {
     }
 
     /// The row of an eval.
-    init(eval record: EvalRecord) {
+    package init(eval record: EvalRecord) {
         kind = .eval
         step = record.step
         atMs = record.atMs
@@ -80,7 +80,7 @@ struct MetricsRow: Sendable, Equatable {
     }
 
     /// The cells in `columns` order; nil for an absent figure.
-    var cells: [Cell?] {
+    package var cells: [Cell?] {
         let fixed: [Cell?] = [
             .text(kind.rawValue), .int(Int64(step)), atMs.map(Cell.int), rewardMean.map(Cell.number), rewardStd.map(Cell.number),
             rewardMin.map(Cell.number), rewardMax.map(Cell.number), n.map { .int(Int64($0)) }, constantGroupFraction.map(Cell.number),
@@ -95,24 +95,24 @@ struct MetricsRow: Sendable, Equatable {
         return fixed + Self.skills.map { perSkill[$0].map(Cell.number) } + server
     }
 
-    enum Cell: Equatable, Sendable {
+    package enum Cell: Equatable, Sendable {
         case text(String)
         case int(Int64)
         case number(Double)
         case bool(Bool)
     }
 
-    struct Summary: Decodable {
-        var mean: Double
-        var min: Double?
-        var max: Double?
+    package struct Summary: Decodable {
+        package var mean: Double
+        package var min: Double?
+        package var max: Double?
     }
 
     /// The parts of a step's `metrics_json` that the export reads.
-    struct StepMetricsJSON: Decodable {
-        struct Rewards: Decodable { var count: Int }
-        var rewards: Rewards?
-        var perSkill: [String: Summary]?
-        enum CodingKeys: String, CodingKey { case rewards, perSkill = "per_skill" }
+    package struct StepMetricsJSON: Decodable {
+        package struct Rewards: Decodable { var count: Int }
+        package var rewards: Rewards?
+        package var perSkill: [String: Summary]?
+        package enum CodingKeys: String, CodingKey { case rewards, perSkill = "per_skill" }
     }
 }

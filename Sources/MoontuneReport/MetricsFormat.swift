@@ -1,30 +1,30 @@
-import ArgumentParser
+
 import Foundation
 
 /// How `export` writes its rows: CSV with a header line (RFC 4180), or JSON Lines.
-enum MetricsFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
+package enum MetricsFormat: String, CaseIterable, Sendable {
     case csv, jsonl
 
     /// The first line of the file: the CSV header; nothing for JSON Lines.
-    var header: String? {
+    package var header: String? {
         self == .csv ? MetricsRow.columns.joined(separator: ",") + "\n" : nil
     }
 
     /// One row as one line, newline included.
-    func line(_ row: MetricsRow) -> String {
+    package func line(_ row: MetricsRow) -> String {
         let cells = row.cells
         switch self {
         case .csv:
             return cells.map { $0.map(Self.csvCell) ?? "" }.joined(separator: ",") + "\n"
         case .jsonl:
             let members = zip(MetricsRow.columns, cells).map { name, cell in
-                LogLine.jsonString(name) + ":" + (cell.map(Self.jsonCell) ?? "null")
+                ReportText.jsonString(name) + ":" + (cell.map(Self.jsonCell) ?? "null")
             }
             return "{" + members.joined(separator: ",") + "}\n"
         }
     }
 
-    static func csvCell(_ cell: MetricsRow.Cell) -> String {
+    package static func csvCell(_ cell: MetricsRow.Cell) -> String {
         switch cell {
         case .text(let text):
             guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
@@ -35,9 +35,9 @@ enum MetricsFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
         }
     }
 
-    static func jsonCell(_ cell: MetricsRow.Cell) -> String {
+    package static func jsonCell(_ cell: MetricsRow.Cell) -> String {
         switch cell {
-        case .text(let text): return LogLine.jsonString(text)
+        case .text(let text): return ReportText.jsonString(text)
         case .int(let value): return String(value)
         case .number(let value): return value.isFinite ? String(value) : "null"
         case .bool(let flag): return flag ? "true" : "false"

@@ -1,0 +1,85 @@
+/// The report page, a Mustache template: `{{x}}` is escaped by the engine, `{{{x}}}` (the
+/// stylesheet and the SVG charts only) is not. Standalone section tags take their line with them.
+enum ReportTemplate {
+    static let page = """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8"/>
+        <meta name="viewport" content="width=device-width, initial-scale=1"/>
+        <title>moontune report: {{name}}</title>
+        <style>{{{css}}}</style>
+        </head>
+        <body>
+        <header>
+        <h1>{{name}} <span class="state state-{{state}}">{{state}}</span></h1>
+        <p class="sub">step {{step}} of {{totalSteps}} · finetune <code>{{finetune}}</code> · report generated {{generated}}</p>
+        </header>
+        {{#hasWarnings}}
+        <section id="warnings">
+        <h2>Warnings</h2>
+        <ul class="warnings">
+        {{#warnings}}
+        <li>{{.}}</li>
+        {{/warnings}}
+        </ul>
+        </section>
+        {{/hasWarnings}}
+        <section id="summary">
+        <h2>Summary</h2>
+        <table class="summary">
+        {{#summary}}
+        <tr><th>{{label}}</th><td>{{value}}</td></tr>
+        {{/summary}}
+        </table>
+        </section>
+        <section id="charts">
+        <h2>Charts</h2>
+        <div class="charts">
+        {{#charts}}
+        <figure>
+        {{{svg}}}
+        </figure>
+        {{/charts}}
+        </div>
+        </section>
+        <section id="checkpoints">
+        <h2>Checkpoints</h2>
+        {{^hasCheckpoints}}
+        <p>No checkpoint saved yet.</p>
+        {{/hasCheckpoints}}
+        {{#hasCheckpoints}}
+        <p class="sub">Pass a saved checkpoint's model string as <code>model</code> to /v1/query, /v1/point, /v1/detect or /v1/caption.</p>
+        <table class="checkpoints">
+        <tr><th>step</th><th>kind</th><th>state</th><th>saved</th><th>expires</th><th>model</th></tr>
+        {{#checkpoints}}
+        <tr class="{{state}}"><td>{{step}}</td><td>{{kind}}</td><td>{{state}}</td><td>{{saved}}</td><td>{{expires}}</td><td><code>{{model}}</code></td></tr>
+        {{/checkpoints}}
+        </table>
+        {{/hasCheckpoints}}
+        </section>
+        {{#hasComparisons}}
+        <section id="comparisons">
+        <h2>Comparisons</h2>
+        {{#comparisons}}
+        <p class="sub">{{date}} · {{examples}} examples of {{dataset}}</p>
+        <table class="comparison">
+        <tr><th>model</th>{{#columns}}<th>{{.}}</th>{{/columns}}<th>n</th></tr>
+        {{#rows}}
+        <tr><td title="{{modelName}}">{{label}}</td>{{#cells}}<td>{{#best}}<strong>{{text}}</strong>{{/best}}{{^best}}{{text}}{{/best}}</td>{{/cells}}<td>{{n}}</td></tr>
+        {{/rows}}
+        </table>
+        {{/comparisons}}
+        </section>
+        {{/hasComparisons}}
+        <section id="config">
+        <h2>Config</h2>
+        <p class="sub">{{configPath}}</p>
+        <pre>{{config}}</pre>
+        </section>
+        <footer>moontune · read from the state database only; this file needs no network.</footer>
+        </body>
+        </html>
+
+        """
+}
