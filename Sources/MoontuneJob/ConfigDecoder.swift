@@ -6,7 +6,9 @@ struct ConfigDecoder {
     let sink: ProblemSink
     let configURL: URL
 
-    static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward"]
+    static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward", "budget", "early_stop"]
+    static let budgetKeys = ["max_rollouts", "max_hours"]
+    static let earlyStopKeys = ["patience", "min_delta"]
     static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s",
                           "in_doubt_wait_s", "max_response_bytes", "train_step_timeout_s", "push_metrics"]
     static let dataKeys = ["train", "eval", "max_image_bytes", "allow_absolute_paths"]
@@ -107,6 +109,13 @@ struct ConfigDecoder {
             sink.warn("checkpoint.keep_best", "has no effect without an eval set (data.eval)", at: top.value("checkpoint"))
         }
         if let reward = top.object("reward") { config.reward = decodeReward(reward) }
+        if let budget = top.object("budget") { config.budget = decodeBudget(budget) }
+        if let earlyStop = top.object("early_stop") {
+            config.earlyStop = decodeEarlyStop(earlyStop)
+            if config.eval == nil {
+                sink.add("early_stop", "needs an eval set (data.eval): early stop watches the eval reward", at: top.value("early_stop"))
+            }
+        }
         return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems.sortedByLine(), warnings: sink.warnings,
                               referenceLines: referenceLines)
     }
@@ -271,6 +280,33 @@ struct ConfigDecoder {
         check(eval, Self.evalKeys)
         atLeast(eval, "every_steps", 1, &result.everySteps)
         atLeast(eval, "max_examples", 1, &result.maxExamples)
+    }
+
+    private func decodeBudget(_ budget: ObjectReader) -> BudgetConfig {
+        check(budget, Self.budgetKeys)
+        var result = BudgetConfig()
+        if let rollouts = budget.int("max_rollouts"), budget.check("max_rollouts", rollouts >= 1, "must be ≥ 1, got \(rollouts)") {
+            result.maxRollouts = rollouts
+        }
+        if let hours = budget.double("max_hours"), budget.check("max_hours", hours > 0 && hours.isFinite, "must be > 0, got \(hours)"),
+           budget.check("max_hours", hours * 3600 <= Self.maxSeconds, "must be at most \(Int(Self.maxSeconds / 3600)) hours, got \(hours)") {
+            result.maxHours = hours
+        }
+        return result
+    }
+
+    private func decodeEarlyStop(_ earlyStop: ObjectReader) -> EarlyStopConfig {
+        check(earlyStop, Self.earlyStopKeys)
+        var result = EarlyStopConfig(patience: 3)
+        if let patience = earlyStop.int("patience", required: true),
+           earlyStop.check("patience", patience >= 1, "must be ≥ 1, got \(patience)") {
+            result.patience = patience
+        }
+        if let delta = earlyStop.double("min_delta"),
+           earlyStop.check("min_delta", delta >= 0 && delta.isFinite, "must be ≥ 0, got \(delta)") {
+            result.minDelta = delta
+        }
+        return result
     }
 
     private func decodeReward(_ reward: ObjectReader) -> RewardConfig {

@@ -162,6 +162,31 @@ public struct RewardConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `budget`: what a job may spend at most. Not a training setting: a later run may raise it.
+public struct BudgetConfig: Sendable, Equatable {
+    /// Rollouts, train and eval together.
+    public var maxRollouts: Int?
+    /// Hours of running time, over all runs.
+    public var maxHours: Double?
+
+    public init(maxRollouts: Int? = nil, maxHours: Double? = nil) {
+        self.maxRollouts = maxRollouts
+        self.maxHours = maxHours
+    }
+}
+
+/// `early_stop`: stop once the eval reward has not improved by `minDelta` for `patience` evals in
+/// a row.
+public struct EarlyStopConfig: Sendable, Equatable {
+    public var patience: Int
+    public var minDelta: Double
+
+    public init(patience: Int, minDelta: Double = 0) {
+        self.patience = patience
+        self.minDelta = minDelta
+    }
+}
+
 /// A loaded config and what is worth a warning but not a refusal.
 public struct LoadedConfig: Sendable {
     public var config: JobConfig

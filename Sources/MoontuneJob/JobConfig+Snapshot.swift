@@ -47,6 +47,9 @@ extension JobConfig {
                 "keep_best": .bool(checkpoint.keepBest),
             ]),
             "eval": eval.map { .members(["every_steps": .int($0.everySteps), "max_examples": .int($0.maxExamples)]) },
+            "budget": budget.map { .members(["max_rollouts": $0.maxRollouts.map(JSONValue.int),
+                                             "max_hours": $0.maxHours.map(JSONValue.double)]) },
+            "early_stop": earlyStop.map { .members(["patience": .int($0.patience), "min_delta": .double($0.minDelta)]) },
             "reward": .members([
                 "source": .string(reward.source.rawValue),
                 "detect": .string(reward.detect.rawValue),

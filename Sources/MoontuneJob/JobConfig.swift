@@ -13,6 +13,10 @@ public struct JobConfig: Sendable, Equatable {
     /// Nil when there is no eval set.
     public var eval: EvalConfig?
     public var reward: RewardConfig
+    /// `budget`; nil when not set.
+    public var budget: BudgetConfig?
+    /// `early_stop`; nil when not set.
+    public var earlyStop: EarlyStopConfig?
     /// The config file.
     public var sourceURL: URL
 

@@ -8,6 +8,8 @@ extension JobRunner {
     /// server before anything else happens.
     func prepare() async throws {
         guard let job = try await store.job(id: jobID) else { throw JobFailure("job \(jobID) is not in the database") }
+        runningBeforeMs = job.runningMs ?? 0
+        runStartedMs = job.startedAtMs ?? now
         if let recorded = job.finetuneID {
             finetuneID = recorded
         } else {

@@ -27,14 +27,26 @@ public final class JobRunner: @unchecked Sendable {
     let serverApplied = AppliedSteps(applied: 0)
     /// Step and eval metrics for the finetune's metrics endpoint, sent in the background.
     let pushes: MetricsPushes
+    /// The job's running time before this run, and when this run started (for `budget.max_hours`).
+    var runningBeforeMs: Int64 = 0
+    var runStartedMs: Int64 = 0
 
     public init(context: RunContext) {
         self.context = context
         let config = context.config
         pushes = MetricsPushes(enabled: config.api.pushMetrics)
-        let progress = RecordedProgress(totalSteps: config.train.steps, checkpointEvery: config.checkpoint.everySteps,
+        var progress = RecordedProgress(totalSteps: config.train.steps, checkpointEvery: config.checkpoint.everySteps,
                                         evalEvery: context.evalDataset == nil ? nil : config.eval?.everySteps,
                                         keepLast: config.checkpoint.keepLast, keepBest: config.checkpoint.keepBest)
+        if context.evalDataset != nil, let rule = config.earlyStop {
+            progress.earlyStop = EarlyStopRule(patience: rule.patience, minDelta: rule.minDelta)
+        }
+        if let budget = config.budget, budget.maxRollouts != nil || budget.maxHours != nil {
+            let evalUsed = context.evalDataset.map { min(config.eval?.maxExamples ?? 0, $0.count) } ?? 0
+            progress.budget = BudgetRule(maxRollouts: budget.maxRollouts, maxMs: budget.maxHours.map { Int64($0 * 3_600_000) },
+                                         rolloutsPerStep: config.train.groupsPerStep * config.train.rolloutsPerGroup,
+                                         sftSteps: config.train.sftSteps, rolloutsPerEval: evalUsed)
+        }
         machine = LoopStateMachine(progress: progress, maxStaleness: config.train.maxStaleness,
                                    rewindToServer: context.rewindToServer, jobName: config.name, sftSteps: config.train.sftSteps)
     }
@@ -90,6 +102,14 @@ public final class JobRunner: @unchecked Sendable {
                 group.cancelAll()
             }
             outcome = RunOutcome(state: .completed, step: progress.lastApplied, error: nil)
+            if machine.earlyStopped { stopReason = "early_stop" }
+        } catch let budget as BudgetReached {
+            outcome = RunOutcome(state: .stopped, step: progress.lastApplied, error: nil)
+            stopReason = "budget"
+            context.observer.record(.notice("budget reached: \(budget.reason); stopped at step \(progress.lastApplied), saved. "
+                + "Raise the budget and run again to continue"))
+            try? await store.recordEvent(jobID: jobID, kind: "budget", step: progress.lastApplied, message: budget.reason,
+                                         dataJSON: nil, now: now)
         } catch is StopRequested {
             outcome = RunOutcome(state: .stopped, step: progress.lastApplied, error: nil)
             stopReason = "signal"
@@ -126,6 +146,7 @@ public final class JobRunner: @unchecked Sendable {
             var ready: [Int: PreparedStep] = [:]
             while true {
                 if Task.isShuttingDownGracefully { throw StopRequested() }
+                machine.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: nil)
                 switch machine.next() {
                 // Between steps, every call may be cut short by a graceful stop: each records
                 // its intent or its result atomically, and the next run finishes what is left.
@@ -162,8 +183,19 @@ public final class JobRunner: @unchecked Sendable {
                     if Task.isShuttingDownGracefully { throw StopRequested() }
                     try await apply(prepared)
                     serverApplied.reset(to: progress.lastApplied)
+                case .stopForBudget(let reason):
+                    rollouts.cancelAll()
+                    throw BudgetReached(reason: reason)
                 case .complete:
                     rollouts.cancelAll()
+                    if machine.earlyStopped {
+                        let message = "early stop: the eval reward has not improved by \(context.config.earlyStop?.minDelta ?? 0) "
+                            + "for \(context.config.earlyStop?.patience ?? 0) evals in a row; completed at step \(progress.lastApplied), "
+                            + "the best checkpoint kept"
+                        context.observer.record(.notice(message))
+                        try await store.recordEvent(jobID: jobID, kind: "early_stop", step: progress.lastApplied, message: message,
+                                                    dataJSON: nil, now: now)
+                    }
                     return
                 }
             }
@@ -267,6 +299,7 @@ public final class JobRunner: @unchecked Sendable {
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
                                             server: result.numbers)
             try await markApplied(step: step, statistics: statistics, reconciled: false, serverStep: result.step)
+            machine.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: Int64(statistics.wallMs ?? 0))
             if retries.total > 0 {
                 try await store.recordEvent(jobID: jobID, kind: "retried", step: step,
                                             message: "\(retries.total) retries: \(retries.summary)", dataJSON: nil, now: now)

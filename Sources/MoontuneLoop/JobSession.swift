@@ -113,7 +113,7 @@ public enum JobSession {
                 throw SessionError.configChanged(job: config.name, changes: changes.isEmpty ? ["(the training fingerprint differs)"] : changes)
             }
             let applied = try await store.lastAppliedStep(jobID: existing.id ?? 0)
-            if existing.state == .completed && applied >= config.train.steps {
+            if existing.state == .completed && (applied >= config.train.steps || existing.stopReason == "early_stop") {
                 return .alreadyComplete(step: applied)
             }
         } else {

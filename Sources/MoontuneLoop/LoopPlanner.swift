@@ -20,8 +20,16 @@ public struct RecordedProgress: Sendable, Equatable {
     public var keepLast: Int
     /// Retention: also keep the checkpoint with the best eval reward.
     public var keepBest: Bool
-    /// Eval reward by step, for `keepBest`.
+    /// Eval reward by step, for `keepBest` and early stop.
     public var evalRewards: [Int: Double]
+    /// `early_stop`, when set.
+    public var earlyStop: EarlyStopRule? = nil
+    /// `budget`, when set.
+    public var budget: BudgetRule? = nil
+    /// Running time spent on the job so far, earlier runs included (for `budget.max_hours`).
+    public var elapsedMs: Int64 = 0
+    /// How long the last step took, as the estimate of the next one.
+    public var lastStepMs: Int64 = 0
 
     public init(totalSteps: Int, lastApplied: Int = 0, pendingIntent: Int? = nil, liveCheckpoints: [Int: CheckpointKind] = [:],
                 deletingCheckpoints: Set<Int> = [], evalSteps: Set<Int> = [], checkpointEvery: Int, evalEvery: Int? = nil,
@@ -51,6 +59,8 @@ public enum LoopAction: Sendable, Equatable {
     /// A checkpoint no longer needed: a superseded reconciliation save, or one retention drops.
     case deleteCheckpoint(step: Int)
     case train(step: Int)
+    /// The budget would be exceeded by the next move: stop here (the last applied step is saved).
+    case stopForBudget(reason: String)
     case complete
 }
 
@@ -68,24 +78,35 @@ public enum LoopPlanner {
         // A reconciliation save at a step the cadence wants is saved (idempotently) again, which
         // records it under the cadence's kind.
         if k >= 1, let kind = checkpointKind(at: k, progress),
-           progress.liveCheckpoints[k] == nil || progress.liveCheckpoints[k] == .reconcile {
+           progress.liveCheckpoints[k] == nil || progress.liveCheckpoints[k] == .reconcile
+            || (kind == .final && progress.liveCheckpoints[k] == .cadence) {
             return .saveCheckpoint(step: k, kind: kind)
         }
-        if isEvalDue(at: k, progress), !progress.evalSteps.contains(k) {
+        let evalDue = isEvalDue(at: k, progress) && !progress.evalSteps.contains(k)
+        let end = endStep(progress)
+        if evalDue || k < end, let reason = budgetExceeded(progress, evalNext: evalDue) {
+            // The last applied step is saved before the job stops.
+            if k >= 1, progress.liveCheckpoints[k] == nil || progress.liveCheckpoints[k] == .reconcile {
+                return .saveCheckpoint(step: k, kind: .cadence)
+            }
+            return .stopForBudget(reason: reason)
+        }
+        if evalDue {
             return .eval(step: k)
         }
         if let obsolete = deletable(progress).min() {
             return .deleteCheckpoint(step: obsolete)
         }
-        if k < progress.totalSteps {
+        if k < end {
             return .train(step: k + 1)
         }
         return .complete
     }
 
-    /// The checkpoint a step calls for: every `checkpointEvery`-th step, and the last one.
+    /// The checkpoint a step calls for: every `checkpointEvery`-th step, and the last one (the
+    /// last of `train.steps`, or the step at which early stop fired).
     public static func checkpointKind(at step: Int, _ progress: RecordedProgress) -> CheckpointKind? {
-        if step == progress.totalSteps { return .final }
+        if step == endStep(progress) { return .final }
         if step % max(1, progress.checkpointEvery) == 0 { return .cadence }
         return nil
     }
@@ -93,7 +114,7 @@ public enum LoopPlanner {
     /// Eval runs before the first step (a baseline), every `evalEvery` steps, and at the end.
     public static func isEvalDue(at step: Int, _ progress: RecordedProgress) -> Bool {
         guard let every = progress.evalEvery else { return false }
-        return step == 0 || step == progress.totalSteps || step % max(1, every) == 0
+        return step == 0 || step == progress.totalSteps || step == endStep(progress) || step % max(1, every) == 0
     }
 
     /// Live checkpoints that may go now. Never the latest one (training could no longer resume),
@@ -108,7 +129,8 @@ public enum LoopPlanner {
         if progress.keepLast > 0 {
             let cadence = progress.liveCheckpoints.filter { $0.value == .cadence }.keys.sorted()
             var keep = Set(cadence.suffix(progress.keepLast))
-            if progress.keepBest, let best = bestEvalCheckpoint(progress) {
+            // Early stop keeps the best checkpoint, whatever keep_last says.
+            if progress.keepBest || progress.earlyStop != nil, let best = bestEvalCheckpoint(progress) {
                 keep.insert(best)
             }
             for step in cadence where !keep.contains(step) && step != latest {

@@ -50,7 +50,9 @@ struct LoopStateMachine: Sendable {
     /// staleness bound lets run ahead while it trains, and one more, whose requests are built
     /// now and sent the moment the policy they need is applied.
     func gatherSteps(for step: Int) -> ClosedRange<Int> {
-        let horizon = min(progress.totalSteps, progress.lastApplied + 2 + maxStaleness)
+        // Never past the job's end (early stop included), nor past what the rollout budget allows.
+        let horizon = LoopPlanner.affordableHorizon(progress, upTo: min(LoopPlanner.endStep(progress),
+                                                                        progress.lastApplied + 2 + maxStaleness))
         return step...max(step, horizon)
     }
 
@@ -271,7 +273,10 @@ struct LoopStateMachine: Sendable {
     /// one, which a cadence or final save of the same step upgrades.
     mutating func checkpointRecorded(step: Int, kind: CheckpointKind) {
         let previous = progress.liveCheckpoints[step]
-        progress.liveCheckpoints[step] = previous == nil || previous == .reconcile ? kind : previous
+        // A reconciliation save takes the cadence's kind; a cadence save at the step where early
+        // stop ended the job becomes its final one.
+        progress.liveCheckpoints[step] = previous == nil || previous == .reconcile || (previous == .cadence && kind == .final)
+            ? kind : previous
     }
 
     mutating func deletionStarted(step: Int) {
@@ -283,6 +288,15 @@ struct LoopStateMachine: Sendable {
         progress.deletingCheckpoints.remove(step)
         progress.liveCheckpoints.removeValue(forKey: step)
     }
+
+    /// The running time spent so far and the last step's duration (for `budget.max_hours`).
+    mutating func timeSpent(elapsedMs: Int64, lastStepMs: Int64?) {
+        progress.elapsedMs = elapsedMs
+        if let lastStepMs { progress.lastStepMs = lastStepMs }
+    }
+
+    /// Whether the job ends early, at the eval step where early stop fired.
+    var earlyStopped: Bool { LoopPlanner.endStep(progress) < progress.totalSteps }
 
     mutating func evalRecorded(step: Int, rewardMean: Double) {
         progress.evalSteps.insert(step)

@@ -72,3 +72,8 @@ public struct JobFailure: Error, CustomStringConvertible, Sendable {
 
 /// Thrown inside the loop when a graceful stop was asked for between steps.
 struct StopRequested: Error {}
+
+/// Thrown inside the loop when the next move would go past the job's budget.
+struct BudgetReached: Error {
+    let reason: String
+}

@@ -50,6 +50,8 @@ package struct JobStatusReport: Encodable, Sendable {
     package var lastTrain: LastTrain? = nil
     /// Things a person should know now, e.g. that the latest checkpoint expires within 24 hours.
     package var warnings: [String] = []
+    /// What the job has spent of its `budget`; nil without one.
+    package var budget: BudgetReport? = nil
 
     package struct LastTrain: Encodable, Sendable, Equatable {
         package var step: Int
@@ -119,7 +121,7 @@ package struct JobStatusReport: Encodable, Sendable {
         case recentRewardMeans = "recent_reward_means", rewardTrend = "reward_trend"
         case perSkill = "per_skill", lastEval = "last_eval", checkpoints
         case retries, reconciliations, pendingIntent = "pending_intent", baseURL = "base_url", configPath = "config_path"
-        case pendingIntentState = "pending_intent_state", serverStep = "server_step", lastTrain = "last_train", warnings
+        case pendingIntentState = "pending_intent_state", serverStep = "server_step", lastTrain = "last_train", warnings, budget
     }
 
     /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
@@ -158,6 +160,7 @@ package struct JobStatusReport: Encodable, Sendable {
         try container.encode(pendingIntentState, forKey: .pendingIntentState)
         try container.encode(serverStep, forKey: .serverStep)
         try container.encode(lastTrain, forKey: .lastTrain)
+        try container.encode(budget, forKey: .budget)
         try container.encode(warnings, forKey: .warnings)
     }
 }
@@ -231,7 +234,8 @@ extension JobStatusReport {
             pendingIntentState: pendingState,
             baseURL: job.baseURL, configPath: job.configPath, serverStep: job.serverStep,
             lastTrain: trained.map { LastTrain(step: $0.k, serverStep: $0.serverStep, numbers: $0.train) },
-            warnings: warnings(checkpoints: live, now: now) + TrainingWarnings.check(series: series, evals: evals))
+            warnings: warnings(checkpoints: live, now: now) + TrainingWarnings.check(series: series, evals: evals),
+            budget: BudgetReport.from(job: job, appliedSteps: step, evals: evals, now: now))
     }
 
     /// How close to its expiry the latest checkpoint may come before `status` warns.

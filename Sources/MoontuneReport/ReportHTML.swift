@@ -97,6 +97,13 @@ package enum ReportHTML {
             rows.append(("Last train_step answer", "step \(train.step): "
                 + train.numbers.named.map { String(format: "%@ %.4g", $0.0, $0.1) }.joined(separator: ", ")))
         }
+        switch report.stopReason {
+        case "early_stop": rows.append(("Ended", "early stop: the eval reward stopped improving; the best checkpoint is kept"))
+        case "budget": rows.append(("Ended", "stopped by its budget; a larger budget continues it"))
+        case "signal": rows.append(("Ended", "stopped by a signal"))
+        default: break
+        }
+        if let budget = report.budget { rows.append(("Budget", budget.line)) }
         if let error = report.lastError { rows.append(("Last error", error)) }
         return rows
     }

@@ -81,7 +81,18 @@ package enum StatusText {
             lines.append("  waiting    " + StatusText.describe(wait, now: ProgressStore.nowMs()))
         }
         if let reason = report.stopReason, report.state == "stopped" {
-            lines.append("  stopped    by \(reason == "signal" ? "a signal (graceful stop)" : reason)")
+            let why = switch reason {
+            case "signal": "a signal (graceful stop)"
+            case "budget": "its budget: raise budget.max_rollouts or budget.max_hours and run again to continue"
+            default: reason
+            }
+            lines.append("  stopped    by \(why)")
+        }
+        if report.stopReason == "early_stop", report.state == "completed" {
+            lines.append("  ended      early: the eval reward stopped improving (early_stop); the best checkpoint is kept")
+        }
+        if let budget = report.budget {
+            lines.append("  budget     " + budget.line)
         }
         lines.append("  retries    \(report.retries)   reconciliations \(report.reconciliations)"
             + (report.pendingIntent.map { "   step \($0) \(report.pendingIntentState ?? "awaiting reconciliation")" } ?? ""))

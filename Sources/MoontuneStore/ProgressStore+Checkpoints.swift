@@ -9,7 +9,7 @@ extension ProgressStore {
             if var existing = try CheckpointRecord.fetchOne(db, key: ["job_id": jobID, "step": step]) {
                 existing.checkpointID = checkpointID
                 if let expiresAtMs { existing.expiresAtMs = expiresAtMs }
-                if existing.kind == .reconcile { existing.kind = kind }
+                if existing.kind == .reconcile || (existing.kind == .cadence && kind == .final) { existing.kind = kind }
                 if existing.deletedAtMs != nil {
                     // Saved again after a deletion: it is live again.
                     existing.deletedAtMs = nil

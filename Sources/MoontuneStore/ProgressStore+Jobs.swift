@@ -32,6 +32,10 @@ extension ProgressStore {
                 throw StoreError(path: "", message: "job \(jobID) vanished")
             }
             let previous = job.state
+            // A run that died still ran until its last heartbeat.
+            if previous == .running, let started = job.startedAtMs, let beat = job.heartbeatMs, beat > started {
+                job.runningMs = (job.runningMs ?? 0) + (beat - started)
+            }
             job.state = .running
             job.pid = pid
             job.host = host
@@ -69,8 +73,10 @@ extension ProgressStore {
         try await write { db in
             try db.execute(sql: """
                 UPDATE jobs SET state = ?, last_error = CASE WHEN ? THEN coalesce(?, last_error) ELSE ? END,
-                                stop_reason = ?, waiting_json = NULL, updated_at_ms = ?, heartbeat_ms = ? WHERE id = ?
-                """, arguments: [state, state == .stopped, error, error, stopReason, now, now, jobID])
+                                stop_reason = ?, waiting_json = NULL, updated_at_ms = ?, heartbeat_ms = ?,
+                                running_ms = coalesce(running_ms, 0) + max(0, ? - coalesce(started_at_ms, ?))
+                WHERE id = ?
+                """, arguments: [state, state == .stopped, error, error, stopReason, now, now, now, now, jobID])
         }
     }
 

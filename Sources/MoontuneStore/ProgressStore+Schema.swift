@@ -139,6 +139,12 @@ extension ProgressStore {
                 ALTER TABLE jobs ADD COLUMN server_step INTEGER;
                 """)
         }
+        // The running time a job has spent, over all its runs (for `budget.max_hours`): a run
+        // that ends adds its time; one that died adds it up to its last heartbeat when the next
+        // run starts.
+        migrator.registerMigration("v7: running time") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN running_ms INTEGER DEFAULT 0 CHECK (running_ms >= 0)")
+        }
         return migrator
     }
 }

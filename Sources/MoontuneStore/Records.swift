@@ -37,6 +37,8 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
     public var stopReason: String?
     /// Retries counted outside any recorded step (nil before migration v4).
     public var retriesOutsideSteps: Int?
+    /// Running time of the runs before this one (v7), for `budget.max_hours`.
+    public var runningMs: Int64?
 
     /// The recorded wait, decoded.
     public var waiting: WaitRecord? {
@@ -50,6 +52,7 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
         case createdAtMs = "created_at_ms", updatedAtMs = "updated_at_ms", lastError = "last_error"
         case finetuneDeletedAtMs = "finetune_deleted_at_ms", serverStep = "server_step"
         case waitingJSON = "waiting_json", stopReason = "stop_reason", retriesOutsideSteps = "retries_outside_steps"
+        case runningMs = "running_ms"
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {

@@ -66,3 +66,69 @@ struct SeededKills {
         return range.lowerBound + Int(z % UInt64(range.count))
     }
 }
+
+extension EndToEnd {
+    /// Budgets and early stop on the real binary.
+    @Suite struct BudgetAndEarlyStopTests {
+        @Test func aRolloutBudgetStopsTheJobSavedAtAStepBoundaryAndALargerOneFinishesIt() async throws {
+            try await withWorkspace { workspace in
+                // 4 groups × 4 rollouts = 16 a step: 200 rollouts allow 12 steps.
+                try workspace.writeConfig(name: "budgeted", steps: 20, groups: 4, rollouts: 4, concurrency: 4, every: 5,
+                                          extra: ["budget": ["max_rollouts": 200]])
+                let stopped = try await workspace.run(["run", "config.json"])
+                #expect(stopped.status == 0, "\(stopped.stderr)\n\(stopped.stdout.suffix(800))")
+                let job = try #require(try await workspace.job("budgeted"))
+                #expect(job.state == .stopped)
+                #expect(job.stopReason == "budget")
+                #expect(try await workspace.steps("budgeted").map(\.k) == Array(1...12))
+                let finetune = try #require(await workspace.finetune("budgeted"))
+                #expect(finetune.step == 12)
+                #expect(finetune.checkpoints.contains(12), "the last applied step is saved")
+                let rolloutRequests = await workspace.simulator.stats().requestsByEndpoint["POST /v1/tuning/rollouts"] ?? 0
+                #expect(rolloutRequests * 4 <= 200, "no rollout past the budget was asked for: \(rolloutRequests) requests")
+                let status = try await workspace.statusJSON("budgeted")
+                #expect(status["stop_reason"] as? String == "budget")
+                let budget = try #require(status["budget"] as? [String: Any])
+                #expect(budget["rollouts_spent"] as? Int == 192)
+                #expect(budget["rollouts_left"] as? Int == 8)
+                let text = try await workspace.run(["status", "budgeted"])
+                #expect(text.stdout.contains("rollouts 192 of 200"), "\(text.stdout)")
+
+                try workspace.writeConfig(name: "budgeted", steps: 20, groups: 4, rollouts: 4, concurrency: 4, every: 5,
+                                          extra: ["budget": ["max_rollouts": 1000]])
+                let finished = try await workspace.run(["run", "config.json"])
+                #expect(finished.status == 0, "\(finished.stderr)")
+                #expect(try await workspace.job("budgeted")?.state == .completed)
+                #expect(try await workspace.steps("budgeted").map(\.k) == Array(1...20))
+                #expect(await workspace.finetune("budgeted")?.step == 20)
+                #expect(await workspace.simulator.stats().doubleApplications == 0)
+            }
+        }
+
+        @Test func earlyStopEndsAPlateauedRunWithItsBestCheckpointKept() async throws {
+            try await withWorkspace { workspace in
+                // A learning rate so small that nothing is learned: the eval reward stays flat.
+                try workspace.writeConfig(name: "plateau", steps: 30, groups: 2, rollouts: 2, concurrency: 2, every: 2, eval: true,
+                                          extraTrain: ["lr": 1e-9],
+                                          extra: ["early_stop": ["patience": 2, "min_delta": 0.05], "checkpoint": ["every_steps": 2, "keep_last": 1]])
+                let result = try await workspace.run(["run", "config.json"])
+                #expect(result.status == 0, "\(result.stderr)\n\(result.stdout.suffix(800))")
+                let job = try #require(try await workspace.job("plateau"))
+                #expect(job.state == .completed)
+                #expect(job.stopReason == "early_stop")
+                let steps = try await workspace.steps("plateau")
+                #expect(steps.count < 30, "it ended early, at step \(steps.count)")
+                let finetune = try #require(await workspace.finetune("plateau"))
+                #expect(finetune.checkpoints.contains(steps.count), "saved at its end")
+                let status = try await workspace.statusJSON("plateau")
+                #expect(status["stop_reason"] as? String == "early_stop")
+                let text = try await workspace.run(["status", "plateau"])
+                #expect(text.stdout.contains("ended      early"), "\(text.stdout)")
+                // Run again: complete, nothing changes.
+                let again = try await workspace.run(["run", "config.json"])
+                #expect(again.status == 0)
+                #expect(try await workspace.steps("plateau").count == steps.count)
+            }
+        }
+    }
+}

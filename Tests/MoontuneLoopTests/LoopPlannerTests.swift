@@ -72,6 +72,7 @@ import Testing
             case .eval(let step): state.evalSteps.insert(step)
             case .deleteCheckpoint(let step), .finishDeletion(let step): state.liveCheckpoints.removeValue(forKey: step)
             case .reconcile: Issue.record("no reconcile expected"); break loop
+            case .stopForBudget: Issue.record("no budget set"); break loop
             case .complete: break loop
             }
         }
