@@ -18,13 +18,23 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // SHA-256 for dataset and training fingerprints (already in the graph through the server side).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The entry point only: every command lives in MoontuneCLI.
         .executableTarget(name: "moontune", dependencies: ["MoontuneCLI"]),
 
+        // The one seeded generator (SplitMix64): data order, the simulator's sampling, sample images.
+        .target(name: "MoontuneRandom"),
+        // The one JSON layer: a located parser with a value that keeps number literals exact (config,
+        // datasets, the simulator), its writer, and the span scanner that passes rollouts through
+        // byte for byte (the client).
+        .target(name: "MoontuneJSON"),
+
         // Typed client for the Moondream tuning and inference API.
         .target(name: "MoondreamAPI", dependencies: [
+            "MoontuneJSON",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -32,8 +42,25 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // The domain: job config, datasets, data order and rewards. No I/O beyond reading inputs.
-        .target(name: "MoontuneJob", dependencies: ["MoondreamAPI"]),
+        // The job's config: its JSON file read into `JobConfig` and its sections, with
+        // every problem at once and its line, key suggestions, and the snapshot a job records.
+        .target(name: "MoontuneConfig", dependencies: ["MoondreamAPI", "MoontuneJSON"]),
+        // The job's data: examples and their parser, the streaming dataset scan with its index cache,
+        // the data order (which examples each step trains on), images (locator, format, cache,
+        // trailer), COCO import, duplicate ids. Reads inputs; writes only the index cache and imports.
+        .target(name: "MoontuneDataset", dependencies: [
+            "MoondreamAPI", "MoontuneConfig", "MoontuneJSON", "MoontuneRandom",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The job's rewards: local rewards (answer matching, point and box scores) and external
+        // reward programs, behind one `RewardScorer`.
+        .target(name: "MoontuneRewards", dependencies: ["MoondreamAPI", "MoontuneConfig", "MoontuneDataset"]),
+        // The job's assembly: validation of config and dataset together, the training fingerprint,
+        // and the request builder that turns an example into an API request. Re-exports the three above.
+        .target(name: "MoontuneJob", dependencies: [
+            "MoondreamAPI", "MoontuneConfig", "MoontuneDataset", "MoontuneRewards",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // The progress store: jobs, steps, checkpoints, evals and events in SQLite.
         .target(name: "MoontuneStore", dependencies: [
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -47,6 +74,7 @@ let package = Package(
         ]),
         // A faithful local simulator of the tuning API, with learning and fault injection.
         .target(name: "MoondreamSimulator", dependencies: [
+            "MoontuneJSON", "MoontuneRandom",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -56,7 +84,7 @@ let package = Package(
         // libpng and libjpeg from the system, wrapped in C so their error longjmps stay in C.
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // Raster images: PNG/JPEG through CImageCodecs, simple drawing, the sample dataset.
-        .target(name: "MoontuneImaging", dependencies: ["CImageCodecs"]),
+        .target(name: "MoontuneImaging", dependencies: ["CImageCodecs", "MoontuneRandom"]),
         // The subcommands.
         .target(name: "MoontuneCLI", dependencies: [
             "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator", "MoontuneImaging",
@@ -66,14 +94,17 @@ let package = Package(
         ]),
 
         .testTarget(name: "MoondreamAPITests", dependencies: [
-            "MoondreamAPI",
+            "MoondreamAPI", "MoontuneJSON",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
-        .testTarget(name: "MoontuneJobTests", dependencies: ["MoontuneJob"]),
+        .testTarget(name: "MoontuneJobTests", dependencies: [
+            "MoontuneJob", "MoontuneConfig", "MoontuneDataset", "MoontuneRewards", "MoontuneJSON", "MoontuneRandom",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "MoontuneStoreTests", dependencies: ["MoontuneStore"]),
         .testTarget(name: "MoondreamSimulatorTests", dependencies: [
-            "MoondreamSimulator", "MoondreamAPI", "MoontuneJob",
+            "MoondreamSimulator", "MoondreamAPI", "MoontuneJob", "MoontuneRandom",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -22,7 +22,7 @@ struct APIFailure: Error, Sendable, Equatable {
         }
     }
 
-    var body: JSONValue {
+    var body: SimJSON {
         .object([("error", .object([("code", .string(code)), ("message", .string(message))]))])
     }
 }

@@ -40,7 +40,7 @@ struct FNV1a: Sendable {
     /// A 128-bit hex digest of JSON meaning: two FNV-1a passes with different bases over the
     /// canonical text. Not cryptographic; it only has to catch edits, not resist forgers who can
     /// read this source.
-    static func digest(of value: JSONValue) -> String {
+    static func digest(of value: SimJSON) -> String {
         var text = value.canonicalText
         var first = FNV1a.offsetBasis, second: UInt64 = 0x6c62_272e_07bb_0142
         text.withUTF8 { buffer in

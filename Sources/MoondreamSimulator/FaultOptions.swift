@@ -82,7 +82,7 @@ public struct FaultOptions: Sendable, Codable, Equatable {
     }
 
     /// These options with the members present in `patch` (a partial JSON object) replaced.
-    func merging(_ patch: JSONValue) throws(APIFailure) -> FaultOptions {
+    func merging(_ patch: SimJSON) throws(APIFailure) -> FaultOptions {
         let fields = try Fields(patch, path: "")
         try fields.rejectUnknown(Set(CodingKeys.allCases.map(\.rawValue)))
         var merged = self

@@ -1,10 +1,10 @@
 /// Typed reading of request fields, each failure a 400 that names the field and what is wrong.
 struct Fields {
-    let object: [(String, JSONValue)]
+    let object: [(String, SimJSON)]
     /// Where these fields sit in the body, e.g. "request" or "groups[2]", for messages.
     let path: String
 
-    init(_ value: JSONValue, path: String) throws(APIFailure) {
+    init(_ value: SimJSON, path: String) throws(APIFailure) {
         guard let members = value.objectMembers else {
             throw .badRequest(path.isEmpty ? "the body must be a JSON object, not \(value.kindName)" : "\(path) must be an object, not \(value.kindName)")
         }
@@ -15,7 +15,7 @@ struct Fields {
     func name(_ field: String) -> String { path.isEmpty ? field : "\(path).\(field)" }
 
     /// The member's value; an explicit null counts as absent.
-    func value(_ field: String) -> JSONValue? {
+    func value(_ field: String) -> SimJSON? {
         guard let found = object.last(where: { $0.0 == field })?.1, !found.isNull else { return nil }
         return found
     }
@@ -64,7 +64,7 @@ struct Fields {
         return flag
     }
 
-    func array(_ field: String) throws(APIFailure) -> [JSONValue] {
+    func array(_ field: String) throws(APIFailure) -> [SimJSON] {
         guard let found = value(field) else { throw .badRequest("\(name(field)) is required") }
         guard let elements = found.arrayValue else { throw .badRequest("\(name(field)) must be an array, not \(found.kindName)") }
         return elements

@@ -34,14 +34,14 @@ struct FinetuneRecord: Sendable {
     var metrics: [Int: [String: Double]] = [:]
     var metricPushes = 0
 
-    var json: JSONValue {
+    var json: SimJSON {
         .object([("finetune_id", .string(finetuneID)), ("name", .string(name)), ("rank", .int(rank)),
                  ("created_at_ms", .number(String(createdAtMs))), ("updated_at_ms", .number(String(updatedAtMs)))])
     }
 
     /// A checkpoint object; live answers add `expires_at_ms` (null when it never expires).
-    func checkpointJSON(_ checkpoint: CheckpointRecord, live: Bool) -> JSONValue {
-        var members: [(String, JSONValue)] = [
+    func checkpointJSON(_ checkpoint: CheckpointRecord, live: Bool) -> SimJSON {
+        var members: [(String, SimJSON)] = [
             ("checkpoint_id", .string(checkpoint.checkpointID)), ("finetune_id", .string(finetuneID)),
             ("step", .int(checkpoint.step)), ("created_at_ms", .number(String(checkpoint.createdAtMs))),
             ("updated_at_ms", .number(String(checkpoint.updatedAtMs)))]

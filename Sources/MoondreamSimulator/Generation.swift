@@ -11,13 +11,13 @@ struct Generation: Sendable {
     /// The reasoning text (query with `reasoning: true`), possibly cut.
     var reasoning: String?
     /// Reasoning grounding entries: one per spatial reference, spanning "the image" in the text.
-    var grounding: [JSONValue]
+    var grounding: [SimJSON]
     var finishReason: String
     var answerTokens: [Int]
     var thinkingTokens: [Int]
     var hasAnswerSeparator: Bool
-    var coords: [JSONValue]
-    var sizes: [JSONValue]
+    var coords: [SimJSON]
+    var sizes: [SimJSON]
 
     static func make(_ call: SkillCall, sample: PolicySample) -> Generation {
         let budget = max(1, call.settings.maxTokens)
@@ -64,16 +64,16 @@ struct Generation: Sendable {
     }
 
     /// The live service's members of a rollout beside `skill`, `output` and our `metadata`.
-    var liveMembers: [(String, JSONValue)] {
+    var liveMembers: [(String, SimJSON)] {
         [("finish_reason", .string(finishReason)),
-         ("answer_tokens", .array(answerTokens.map(JSONValue.int))),
-         ("thinking_tokens", .array(thinkingTokens.map(JSONValue.int))),
+         ("answer_tokens", .array(answerTokens.map(SimJSON.int))),
+         ("thinking_tokens", .array(thinkingTokens.map(SimJSON.int))),
          ("has_answer_separator", .bool(hasAnswerSeparator)),
          ("coords", .array(coords)), ("sizes", .array(sizes))]
     }
 
     /// The reasoning as the live service sends it, `{"text", "grounding"}`, or the reference's string.
-    func reasoningJSON(live: Bool) -> JSONValue {
+    func reasoningJSON(live: Bool) -> SimJSON {
         guard let reasoning else { return .null }
         guard live else { return .string(reasoning) }
         return .object([("text", .string(reasoning)), ("grounding", .array(grounding))])
@@ -88,7 +88,7 @@ struct Generation: Sendable {
     /// A coordinate as one of 1024 bins, as a coordinate tokenizer would.
     static func quantized(_ value: Double) -> Int { Int((clamp01(value) * 1023).rounded()) }
 
-    static func grounding(_ text: String, refs: [[Double]]) -> [JSONValue] {
+    static func grounding(_ text: String, refs: [[Double]]) -> [SimJSON] {
         guard !refs.isEmpty, let range = text.range(of: "the image") else { return [] }
         let start = text.distance(from: text.startIndex, to: range.lowerBound)
         let end = text.distance(from: text.startIndex, to: range.upperBound)

@@ -3,7 +3,7 @@ struct SimPoint: Sendable, Equatable {
     var x: Double
     var y: Double
 
-    var json: JSONValue { .object([("x", .double(x)), ("y", .double(y))]) }
+    var json: SimJSON { .object([("x", .double(x)), ("y", .double(y))]) }
 }
 
 /// A box in normalized image coordinates.
@@ -27,7 +27,7 @@ struct SimBox: Sendable, Equatable {
         return union > 0 ? intersection / union : 0
     }
 
-    var json: JSONValue {
+    var json: SimJSON {
         .object([("x_min", .double(xMin)), ("y_min", .double(yMin)), ("x_max", .double(xMax)), ("y_max", .double(yMax))])
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// (`{"after": n}`), so a client cannot make sense of them but the simulator can check them.
 enum PageCursor {
     static func encode(after position: Int) -> String {
-        let text = JSONValue.object([("after", .int(position))]).text
+        let text = SimJSON.object([("after", .int(position))]).text
         return Data(text.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
@@ -14,7 +14,7 @@ enum PageCursor {
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64),
-              let value = try? JSONParser.parse(Array(data)),
+              let value = try? SimJSON.parse(Array(data)),
               let position = value["after"]?.intValue, position >= 0 else {
             throw .badRequest("cursor is not a cursor this server issued")
         }

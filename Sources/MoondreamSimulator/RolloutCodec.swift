@@ -2,14 +2,14 @@
 enum RolloutCodec {
     /// A fixed extra member added to echoed requests: unknown to clients, nested, with a null,
     /// so a client that rebuilds the request instead of passing it back is caught.
-    static let echoNested = JSONValue.object([("a", .array([.int(1), .object([("b", .null)])]))])
+    static let echoNested = SimJSON.object([("a", .array([.int(1), .object([("b", .null)])]))])
 
     /// The note in every rollout's metadata: non-ASCII text that must survive re-encoding.
     static let note = "ünïcødé ✓ 🚀"
 
     /// The echoed request: the request as sent, plus an `_echo` member.
-    static func echo(_ request: JSONValue) -> JSONValue {
-        let original = request.objectMembers.map { JSONValue.object($0.filter { $0.0 != "_echo" }) } ?? request
+    static func echo(_ request: SimJSON) -> SimJSON {
+        let original = request.objectMembers.map { SimJSON.object($0.filter { $0.0 != "_echo" }) } ?? request
         return original.setting("_echo", to: .object([("digest", .string(FNV1a.digest(of: original))), ("nested", echoNested)]))
     }
 
@@ -24,7 +24,7 @@ enum RolloutCodec {
     }
 
     /// `reasoning` is null, the reference's string or the live service's `{text, grounding}`.
-    static func outputJSON(_ output: PolicyOutput, reasoning: JSONValue) -> JSONValue {
+    static func outputJSON(_ output: PolicyOutput, reasoning: SimJSON) -> SimJSON {
         switch output {
         case .points(let points): .object([("points", .array(points.map(\.json)))])
         case .boxes(let boxes): .object([("objects", .array(boxes.map(\.json)))])
@@ -38,7 +38,7 @@ enum RolloutCodec {
     }
 
     /// Token ids a tokenizer might have produced for an output: stable, opaque, small integers.
-    static func tokens(for output: JSONValue) -> [JSONValue] {
+    static func tokens(for output: SimJSON) -> [SimJSON] {
         var hasher = FNV1a()
         hasher.combine(output.canonicalText)
         var random = SimRandom(seed: hasher.value)
@@ -46,10 +46,10 @@ enum RolloutCodec {
     }
 
     static func metadata(rolloutID: String, policyStep: Int, seq: UInt64, sample: PolicySample,
-                         output: JSONValue, requestDigest: String) -> JSONValue {
-        var sampleInfo: [(String, JSONValue)] = []
+                         output: SimJSON, requestDigest: String) -> SimJSON {
+        var sampleInfo: [(String, SimJSON)] = []
         if sample.explored { sampleInfo.append(("explored", .bool(true))) }
-        if !sample.slots.isEmpty { sampleInfo.append(("slots", .array(sample.slots.map(JSONValue.int)))) }
+        if !sample.slots.isEmpty { sampleInfo.append(("slots", .array(sample.slots.map(SimJSON.int)))) }
         return .object([
             ("rollout_id", .string(rolloutID)), ("policy_step", .int(policyStep)), ("seq", .uint(seq)),
             ("logprob", .double((sample.logprob * 10_000).rounded() / 10_000)), ("tokens", .array(tokens(for: output))),
@@ -58,7 +58,7 @@ enum RolloutCodec {
     }
 
     /// Reads what learning needs from a rollout already verified against the registry.
-    static func trained(_ rollout: JSONValue, skill: SimSkill) -> TrainedRollout? {
+    static func trained(_ rollout: SimJSON, skill: SimSkill) -> TrainedRollout? {
         guard let output = rollout["output"] else { return nil }
         let sample = rollout["metadata"]?["sample"]
         let explored = sample?["explored"]?.boolValue ?? false

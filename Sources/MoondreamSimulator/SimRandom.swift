@@ -1,27 +1,14 @@
-/// SplitMix64: a small seeded generator, so a simulator started with `--seed` replays exactly for
-/// a sequential client.
-struct SimRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+import MoontuneRandom
 
-    init(seed: UInt64) { state = seed }
+/// The simulator's generator is the package's SplitMix64, so a simulator started with `--seed`
+/// replays exactly for a sequential client.
+typealias SimRandom = SplitMix64
 
+extension SplitMix64 {
     /// A generator for one stream derived from a seed and a label (sampling, faults, ids...).
     init(seed: UInt64, stream: UInt64) {
-        var mixer = SimRandom(seed: seed ^ (stream &* 0x9E37_79B9_7F4A_7C15))
-        state = mixer.next()
-    }
-
-    mutating func next() -> UInt64 {
-        state = state &+ 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double {
-        Double(next() >> 11) * 0x1.0p-53
+        var mixer = SplitMix64(seed: seed ^ (stream &* 0x9E37_79B9_7F4A_7C15))
+        self.init(seed: mixer.next())
     }
 
     /// Uniform in [low, high).

@@ -1,18 +1,18 @@
 /// Checkpoints: snapshots of a finetune's policy at a step, and the server-side restore.
 extension SimulatorEngine {
-    func listCheckpoints(_ id: String, limit: Int, after: Int?) throws(APIFailure) -> JSONValue {
+    func listCheckpoints(_ id: String, limit: Int, after: Int?) throws(APIFailure) -> SimJSON {
         let record = try liveFinetune(id)
         let now = nowMs
         let live = record.checkpoints.values.filter { $0.isAvailable(at: now) && $0.step > (after ?? -1) }.sorted { $0.step < $1.step }
         let page = Array(live.prefix(limit))
         let hasMore = live.count > page.count
-        let next: JSONValue = hasMore ? .string(PageCursor.encode(after: page.last?.step ?? 0)) : .null
+        let next: SimJSON = hasMore ? .string(PageCursor.encode(after: page.last?.step ?? 0)) : .null
         return .object([("checkpoints", .array(page.map { record.checkpointJSON($0, live: style.live) })), ("next_cursor", next), ("has_more", .bool(hasMore))])
     }
 
     /// Saves the current step's policy; saving the same step again returns the same checkpoint
     /// (and brings a deleted one back; an expired one is saved anew).
-    func saveCheckpoint(_ id: String) throws(APIFailure) -> JSONValue {
+    func saveCheckpoint(_ id: String) throws(APIFailure) -> SimJSON {
         var record = try liveFinetune(id)
         guard record.step > 0 else { throw .notFound("no checkpoint is available: finetune \(id) has not been trained yet") }
         let now = nowMs
@@ -32,7 +32,7 @@ extension SimulatorEngine {
         return .object([("ok", .bool(true)), ("checkpoint", record.checkpointJSON(saved, live: style.live))])
     }
 
-    func deleteCheckpoint(_ id: String, step: Int) throws(APIFailure) -> JSONValue {
+    func deleteCheckpoint(_ id: String, step: Int) throws(APIFailure) -> SimJSON {
         let record = try liveFinetune(id)
         guard let checkpoint = record.checkpoints[step] else { throw .notFound("finetune \(id) has no checkpoint at step \(step)") }
         guard !checkpoint.deleted else { throw .gone("the checkpoint at step \(step) of finetune \(id) was already deleted") }
@@ -43,7 +43,7 @@ extension SimulatorEngine {
 
     /// As if the server had been restored from the checkpoint at `step`: the policy and step roll
     /// back to it and every later checkpoint disappears.
-    func restore(_ id: String, step: Int) throws(APIFailure) -> JSONValue {
+    func restore(_ id: String, step: Int) throws(APIFailure) -> SimJSON {
         var record = try liveFinetune(id)
         guard let checkpoint = record.checkpoints[step], checkpoint.isAvailable(at: nowMs) else {
             throw .notFound("finetune \(id) has no saved checkpoint at step \(step)")

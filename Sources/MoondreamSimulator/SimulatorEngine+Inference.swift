@@ -1,11 +1,11 @@
 /// The inference endpoints: deterministic (temperature 0) answers from a named policy.
 extension SimulatorEngine {
-    func infer(_ call: SkillCall, model: String?) throws(APIFailure) -> JSONValue {
+    func infer(_ call: SkillCall, model: String?) throws(APIFailure) -> SimJSON {
         let policy = try policy(forModel: model)
         var sample = drawSample(call, policy: policy)
         sample.output = RolloutCodec.rounded(sample.output)
         let generation = Generation.make(call, sample: sample)
-        var members: [(String, JSONValue)] = [("request_id", .string(makeID()))]
+        var members: [(String, SimJSON)] = [("request_id", .string(makeID()))]
         switch generation.output {
         case .points(let points): members.append(("points", .array(points.map(\.json))))
         case .boxes(let boxes): members.append(("objects", .array(boxes.map(\.json))))
@@ -18,7 +18,7 @@ extension SimulatorEngine {
     }
 
     /// Captions are not trained: a fixed description per image, worded by length.
-    func caption(imageURL: String, length: String, model: String?) throws(APIFailure) -> JSONValue {
+    func caption(imageURL: String, length: String, model: String?) throws(APIFailure) -> SimJSON {
         _ = try policy(forModel: model)
         var random = SimRandom(seed: seed, stream: FNV1a.hash("caption", imageURL))
         func pick(_ words: [String]) -> String { words[Int(random.next() % UInt64(words.count))] }

@@ -1,9 +1,9 @@
 /// Rollouts and train steps: where the policy is sampled and where it learns.
 extension SimulatorEngine {
-    func rollouts(_ input: RolloutsInput) throws(APIFailure) -> JSONValue {
+    func rollouts(_ input: RolloutsInput) throws(APIFailure) -> SimJSON {
         let record = try liveFinetune(input.finetuneID)
         let requestDigest = input.requestDigest
-        var rollouts: [JSONValue] = [], rewards: [JSONValue] = []
+        var rollouts: [SimJSON] = [], rewards: [SimJSON] = []
         for _ in 0..<input.numRollouts {
             var sample = drawSample(input.call, policy: record.policy)
             sample.output = RolloutCodec.rounded(sample.output)
@@ -18,12 +18,12 @@ extension SimulatorEngine {
             let metadata = RolloutCodec.metadata(rolloutID: rolloutID, policyStep: record.step, seq: rolloutSequence,
                                                  sample: sample, output: output, requestDigest: requestDigest)
             rolloutSequence &+= 1
-            var members: [(String, JSONValue)] = [("skill", .string(input.call.skill.rawValue))]
+            var members: [(String, SimJSON)] = [("skill", .string(input.call.skill.rawValue))]
             if style.live { members += generation.liveMembers.prefix(1) }
             members.append(("output", output))
             if style.live { members += generation.liveMembers.dropFirst() }
             members.append(("metadata", metadata))
-            let rollout = JSONValue.object(members)
+            let rollout = SimJSON.object(members)
             registry.register(id: rolloutID, entry: .init(digest: FNV1a.digest(of: rollout), requestDigest: requestDigest,
                                                           finetuneID: input.finetuneID))
             rollouts.append(rollout)
@@ -34,7 +34,7 @@ extension SimulatorEngine {
 
     /// Checks every rollout against what was issued, then applies one step to the policy: RL
     /// groups by their rewards, SFT groups toward their targets.
-    func trainStep(_ input: TrainStepInput) throws(APIFailure) -> JSONValue {
+    func trainStep(_ input: TrainStepInput) throws(APIFailure) -> SimJSON {
         var record = try liveFinetune(input.finetuneID)
         var problems: [String] = []
         for (groupIndex, group) in input.groups.enumerated() {

@@ -113,7 +113,7 @@ actor SimulatorEngine {
 
     func setFaults(_ options: FaultOptions) { faults = options }
 
-    func patchFaults(_ patch: JSONValue) throws(APIFailure) -> FaultOptions {
+    func patchFaults(_ patch: SimJSON) throws(APIFailure) -> FaultOptions {
         faults = try faults.merging(patch)
         return faults
     }
@@ -148,7 +148,7 @@ actor SimulatorEngine {
         return record
     }
 
-    func createFinetune(name: String, rank: Int) throws(APIFailure) -> JSONValue {
+    func createFinetune(name: String, rank: Int) throws(APIFailure) -> SimJSON {
         if let existing = creationOrder.lazy.compactMap({ self.finetunes[$0] }).first(where: { !$0.deleted && $0.name == name }) {
             guard existing.rank == rank else {
                 throw .conflict("finetune '\(name)' already exists with rank \(existing.rank), not \(rank)")
@@ -163,15 +163,15 @@ actor SimulatorEngine {
         return .object([("finetune_id", .string(record.finetuneID))])
     }
 
-    func listFinetunes(limit: Int, after: Int?) -> JSONValue {
+    func listFinetunes(limit: Int, after: Int?) -> SimJSON {
         let live = creationOrder.compactMap { finetunes[$0] }.filter { !$0.deleted && $0.creationIndex > (after ?? 0) }
         let page = Array(live.prefix(limit))
         let hasMore = live.count > page.count
-        let next: JSONValue = hasMore ? .string(PageCursor.encode(after: page.last?.creationIndex ?? 0)) : .null
+        let next: SimJSON = hasMore ? .string(PageCursor.encode(after: page.last?.creationIndex ?? 0)) : .null
         return .object([("finetunes", .array(page.map(\.json))), ("next_cursor", next), ("has_more", .bool(hasMore))])
     }
 
-    func getFinetune(_ id: String) throws(APIFailure) -> JSONValue {
+    func getFinetune(_ id: String) throws(APIFailure) -> SimJSON {
         let json = try liveFinetune(id).json
         return style.wrapFinetune ? .object([("finetune", json)]) : json
     }
@@ -180,7 +180,7 @@ actor SimulatorEngine {
 
     /// `POST /tuning/finetunes/:id/metrics`: keeps the values by step (a name pushed again for a
     /// step keeps its last value).
-    func logMetrics(_ id: String, _ input: MetricsInput) throws(APIFailure) -> JSONValue {
+    func logMetrics(_ id: String, _ input: MetricsInput) throws(APIFailure) -> SimJSON {
         _ = try liveFinetune(id)
         for (name, value) in input.metrics { finetunes[id]?.metrics[input.step, default: [:]][name] = value }
         finetunes[id]?.metricPushes += 1
@@ -188,19 +188,19 @@ actor SimulatorEngine {
     }
 
     /// What clients pushed to a finetune (deleted ones included), by step ascending.
-    func loggedMetrics(_ id: String) throws(APIFailure) -> JSONValue {
+    func loggedMetrics(_ id: String) throws(APIFailure) -> SimJSON {
         guard let record = finetunes[id] else { throw .notFound("finetune \(id) does not exist") }
-        let steps: [JSONValue] = record.metrics.keys.sorted().map { step in
+        let steps: [SimJSON] = record.metrics.keys.sorted().map { step in
             let values = record.metrics[step] ?? [:]
             return .object([("step", .int(step)),
-                            ("metrics", .object(values.keys.sorted().map { ($0, JSONValue.double(values[$0] ?? 0)) }))])
+                            ("metrics", .object(values.keys.sorted().map { ($0, SimJSON.double(values[$0] ?? 0)) }))])
         }
         return .object([("finetune_id", .string(id)), ("pushes", .int(record.metricPushes)), ("steps", .array(steps))])
     }
 
     func metricsByStep(_ id: String) -> [Int: [String: Double]] { finetunes[id]?.metrics ?? [:] }
 
-    func deleteFinetune(_ id: String) throws(APIFailure) -> JSONValue {
+    func deleteFinetune(_ id: String) throws(APIFailure) -> SimJSON {
         _ = try liveFinetune(id)
         finetunes[id]?.deleted = true
         finetunes[id]?.updatedAtMs = clock()

@@ -27,8 +27,8 @@ struct TrainStepReport {
         return (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
     }
 
-    var json: JSONValue {
-        func number(_ value: Double?) -> JSONValue { value.map { .double(round6($0)) } ?? .null }
+    var json: SimJSON {
+        func number(_ value: Double?) -> SimJSON { value.map { .double(round6($0)) } ?? .null }
         guard applied else {
             return .object([("step", .int(step)), ("applied", .bool(false)), ("kl", .null), ("router_kl", .null),
                             ("grad_norm", .null), ("sft_loss", .null), ("reward_mean", .null), ("reward_std", .null)])

@@ -3,13 +3,13 @@ struct RolloutsInput: Sendable {
     let finetuneID: String
     let numRollouts: Int
     /// The request as sent, and the echo answered for it (with an extra member).
-    let request: JSONValue
-    let echo: JSONValue
+    let request: SimJSON
+    let echo: SimJSON
     let requestDigest: String
     let call: SkillCall
     let groundTruth: SimGroundTruth?
 
-    init(_ body: JSONValue) throws(APIFailure) {
+    init(_ body: SimJSON) throws(APIFailure) {
         let fields = try Fields(body, path: "")
         finetuneID = try fields.nonEmptyString("finetune_id")
         numRollouts = try fields.int("num_rollouts")
@@ -33,11 +33,11 @@ struct RolloutsInput: Sendable {
 struct TrainStepInput: Sendable {
     /// One group: RL (`mode` "rl" or absent: scored rollouts) or SFT (`mode` "sft": a target).
     struct Group: Sendable {
-        let request: JSONValue
+        let request: SimJSON
         let requestDigest: String
         let call: SkillCall
         /// RL only (empty for SFT).
-        let rollouts: [JSONValue]
+        let rollouts: [SimJSON]
         /// Each rollout's `metadata.rollout_id` (nil if missing) and digest, for the registry check.
         let rolloutIDs: [String?]
         let rolloutDigests: [String]
@@ -56,7 +56,7 @@ struct TrainStepInput: Sendable {
 
     /// `acceptsSFT` false (reference mode) refuses `mode: "sft"` groups, as the reference does
     /// not know them.
-    init(_ body: JSONValue, acceptsSFT: Bool = true) throws(APIFailure) {
+    init(_ body: SimJSON, acceptsSFT: Bool = true) throws(APIFailure) {
         let fields = try Fields(body, path: "")
         finetuneID = try fields.nonEmptyString("finetune_id")
         lr = try fields.optionalDouble("lr") ?? Self.defaultLearningRate
@@ -102,7 +102,7 @@ struct TrainStepInput: Sendable {
         self.groups = groups
     }
 
-    private static func sftGroup(_ group: Fields, request: JSONValue, call: SkillCall) throws(APIFailure) -> Group {
+    private static func sftGroup(_ group: Fields, request: SimJSON, call: SkillCall) throws(APIFailure) -> Group {
         for member in ["rollouts", "rewards"] where group.has(member) {
             throw .badRequest("\(group.name(member)) is not accepted in an sft group: it takes request and target")
         }
@@ -163,7 +163,7 @@ struct MetricsInput: Sendable {
     static let maxCount = 100
     static let reservedPrefixes = ["sys/", "usr/"]
 
-    init(_ body: JSONValue) throws(APIFailure) {
+    init(_ body: SimJSON) throws(APIFailure) {
         let fields = try Fields(body, path: "")
         try fields.rejectUnknown(["step", "metrics"])
         guard let stepValue = fields.value("step") else { throw .badRequest("step is required") }
