@@ -72,9 +72,17 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // A faithful local simulator of the tuning API, with learning and fault injection.
-        .target(name: "MoondreamSimulator", dependencies: [
+        // The simulator's engine: what a faithful tuning API does with each request (finetunes,
+        // rollouts, train steps, checkpoints, inference), its learning policies and rewards, and
+        // its fault injection. No HTTP: it takes and gives `SimJSON`.
+        .target(name: "MoondreamSimulatorEngine", dependencies: [
             "MoontuneJSON", "MoontuneRandom",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The simulator's HTTP face (`moontune simulate`): routes, authentication, body limits and
+        // the connection-level faults, over Hummingbird, in front of the engine.
+        .target(name: "MoondreamSimulator", dependencies: [
+            "MoondreamSimulatorEngine", "MoontuneJSON",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -104,7 +112,7 @@ let package = Package(
         ]),
         .testTarget(name: "MoontuneStoreTests", dependencies: ["MoontuneStore"]),
         .testTarget(name: "MoondreamSimulatorTests", dependencies: [
-            "MoondreamSimulator", "MoondreamAPI", "MoontuneJob", "MoontuneRandom",
+            "MoondreamSimulator", "MoondreamSimulatorEngine", "MoondreamAPI", "MoontuneJob", "MoontuneRandom",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import MoondreamSimulatorEngine
 import Foundation
 import HTTPTypes
 import Hummingbird

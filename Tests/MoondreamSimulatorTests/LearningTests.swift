@@ -1,5 +1,6 @@
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 /// One training example of a small fixed set.
 struct Example: Sendable {

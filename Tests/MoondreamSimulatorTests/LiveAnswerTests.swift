@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 /// Rollouts for `request`, then one RL train_step on them; returns the rollouts' rewards and the
 /// step's answer.

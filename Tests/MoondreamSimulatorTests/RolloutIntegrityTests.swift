@@ -1,5 +1,6 @@
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 /// Rewrites one rollout's metadata member.
 func editingMetadata(_ rollout: SimJSON, _ edit: ([(String, SimJSON)]) -> [(String, SimJSON)]) -> SimJSON {

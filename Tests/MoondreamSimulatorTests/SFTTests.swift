@@ -1,5 +1,6 @@
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 func sftGroup(_ request: SimJSON, target: SimJSON) -> SimJSON {
     .object([("mode", .string("sft")), ("request", request), ("target", target)])

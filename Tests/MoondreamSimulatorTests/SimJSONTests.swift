@@ -1,5 +1,6 @@
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 @Suite("JSON values compare meaning, not bytes")
 struct JSONValueTests {

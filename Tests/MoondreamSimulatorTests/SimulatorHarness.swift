@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 /// A simulator on 127.0.0.1:0 and a raw-JSON HTTP client for one test; both are shut down by
 /// `withSimulator` whatever the test does.

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 @Suite("Slow train steps land after the client gave up")
 struct SlowTrainTests {
