@@ -68,15 +68,12 @@ package enum SimJSON: Sendable, Equatable {
         return false
     }
 
-    /// A short name of the value's kind, for error messages.
+    /// A short name of the value's kind, for error messages: the shared value's words.
     package var kindName: String {
         switch self {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .number: "a number"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
+        case .array: JSONValue.array([]).kindName
+        case .object: JSONValue.object([]).kindName
+        default: shared.kindName
         }
     }
 

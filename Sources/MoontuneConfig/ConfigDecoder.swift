@@ -205,14 +205,7 @@ package struct ConfigDecoder {
     private func decodeSkillSettings(_ settings: ObjectReader) -> SamplingSettings {
         check(settings, Self.skillSettingsKeys)
         var result = SamplingSettings()
-        if let value = settings.double("temperature"),
-           settings.check("temperature", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)") {
-            result.temperature = value
-        }
-        if let value = settings.double("top_p"),
-           settings.check("top_p", value > 0 && value <= 1, "must be in (0, 1], got \(value)") {
-            result.topP = value
-        }
+        decodeTemperatureAndTopP(settings, into: &result)
         if let value = settings.int("max_tokens"), settings.check("max_tokens", value >= 1, "must be ≥ 1, got \(value)") {
             result.maxTokens = value
         }
@@ -222,9 +215,8 @@ package struct ConfigDecoder {
         return result
     }
 
-    private func decodeSettings(_ settings: ObjectReader) -> SamplingSettings {
-        check(settings, Self.settingsKeys)
-        var result = TrainConfig().settings
+    /// `temperature` and `top_p`, read the same way in the shared and the per-skill settings.
+    private func decodeTemperatureAndTopP(_ settings: ObjectReader, into result: inout SamplingSettings) {
         if let value = settings.double("temperature"),
            settings.check("temperature", value >= 0 && value.isFinite, "must be ≥ 0, got \(value)") {
             result.temperature = value
@@ -233,6 +225,12 @@ package struct ConfigDecoder {
            settings.check("top_p", value > 0 && value <= 1, "must be in (0, 1], got \(value)") {
             result.topP = value
         }
+    }
+
+    private func decodeSettings(_ settings: ObjectReader) -> SamplingSettings {
+        check(settings, Self.settingsKeys)
+        var result = TrainConfig().settings
+        decodeTemperatureAndTopP(settings, into: &result)
         var maxTokens = 128
         atLeast(settings, "max_tokens", 1, &maxTokens)
         result.maxTokens = maxTokens

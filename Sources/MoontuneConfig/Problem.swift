@@ -28,37 +28,37 @@ public struct Problem: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A config that cannot be used. It carries every problem found, not just the first.
-public struct ConfigError: Error, Sendable, CustomStringConvertible {
-    public var problems: [Problem]
+/// An error that carries every problem found, not just the first, one per line when printed.
+public protocol ProblemListError: Error, Sendable, CustomStringConvertible {
+    var problems: [Problem] { get }
+    init(problems: [Problem])
+}
 
-    public init(problems: [Problem]) {
-        self.problems = problems
-    }
-
+extension ProblemListError {
     public init(_ problem: Problem) {
-        self.problems = [problem]
+        self.init(problems: [problem])
     }
 
     /// One problem per line.
     public var description: String { problems.map(\.description).joined(separator: "\n") }
 }
 
-/// A dataset, a line of it, or one of its images that cannot be used. It carries every problem
-/// found, not just the first.
-public struct DatasetError: Error, Sendable, CustomStringConvertible {
+/// A config that cannot be used.
+public struct ConfigError: ProblemListError {
     public var problems: [Problem]
 
     public init(problems: [Problem]) {
         self.problems = problems
     }
+}
 
-    public init(_ problem: Problem) {
-        self.problems = [problem]
+/// A dataset, a line of it, or one of its images that cannot be used.
+public struct DatasetError: ProblemListError {
+    public var problems: [Problem]
+
+    public init(problems: [Problem]) {
+        self.problems = problems
     }
-
-    /// One problem per line.
-    public var description: String { problems.map(\.description).joined(separator: "\n") }
 }
 
 extension Array where Element == Problem {
