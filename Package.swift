@@ -20,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // SHA-256 for dataset and training fingerprints (already in the graph through the server side).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // Reward programs: scoped child processes in their own process group.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // Already in the graph through swift-subprocess; named for `FilePath` in its API.
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
     targets: [
         // The entry point only: every command lives in MoontuneCLI.
@@ -54,7 +58,11 @@ let package = Package(
         ]),
         // The job's rewards: local rewards (answer matching, point and box scores) and external
         // reward programs, behind one `RewardScorer`.
-        .target(name: "MoontuneRewards", dependencies: ["MoondreamAPI", "MoontuneConfig", "MoontuneDataset"]),
+        .target(name: "MoontuneRewards", dependencies: [
+            "MoondreamAPI", "MoontuneConfig", "MoontuneDataset",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
         // The job's assembly: validation of config and dataset together, the training fingerprint,
         // and the request builder that turns an example into an API request. Re-exports the three above.
         .target(name: "MoontuneJob", dependencies: [

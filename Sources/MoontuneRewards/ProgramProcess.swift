@@ -1,174 +1,168 @@
 import MoontuneConfig
-import MoontuneDataset
 import Foundation
+import Subprocess
+import Synchronization
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// One running reward program: its process, a socket for its stdin, and dedicated threads that
-/// read its stdout and stderr, so no blocking read ever runs on the cooperative pool.
-package final class ProgramProcess: @unchecked Sendable {
-    // @unchecked: `process` is only touched at start and termination; the rest is guarded by
-    // `lock` or is immutable.
-    private let process = Process()
-    private let input: Int32
+/// One running reward program, run by swift-subprocess inside one task that owns it from start
+/// to end: its stdin fed from a stream of lines, its stdout read line by line into `lines`, its
+/// stderr's tail kept for error messages. The program runs in a process group of its own, and
+/// `terminate()` kills the whole group (a shell script's children too). Nothing blocks a thread:
+/// the reads and writes are swift-subprocess's asynchronous I/O.
+package final class ProgramProcess: Sendable {
+    /// Lines longer than this end the program with an error instead of growing without bound.
+    package static let maxLineBytes = 16 << 20
+    /// How much of stderr an error message quotes.
+    private static let stderrTailCharacters = 2000
+
     package let lines = LineMailbox()
-    private let lock = NSLock()
-    private var stderrTail = ""
-    private var exitDescription: String?
     /// How the program is named in errors: its command line.
     package let name: String
+    private let input: AsyncStream<[UInt8]>.Continuation
+    private let state = SharedState()
+    private let run: Task<Void, Never>
+
+    private struct State {
+        var stderrTail = ""
+        /// The process group to kill: the child's pid (it leads its own group), once started.
+        var group: pid_t?
+        var terminated = false
+    }
+
+    /// The state the run's task and the caller share.
+    private final class SharedState: Sendable {
+        let mutex = Mutex(State())
+        func withLock<T>(_ body: (inout State) -> T) -> T { mutex.withLock { body(&$0) } }
+    }
 
     /// Starts `command` through `/usr/bin/env` (so `python3` is found on PATH) in `directory`,
-    /// without the variables `hidden` (the API key's) in its environment.
+    /// without the variables `hidden` (the API key's) in its environment. A program that cannot
+    /// be started is reported by the first `lines.next()`.
     package init(command: [String], directory: URL, hidden: [String]) throws(RewardError) {
-        name = command.joined(separator: " ")
-        var sockets: [Int32] = [0, 0]
-        #if canImport(Glibc)
-        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        #else
-        let type = SOCK_STREAM
-        #endif
-        // A socket rather than a pipe for stdin: writes use MSG_NOSIGNAL, so a program that has
-        // died gives EPIPE instead of a SIGPIPE that would kill moontune.
-        guard socketpair(AF_UNIX, type, 0, &sockets) == 0 else {
-            throw RewardError(.programFailed, "reward program `\(name)`: cannot create its input: \(String(cString: strerror(errno)))")
+        let name = command.joined(separator: " ")
+        self.name = name
+        Self.ignoreBrokenPipes
+        let (stream, input) = AsyncStream.makeStream(of: [UInt8].self)
+        self.input = input
+        var platform = PlatformOptions()
+        platform.processGroupID = 0  // a group of its own, led by the program
+        platform.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .milliseconds(200))]
+        var removed: [Environment.Key: String?] = [:]
+        for variable in hidden { removed[Environment.Key(rawValue: variable)!] = .some(nil) }
+        let environment = Environment.inherit.updating(removed)
+        let lines = lines
+        let state = state
+        run = Task {
+            let status: String
+            do {
+                let result = try await Subprocess.run(
+                    .path("/usr/bin/env"), arguments: Arguments(command), environment: environment,
+                    workingDirectory: FilePath(directory.path), platformOptions: platform,
+                    input: .inputWriter, output: .sequence, error: .sequence
+                ) { execution in
+                    let pid = execution.processIdentifier.value
+                    let killNow = state.withLock { state in
+                        state.group = pid
+                        return state.terminated
+                    }
+                    if killNow { Self.killGroup(pid) }
+                    let writer = execution.standardInputWriter
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            do {
+                                for await chunk in stream { _ = try await writer.write(chunk) }
+                                try await writer.finish()
+                            } catch {
+                                lines.close(RewardError(.programFailed, "reward program `\(name)` stopped reading its input (\(error))\(Self.note(state))"))
+                            }
+                        }
+                        group.addTask {
+                            for try await line in execution.standardError.strings(
+                                separatedBy: .unicodeScalarSequence(["\n"]), bufferingPolicy: .maxLineLength(Self.maxLineBytes)) {
+                                Self.appendStderr(line, to: state)
+                            }
+                        }
+                        for try await line in execution.standardOutput.strings(
+                            separatedBy: .unicodeScalarSequence(["\n"]), bufferingPolicy: .maxLineLength(Self.maxLineBytes)) {
+                            lines.deliver(line)
+                        }
+                        // Its output is closed: whatever it does next, it answers no more.
+                        input.finish()
+                        try await group.waitForAll()
+                    }
+                }
+                status = switch result.terminationStatus {
+                case .exited(let code): "exited with status \(code)"
+                case .signaled(let signal): "was killed by signal \(signal)"
+                }
+            } catch let error as SubprocessError where state.withLock({ $0.group == nil }) {
+                status = "could not be started: \(error)"
+            } catch {
+                status = "failed: \(error)"
+            }
+            input.finish()
+            state.withLock { $0.group = nil }
+            lines.close(RewardError(.programFailed, "reward program `\(name)` \(status)\(Self.note(state))"))
         }
-        input = sockets[0]
-        let childInput = FileHandle(fileDescriptor: sockets[1], closeOnDealloc: true)
-        let output = Pipe(), errors = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        process.currentDirectoryURL = directory
-        var environment = ProcessInfo.processInfo.environment
-        for variable in hidden { environment.removeValue(forKey: variable) }
-        process.environment = environment
-        process.standardInput = childInput
-        process.standardOutput = output
-        process.standardError = errors
-        process.terminationHandler = { [weak self] finished in
-            let description = finished.terminationReason == .uncaughtSignal
-                ? "was killed by signal \(finished.terminationStatus)" : "exited with status \(finished.terminationStatus)"
-            self?.record(exit: description)
-        }
-        do {
-            try process.run()
-        } catch {
-            close(sockets[0])
-            try? childInput.close()
-            throw RewardError(.programFailed, "reward program `\(name)` could not be started: \(error.localizedDescription)")
-        }
-        try? childInput.close()
-        startReader(output.fileHandleForReading, label: "stdout") { [lines] line in lines.deliver(line) } atEnd: { [weak self] in
-            self?.outputEnded()
-        }
-        startReader(errors.fileHandleForReading, label: "stderr") { [weak self] line in self?.appendStderr(line) } atEnd: {}
     }
 
     deinit {
-        close(input)
+        terminate()
     }
 
-    /// Writes one line on a dedicated thread; a failure closes the mailbox with a clear error.
+    /// Queues one line for the program's stdin.
     package func send(_ line: String) {
-        let bytes = Array((line + "\n").utf8)
-        let thread = Thread { [self] in
-            var sent = 0
-            while sent < bytes.count {
-                let result = bytes.withUnsafeBytes { buffer in
-                    Self.sendWithoutSignal(input, buffer.baseAddress.map { $0 + sent }, bytes.count - sent)
-                }
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    lines.close(RewardError(.programFailed, "reward program `\(name)` stopped reading its input (\(String(cString: strerror(errno))))\(stderrNote())"))
-                    return
-                }
-                sent += result
-            }
-        }
-        thread.name = "moontune reward program input"
-        thread.start()
+        input.yield(Array((line + "\n").utf8))
     }
 
-    private static func sendWithoutSignal(_ socket: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        return Glibc.send(socket, bytes, count, Int32(MSG_NOSIGNAL))
-        #else
-        return Darwin.send(socket, bytes, count, 0)
-        #endif
-    }
-
-    /// Kills the program; its threads end when its output closes.
+    /// Kills the program's whole process group and closes its input. Idempotent.
     package func terminate() {
-        shutdown(input, Int32(SHUT_RDWR))
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        let group = state.withLock { state in
+            state.terminated = true
+            return state.group
+        }
+        input.finish()
+        if let group { Self.killGroup(group) }
+    }
+
+    /// Terminates the program and waits until its run has ended (its pipes closed, its process
+    /// reaped).
+    package func close() async {
+        terminate()
+        await run.value
     }
 
     /// `: <last lines of stderr>` when it wrote any.
-    package func stderrNote() -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        let tail = stderrTail.trimmingCharacters(in: .whitespacesAndNewlines)
+    package func stderrNote() -> String { Self.note(state) }
+
+    private static func note(_ state: SharedState) -> String {
+        let tail = state.withLock { $0.stderrTail }.trimmingCharacters(in: CharacterSet.whitespacesAndNewlines)
         return tail.isEmpty ? "" : "; its stderr ends: \(tail)"
     }
 
-    // MARK: - Threads
-
-    /// The thread holds `handle`, so its descriptor stays open (and cannot be reused by another
-    /// file) until the thread has read to the end.
-    private func startReader(_ handle: FileHandle, label: String, onLine: @escaping @Sendable (String) -> Void,
-                             atEnd: @escaping @Sendable () -> Void) {
-        let thread = Thread {
-            let descriptor = handle.fileDescriptor
-            var pending: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-                if count < 0, errno == EINTR { continue }
-                if count <= 0 { break }
-                pending.append(contentsOf: buffer[0..<count])
-                while let newline = pending.firstIndex(of: 0x0A) {
-                    onLine(String(decoding: pending[..<newline], as: UTF8.self))
-                    pending.removeSubrange(...newline)
-                }
-            }
-            if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
-            atEnd()
-            withExtendedLifetime(handle) {}
+    private static func appendStderr(_ line: String, to state: SharedState) {
+        state.withLock { state in
+            state.stderrTail += line + "\n"
+            if state.stderrTail.count > stderrTailCharacters { state.stderrTail = String(state.stderrTail.suffix(stderrTailCharacters / 2)) }
         }
-        thread.name = "moontune reward program \(label)"
-        thread.start()
     }
 
-    private func appendStderr(_ line: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        stderrTail += line + "\n"
-        if stderrTail.count > 2000 { stderrTail = String(stderrTail.suffix(1000)) }
-    }
+    /// The program's stdin is a pipe (swift-subprocess's), so a write after the program died
+    /// raises SIGPIPE, whose default action would kill moontune mid-step. Ignored once, process
+    /// wide, before the first program starts: the write then fails with EPIPE, which is reported
+    /// as the program having stopped reading its input. (The earlier hand-written runner used a
+    /// socket with MSG_NOSIGNAL for the same reason.)
+    private static let ignoreBrokenPipes: Void = {
+        _ = signal(SIGPIPE, SIG_IGN)
+    }()
 
-    private func record(exit description: String) {
-        lock.lock()
-        exitDescription = description
-        lock.unlock()
-    }
-
-    /// Runs on the stdout thread: waits briefly for the exit status, so the error can say it.
-    private func outputEnded() {
-        for _ in 0..<100 {
-            lock.lock()
-            let known = exitDescription
-            lock.unlock()
-            if known != nil || !process.isRunning { break }
-            usleep(10_000)
-        }
-        usleep(20_000)  // lets the stderr thread take the last lines
-        lock.lock()
-        let how = exitDescription ?? "closed its output"
-        lock.unlock()
-        lines.close(RewardError(.programFailed, "reward program `\(name)` \(how)\(stderrNote())"))
+    private static func killGroup(_ group: pid_t) {
+        kill(-group, SIGKILL)
     }
 }
 

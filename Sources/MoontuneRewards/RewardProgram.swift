@@ -40,10 +40,19 @@ public actor RewardProgram {
         return try parse(answer, expected: rollouts.count, example: example)
     }
 
-    /// Stops the program (it also sees its input close when moontune exits).
+    /// Kills the program's process group without waiting (it also sees its input close when
+    /// moontune exits). `close()` is the scoped end.
     public func stop() {
         running?.terminate()
         running = nil
+    }
+
+    /// Ends the program's scope: kills its process group and waits until its process is reaped
+    /// and its pipes are closed. Idempotent; the next group would start a fresh program.
+    public func close() async {
+        let process = running
+        running = nil
+        await process?.close()
     }
 
     /// Sends one line and waits for one line back, one group at a time.
@@ -62,8 +71,8 @@ public actor RewardProgram {
             return try await Self.nextLine(of: process, within: timeout, name: name)
         } catch {
             // The exchange is out of step (or the program is gone): start afresh next time.
-            process.terminate()
             running = nil
+            await process.close()
             if let error = error as? RewardError { throw error }
             throw RewardError(.programFailed, "reward program `\(name)`: interrupted (\(error))")
         }

@@ -100,6 +100,6 @@ package struct ProgramRewardScorer: RewardScorer {
     }
 
     package func close() async {
-        await program.stop()
+        await program.close()
     }
 }
