@@ -35,6 +35,26 @@ package struct DatasetScanner {
     package static let chunkSize = 1 << 20
     package static let headerCacheLimit = 4096
 
+    /// Runs two pieces of work over disjoint state at once, on two cores, and returns when both
+    /// are done. (Dispatch's pool, not the cooperative one; the calling thread takes one part.)
+    private static func runBoth(_ first: () -> Void, _ second: () -> Void) {
+        withoutActuallyEscaping(first) { first in
+            withoutActuallyEscaping(second) { second in
+                let parts = TwoParts(first: first, second: second)
+                DispatchQueue.concurrentPerform(iterations: 2) { part in
+                    if part == 0 { parts.first() } else { parts.second() }
+                }
+            }
+        }
+    }
+
+    /// @unchecked: the two closures touch disjoint state, and `concurrentPerform` returns only
+    /// after both have run, so nothing they capture is shared or outlives the call.
+    private struct TwoParts: @unchecked Sendable {
+        let first: () -> Void
+        let second: () -> Void
+    }
+
     package func scan() -> Scan {
         let file = displayPath(url)
         let images = ImageLocator(datasetURL: url, maxBytes: options.maxImageBytes, allowOutside: options.allowAbsolutePaths)
@@ -50,18 +70,30 @@ package struct DatasetScanner {
 
         var state = LineState(scanner: self, scan: scan, images: images)
         var hash = SHA256()
-        var buffer = [UInt8](repeating: 0, count: Self.chunkSize)
+        // Two chunks in turn: while one core parses a chunk's lines, the other hashes that chunk
+        // and reads the next one. The lines are still parsed in order by one worker, so the index,
+        // the problems and the stats are exactly those of a sequential pass.
+        let buffers = [UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16),
+                       UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)]
+        defer { for buffer in buffers { buffer.deallocate() } }
         var offset = 0
         do {
-            while true {
-                let count = try buffer.withUnsafeMutableBytes { try reader.read(at: offset, into: $0) }
-                if count == 0 { break }
-                buffer.withUnsafeBytes { chunk in
-                    let bytes = UnsafeRawBufferPointer(rebasing: chunk[0..<count])
+            var current = 0
+            var count = try reader.read(at: 0, into: buffers[current])
+            while count > 0 {
+                let bytes = UnsafeRawBufferPointer(rebasing: buffers[current][0..<count])
+                let next = buffers[1 - current]
+                let nextOffset = offset + count
+                var nextCount: Result<Int, any Error> = .success(0)
+                Self.runBoth({
                     hash.update(bufferPointer: bytes)
+                    nextCount = Result { try reader.read(at: nextOffset, into: next) }
+                }, {
                     state.consume(bytes, at: offset)
-                }
-                offset += count
+                })
+                offset = nextOffset
+                count = try nextCount.get()
+                current = 1 - current
             }
         } catch {
             let reason = (error as? FileReadError)?.message ?? "\(error)"
