@@ -21,13 +21,27 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         // The HTML report's template: escapes every value by default.
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // SHA-256 for dataset and training fingerprints (already in the graph through the server side).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // Reward programs: scoped child processes in their own process group.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // Already in the graph through swift-subprocess; named for `FilePath` in its API.
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
     targets: [
         // The entry point only: every command lives in MoontuneCLI.
         .executableTarget(name: "moontune", dependencies: ["MoontuneCLI"]),
 
+        // The one seeded generator (SplitMix64): data order, the simulator's sampling, sample images.
+        .target(name: "MoontuneRandom"),
+        // The one JSON layer: a located parser with a value that keeps number literals exact (config,
+        // datasets, the simulator), its writer, and the span scanner that passes rollouts through
+        // byte for byte (the client).
+        .target(name: "MoontuneJSON"),
+
         // Typed client for the Moondream tuning and inference API.
         .target(name: "MoondreamAPI", dependencies: [
+            "MoontuneJSON",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -37,8 +51,29 @@ let package = Package(
             // Deque for the one waiter queue (WaiterQueue).
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
-        // The domain: job config, datasets, data order and rewards. No I/O beyond reading inputs.
-        .target(name: "MoontuneJob", dependencies: ["MoondreamAPI"]),
+        // The job's config: its JSON file read into `JobConfig` and its sections, with
+        // every problem at once and its line, key suggestions, and the snapshot a job records.
+        .target(name: "MoontuneConfig", dependencies: ["MoondreamAPI", "MoontuneJSON"]),
+        // The job's data: examples and their parser, the streaming dataset scan with its index cache,
+        // the data order (which examples each step trains on), images (locator, format, cache,
+        // trailer), COCO import, duplicate ids. Reads inputs; writes only the index cache and imports.
+        .target(name: "MoontuneDataset", dependencies: [
+            "MoondreamAPI", "MoontuneConfig", "MoontuneJSON", "MoontuneRandom",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The job's rewards: local rewards (answer matching, point and box scores) and external
+        // reward programs, behind one `RewardScorer`.
+        .target(name: "MoontuneRewards", dependencies: [
+            "MoondreamAPI", "MoontuneConfig", "MoontuneDataset",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        // The job's assembly: validation of config and dataset together, the training fingerprint,
+        // and the request builder that turns an example into an API request. Re-exports the three above.
+        .target(name: "MoontuneJob", dependencies: [
+            "MoondreamAPI", "MoontuneConfig", "MoontuneDataset", "MoontuneRewards",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // The progress store: jobs, steps, checkpoints, evals and events in SQLite.
         .target(name: "MoontuneStore", dependencies: [
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -50,8 +85,17 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // A faithful local simulator of the tuning API, with learning and fault injection.
+        // The simulator's engine: what a faithful tuning API does with each request (finetunes,
+        // rollouts, train steps, checkpoints, inference), its learning policies and rewards, and
+        // its fault injection. No HTTP: it takes and gives `SimJSON`.
+        .target(name: "MoondreamSimulatorEngine", dependencies: [
+            "MoontuneJSON", "MoontuneRandom",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The simulator's HTTP face (`moontune simulate`): routes, authentication, body limits and
+        // the connection-level faults, over Hummingbird, in front of the engine.
         .target(name: "MoondreamSimulator", dependencies: [
+            "MoondreamSimulatorEngine", "MoontuneJSON",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -61,7 +105,7 @@ let package = Package(
         // libpng and libjpeg from the system, wrapped in C so their error longjmps stay in C.
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // Raster images: PNG/JPEG through CImageCodecs, simple drawing, the sample dataset.
-        .target(name: "MoontuneImaging", dependencies: ["CImageCodecs"]),
+        .target(name: "MoontuneImaging", dependencies: ["CImageCodecs", "MoontuneRandom"]),
         // What a job looks like to a reader, from the store alone: the status model and its text
         // forms, the HTML report with its SVG charts, comparison tables, metrics export rows.
         .target(name: "MoontuneReport", dependencies: [
@@ -79,14 +123,17 @@ let package = Package(
         ]),
 
         .testTarget(name: "MoondreamAPITests", dependencies: [
-            "MoondreamAPI",
+            "MoondreamAPI", "MoontuneJSON",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
-        .testTarget(name: "MoontuneJobTests", dependencies: ["MoontuneJob"]),
+        .testTarget(name: "MoontuneJobTests", dependencies: [
+            "MoontuneJob", "MoontuneConfig", "MoontuneDataset", "MoontuneRewards", "MoontuneJSON", "MoontuneRandom",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "MoontuneStoreTests", dependencies: ["MoontuneStore"]),
         .testTarget(name: "MoondreamSimulatorTests", dependencies: [
-            "MoondreamSimulator", "MoondreamAPI", "MoontuneJob",
+            "MoondreamSimulator", "MoondreamSimulatorEngine", "MoondreamAPI", "MoontuneJob", "MoontuneRandom",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import MoondreamSimulatorEngine
 /// The simulator's routes, matched from method and path segments.
 enum Route: Sendable, Equatable {
     case createFinetune, listFinetunes, getFinetune(String), deleteFinetune(String)

@@ -1,3 +1,4 @@
+import MoondreamSimulatorEngine
 import ServiceLifecycle
 
 /// A simulator serving in the background, from `Simulator.start`.

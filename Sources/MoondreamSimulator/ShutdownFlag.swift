@@ -1,3 +1,4 @@
+import MoondreamSimulatorEngine
 import Dispatch
 import Synchronization
 

@@ -1,3 +1,4 @@
+import MoondreamSimulatorEngine
 import Hummingbird
 import Logging
 import NIOCore

@@ -1,3 +1,4 @@
+import MoondreamSimulatorEngine
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -61,7 +62,7 @@ struct SimulatorResponder: HTTPResponder {
             await shutdown.pause(seconds: faults.hangSeconds)
         }
 
-        let status: Int, body: JSONValue
+        let status: Int, body: SimJSON
         do {
             body = try await api(match, request: request)
             status = 200
@@ -107,7 +108,7 @@ struct SimulatorResponder: HTTPResponder {
 
     // MARK: /v1
 
-    private func api(_ match: (route: Route?, pathExists: Bool), request: Request) async throws -> JSONValue {
+    private func api(_ match: (route: Route?, pathExists: Bool), request: Request) async throws -> SimJSON {
         try authorize(request)
         guard let route = match.route else {
             if match.pathExists { throw APIFailure.methodNotAllowed("\(request.method.rawValue) is not allowed on \(request.uri.path)") }
@@ -174,7 +175,7 @@ struct SimulatorResponder: HTTPResponder {
         return try PageCursor.parameters(limit: query["limit"].map(String.init), cursor: query["cursor"].map(String.init))
     }
 
-    private func readJSON(_ request: Request) async throws -> JSONValue {
+    private func readJSON(_ request: Request) async throws -> SimJSON {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maxBodyBytes)
@@ -184,7 +185,7 @@ struct SimulatorResponder: HTTPResponder {
         let bytes = Array(buffer.readableBytesView)
         guard !bytes.isEmpty else { throw APIFailure.badRequest("the body is empty; a JSON object is required") }
         do {
-            return try JSONParser.parse(bytes)
+            return try SimJSON.parse(bytes)
         } catch {
             throw APIFailure.badRequest("the body is not valid JSON: \(error)")
         }
@@ -245,7 +246,7 @@ struct SimulatorResponder: HTTPResponder {
         return headers
     }
 
-    static func json(status: Int, _ body: JSONValue, headers extra: HTTPFields = HTTPFields()) -> Response {
+    static func json(status: Int, _ body: SimJSON, headers extra: HTTPFields = HTTPFields()) -> Response {
         var headers = extra
         headers[.contentType] = "application/json"
         return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body.bytes)))

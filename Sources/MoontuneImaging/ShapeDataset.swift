@@ -1,4 +1,5 @@
 import Foundation
+import MoontuneRandom
 
 /// A small dataset of generated images of simple shapes, with exact ground truth for point,
 /// detect and query: the demo's data (`make run`) and the tests' data. No download needed.
@@ -112,17 +113,6 @@ public enum ShapeDataset {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// SplitMix64: small, seeded, the same on every platform.
-    struct Generator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    }
+    /// The package's one seeded generator (`x / 2⁵³` and `x × 2⁻⁵³` are the same Double).
+    typealias Generator = SplitMix64
 }

@@ -1,3 +1,6 @@
+import MoontuneConfig
+import MoontuneDataset
+import MoontuneRewards
 import Foundation
 import MoondreamAPI
 
@@ -104,7 +107,7 @@ public func validateJob(configURL: URL, indexCache: DatasetIndexCache? = nil) ->
 /// A problem with a dataset file as a whole (it is missing, a folder, unreadable or empty) has no
 /// line of its own: it is reported at the config field that names the file, with the file's path
 /// in the message, so the user sees both where the name was written and what is wrong with it.
-func attributeFileProblems(_ problems: [Problem], to field: String, in decoding: ConfigDecoding, config: JobConfig) -> [Problem] {
+package func attributeFileProblems(_ problems: [Problem], to field: String, in decoding: ConfigDecoding, config: JobConfig) -> [Problem] {
     guard let line = decoding.referenceLines[field] else { return problems }
     return problems.map { problem in
         guard problem.line == nil else { return problem }
@@ -134,12 +137,12 @@ extension ValidationSummary: CustomStringConvertible {
 
     private static func range(_ low: Int, _ high: Int) -> String { low == high ? "\(low)" : "\(low)–\(high)" }
 
-    static func describe(_ stats: DatasetStats) -> String {
+    package static func describe(_ stats: DatasetStats) -> String {
         let skills = Skill.allCases.compactMap { skill in stats.perSkill[skill].map { "\(skill.rawValue) \($0)" } }
         return "\(stats.examples) examples (\(skills.joined(separator: ", ")))"
     }
 
-    static func describeImages(_ stats: DatasetStats) -> String? {
+    package static func describeImages(_ stats: DatasetStats) -> String? {
         guard !stats.imagesByFormat.isEmpty else { return nil }
         let formats = stats.imagesByFormat.sorted { $0.key < $1.key }.map { "\($0.key.rawValue) \($0.value)" }
         var text = formats.joined(separator: ", ")

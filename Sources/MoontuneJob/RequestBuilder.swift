@@ -1,3 +1,6 @@
+import MoontuneConfig
+import MoontuneDataset
+import MoontuneRewards
 import MoondreamAPI
 
 /// Builds the requests of an example as the config says: its skill's settings, its image as a
@@ -75,14 +78,14 @@ public struct RequestBuilder: Sendable {
 }
 
 /// The `target` of an SFT group, by skill.
-enum SFTTarget: Encodable {
+package enum SFTTarget: Encodable {
     case answer(String)
     case points([Point])
     case boxes([Box])
 
-    enum CodingKeys: String, CodingKey { case answer, points, boxes }
+    package enum CodingKeys: String, CodingKey { case answer, points, boxes }
 
-    func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case .answer(let answer): try container.encode(answer, forKey: .answer)

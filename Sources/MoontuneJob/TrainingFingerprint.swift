@@ -1,3 +1,8 @@
+import MoontuneConfig
+import MoontuneDataset
+import MoontuneRewards
+import MoontuneJSON
+import Crypto
 import Foundation
 
 /// The settings that change what training does. A job refuses to resume when they differ from
@@ -13,9 +18,9 @@ public struct TrainingFingerprint: Sendable, Codable, Equatable {
         self.components = components
         var hash = SHA256()
         for key in components.keys.sorted() {
-            hash.update(Array("\(key)=\(components[key] ?? "")\n".utf8))
+            hash.update(data: Array("\(key)=\(components[key] ?? "")\n".utf8))
         }
-        digest = hash.finalize()
+        digest = hash.finalize().hexString
     }
 
     /// What differs from `old`, one entry per setting: `"train.lr: 0.002 → 0.003"`.

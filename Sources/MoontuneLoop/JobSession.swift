@@ -154,6 +154,8 @@ public enum JobSession {
                                  inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)))
         request.observer.record(.attached(limiter: client.limiter))
         let outcome = await JobRunner(context: context).run()
+        // The reward program (if any) is closed and reaped with the run, never left behind.
+        await scorer.close()
         await client.shutdown()
         withExtendedLifetime(lock) {}
         return .ran(outcome)

@@ -1,4 +1,5 @@
 @testable import MoondreamAPI
+@testable import MoontuneJSON
 import Testing
 
 /// The scanner skips plain string bytes in bulk; what needs attention must still be seen.

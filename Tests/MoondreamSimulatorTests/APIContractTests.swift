@@ -1,5 +1,6 @@
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 @Suite("The simulated API follows the reference")
 struct APIContractTests {

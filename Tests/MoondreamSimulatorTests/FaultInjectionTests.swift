@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 @Suite("Faults are injected before validation and counted")
 struct FaultInjectionTests {

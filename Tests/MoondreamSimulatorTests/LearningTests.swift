@@ -1,10 +1,11 @@
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 /// One training example of a small fixed set.
 struct Example: Sendable {
-    let request: JSONValue
-    let truth: JSONValue?
+    let request: SimJSON
+    let truth: SimJSON?
     /// For query examples: the accepted answer word (moontune computes query rewards itself).
     let answer: String?
 }
@@ -13,7 +14,7 @@ struct Example: Sendable {
 func train(_ sim: Harness, _ finetuneID: String, _ examples: [Example], steps: Int) async throws -> [Double] {
     var means: [Double] = []
     for _ in 0..<steps {
-        var groups: [(request: JSONValue, rollouts: [JSONValue], rewards: [Double])] = []
+        var groups: [(request: SimJSON, rollouts: [SimJSON], rewards: [Double])] = []
         for example in examples {
             let answer = try await sim.rollouts(finetuneID, request: example.request, count: 4, truth: example.truth)
             guard let echo = answer.json?["request"], let rollouts = answer.json?["rollouts"]?.arrayValue else {
@@ -88,7 +89,7 @@ struct LearningTests {
 @Suite("Inference, determinism and checkpoints")
 struct InferenceTests {
     func point(_ sim: Harness, model: String?) async throws -> Harness.Answer {
-        var members: [(String, JSONValue)] = [("object", .string("cup")), ("image_url", .string(imageURL("a")))]
+        var members: [(String, SimJSON)] = [("object", .string("cup")), ("image_url", .string(imageURL("a")))]
         if let model { members.append(("model", .string(model))) }
         return try await sim.post("/v1/point", .object(members))
     }
@@ -153,7 +154,7 @@ struct InferenceTests {
     func restore() async throws {
         try await withSimulator { sim in
             let id = try await sim.createFinetune("restore")
-            var atTwo: JSONValue?
+            var atTwo: SimJSON?
             for step in 1...4 {
                 #expect(try await sim.oneStep(id, request: pointRequest("cup", image: "a"), truth: pointTruth(0.1, 0.9)).status == 200)
                 if step % 2 == 0 { #expect(try await sim.post("/v1/tuning/finetunes/\(id)/checkpoints/save", .object([])).status == 200) }

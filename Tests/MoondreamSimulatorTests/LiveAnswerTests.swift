@@ -1,24 +1,25 @@
 import Foundation
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 /// Rollouts for `request`, then one RL train_step on them; returns the rollouts' rewards and the
 /// step's answer.
-func rlStep(_ sim: Harness, _ id: String, _ request: JSONValue, truth: JSONValue, count: Int = 8) async throws -> (rewards: [Double], answer: Harness.Answer) {
+func rlStep(_ sim: Harness, _ id: String, _ request: SimJSON, truth: SimJSON, count: Int = 8) async throws -> (rewards: [Double], answer: Harness.Answer) {
     let issued = try await sim.rollouts(id, request: request, count: count, truth: truth)
     guard let echo = issued.json?["request"], let rollouts = issued.json?["rollouts"]?.arrayValue,
           let rewards = issued.json?["rewards"]?.arrayValue?.compactMap(\.doubleValue) else {
         throw HarnessError("rollouts answered \(issued.status): \(issued.errorMessage)")
     }
-    let group = JSONValue.object([("mode", .string("rl")), ("request", echo), ("rollouts", .array(rollouts)),
-                                  ("rewards", .array(rewards.map(JSONValue.double)))])
+    let group = SimJSON.object([("mode", .string("rl")), ("request", echo), ("rollouts", .array(rollouts)),
+                                  ("rewards", .array(rewards.map(SimJSON.double)))])
     return (rewards, try await sim.trainGroups(id, [group]))
 }
 
 extension Harness {
     /// A train_step with groups given as JSON (RL, SFT or mixed).
-    func trainGroups(_ id: String, _ groups: [JSONValue], lr: Double? = nil) async throws -> Answer {
-        var members: [(String, JSONValue)] = [("finetune_id", .string(id)), ("groups", .array(groups))]
+    func trainGroups(_ id: String, _ groups: [SimJSON], lr: Double? = nil) async throws -> Answer {
+        var members: [(String, SimJSON)] = [("finetune_id", .string(id)), ("groups", .array(groups))]
         if let lr { members.append(("lr", .double(lr))) }
         return try await post("/v1/tuning/train_step", .object(members))
     }
@@ -102,7 +103,7 @@ struct LiveAnswerTests {
     func rolloutFields() async throws {
         try await withSimulator { sim in
             let id = try await sim.createFinetune("fields")
-            let query = JSONValue.object([("skill", .string("query")), ("question", .string("What color is the car?")),
+            let query = SimJSON.object([("skill", .string("query")), ("question", .string("What color is the car?")),
                                           ("reasoning", .bool(true)), ("spatial_refs", .array([.array([.double(0.2), .double(0.3)])]))])
             let issued = try await sim.rollouts(id, request: query, count: 2)
             #expect(issued.status == 200, "\(issued.errorMessage)")
@@ -129,7 +130,7 @@ struct LiveAnswerTests {
             #expect(answer.status == 200, "\(answer.errorMessage)")
             let rollouts = try #require(issued.json?["rollouts"]?.arrayValue)
             let edited = [rollouts[0].setting("finish_reason", to: .string("length"))] + rollouts.dropFirst()
-            let group = JSONValue.object([("request", issued.json?["request"] ?? .null), ("rollouts", .array(edited)),
+            let group = SimJSON.object([("request", issued.json?["request"] ?? .null), ("rollouts", .array(edited)),
                                           ("rewards", .array([.int(1), .int(0)]))])
             let refused = try await sim.trainGroups(id, [group])
             #expect(refused.status == 400 && refused.errorMessage.contains("was changed"), "\(refused.errorMessage)")
@@ -140,7 +141,7 @@ struct LiveAnswerTests {
     func maxTokensCuts() async throws {
         try await withSimulator { sim in
             let id = try await sim.createFinetune("cut")
-            let query = JSONValue.object([("skill", .string("query")), ("question", .string("What color is the car?")),
+            let query = SimJSON.object([("skill", .string("query")), ("question", .string("What color is the car?")),
                                           ("reasoning", .bool(true)), ("settings", .object([("max_tokens", .int(3))]))])
             let issued = try await sim.rollouts(id, request: query, count: 2)
             let rollout = try #require(issued.json?["rollouts"]?.arrayValue?.first)
@@ -149,7 +150,7 @@ struct LiveAnswerTests {
             #expect(rollout["thinking_tokens"]?.arrayValue?.count == 3)
             #expect(rollout["output"]?["reasoning"]?["text"]?.stringValue == "The question asks:")
             #expect(rollout["output"]?["answer"]?.stringValue == "")
-            let point = JSONValue.object([("skill", .string("point")), ("object", .string("cup")), ("image_url", .string(imageURL("c"))),
+            let point = SimJSON.object([("skill", .string("point")), ("object", .string("cup")), ("image_url", .string(imageURL("c"))),
                                           ("settings", .object([("max_tokens", .int(1))]))])
             let cut = try await sim.rollouts(id, request: point, count: 1)
             let pointRollout = try #require(cut.json?["rollouts"]?.arrayValue?.first)
@@ -164,7 +165,7 @@ struct LiveAnswerTests {
     func settingsBySkill() async throws {
         try await withSimulator { sim in
             let id = try await sim.createFinetune("settings")
-            let settings = JSONValue.object([("temperature", .double(1)), ("top_p", .double(1)), ("max_tokens", .int(64)), ("max_objects", .int(2))])
+            let settings = SimJSON.object([("temperature", .double(1)), ("top_p", .double(1)), ("max_tokens", .int(64)), ("max_objects", .int(2))])
             for request in [queryRequest("What?", image: "s"), pointRequest("a", image: "s"), detectRequest("a", image: "s")] {
                 let answer = try await sim.rollouts(id, request: request.setting("settings", to: settings), count: 1)
                 #expect(answer.status == 200, "\(answer.errorMessage)")
@@ -233,7 +234,7 @@ struct LiveAnswerTests {
 
     @Test("inference answers a query's reasoning as {text, grounding} in live mode, a string in reference mode")
     func inferenceReasoning() async throws {
-        let body = JSONValue.object([("question", .string("What color is it?")), ("reasoning", .bool(true)), ("stream", .bool(false))])
+        let body = SimJSON.object([("question", .string("What color is it?")), ("reasoning", .bool(true)), ("stream", .bool(false))])
         try await withSimulator { sim in
             let answer = try await sim.post("/v1/query", body)
             #expect(answer.json?["reasoning"]?["text"]?.stringValue != nil, "\(answer.errorMessage)")

@@ -1,5 +1,6 @@
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 @Suite("POST /tuning/finetunes/:id/metrics validates as the SDK documents and keeps what was pushed")
 struct MetricsEndpointTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 /// A child process's outcome: exit status and everything it wrote (stdout and stderr).
 struct ChildOutcome: Sendable {

@@ -1,3 +1,4 @@
+import MoontuneRandom
 import Foundation
 import MoondreamAPI
 import MoondreamSimulator

@@ -1,8 +1,9 @@
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 /// Rewrites one rollout's metadata member.
-func editingMetadata(_ rollout: JSONValue, _ edit: ([(String, JSONValue)]) -> [(String, JSONValue)]) -> JSONValue {
+func editingMetadata(_ rollout: SimJSON, _ edit: ([(String, SimJSON)]) -> [(String, SimJSON)]) -> SimJSON {
     guard let metadata = rollout["metadata"]?.objectMembers else { return rollout }
     return rollout.setting("metadata", to: .object(edit(metadata)))
 }
@@ -11,8 +12,8 @@ func editingMetadata(_ rollout: JSONValue, _ edit: ([(String, JSONValue)]) -> [(
 struct RolloutIntegrityTests {
     struct Issued {
         let finetuneID: String
-        let request: JSONValue
-        let rollouts: [JSONValue]
+        let request: SimJSON
+        let rollouts: [SimJSON]
     }
 
     func issue(_ sim: Harness) async throws -> Issued {
@@ -73,7 +74,7 @@ struct RolloutIntegrityTests {
     func requestNotTheEcho() async throws {
         try await withSimulator { sim in
             let issued = try await issue(sim)
-            let rebuilt = JSONValue.object(issued.request.objectMembers?.filter { $0.0 != "_echo" } ?? [])
+            let rebuilt = SimJSON.object(issued.request.objectMembers?.filter { $0.0 != "_echo" } ?? [])
             let answer = try await sim.trainStep(issued.finetuneID, groups: [(rebuilt, issued.rollouts, [1, 0, 0, 0])])
             #expect(answer.status == 400 && answer.errorMessage.contains("echoed request"))
         }
@@ -84,7 +85,7 @@ struct RolloutIntegrityTests {
         try await withSimulator { sim in
             let issued = try await issue(sim)
             // Reverse every object's members and escape the non-ASCII note: other bytes, same JSON.
-            func reversed(_ value: JSONValue) -> JSONValue {
+            func reversed(_ value: SimJSON) -> SimJSON {
                 switch value {
                 case .object(let members): return .object(members.reversed().map { ($0.0, reversed($0.1)) })
                 case .array(let elements): return .array(elements.map(reversed))

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 @Suite("Slow train steps land after the client gave up")
 struct SlowTrainTests {
@@ -12,9 +13,9 @@ struct SlowTrainTests {
             #expect(patched.status == 200 && patched.json?["slow_train_ms"]?.intValue == 1500, "\(patched.errorMessage)")
             let id = try await sim.createFinetune("slow")
             let issued = try await sim.rollouts(id, request: pointRequest("cup", image: "slow"), count: 2, truth: pointTruth(0.5, 0.5))
-            let group = JSONValue.object([("request", issued.json?["request"] ?? .null), ("rollouts", issued.json?["rollouts"] ?? .null),
+            let group = SimJSON.object([("request", issued.json?["request"] ?? .null), ("rollouts", issued.json?["rollouts"] ?? .null),
                                           ("rewards", .array([.int(1), .int(0)]))])
-            let body = JSONValue.object([("finetune_id", .string(id)), ("groups", .array([group]))]).text
+            let body = SimJSON.object([("finetune_id", .string(id)), ("groups", .array([group]))]).text
             await #expect(throws: (any Error).self) {
                 _ = try await sim.send(.POST, "/v1/tuning/train_step", body: body, timeout: .milliseconds(300))
             }
@@ -31,9 +32,9 @@ struct SlowTrainTests {
 
     @Test("slow train options come from the CLI's snake_case fault keys and are validated")
     func options() throws {
-        let decoded = try FaultOptions().merging(try JSONParser.parse(Array(#"{"slow_train_rate": 0.5, "slow_train_ms": 10, "unapplied_train_rate": 0.25}"#.utf8)))
+        let decoded = try FaultOptions().merging(try SimJSON.parse(Array(#"{"slow_train_rate": 0.5, "slow_train_ms": 10, "unapplied_train_rate": 0.25}"#.utf8)))
         #expect(decoded.slowTrainRate == 0.5 && decoded.slowTrainMs == 10 && decoded.unappliedTrainRate == 0.25)
-        #expect(throws: APIFailure.self) { _ = try FaultOptions().merging(try JSONParser.parse(Array(#"{"slow_train_rate": 2}"#.utf8))) }
-        #expect(throws: APIFailure.self) { _ = try FaultOptions().merging(try JSONParser.parse(Array(#"{"slow_train_ms": -1}"#.utf8))) }
+        #expect(throws: APIFailure.self) { _ = try FaultOptions().merging(try SimJSON.parse(Array(#"{"slow_train_rate": 2}"#.utf8))) }
+        #expect(throws: APIFailure.self) { _ = try FaultOptions().merging(try SimJSON.parse(Array(#"{"slow_train_ms": -1}"#.utf8))) }
     }
 }

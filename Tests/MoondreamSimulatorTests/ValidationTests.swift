@@ -1,5 +1,6 @@
 import Testing
 @testable import MoondreamSimulator
+@testable import MoondreamSimulatorEngine
 
 /// One request that must be refused with 400, and a word the message must contain.
 struct BadRequestCase: Sendable, CustomTestStringConvertible {

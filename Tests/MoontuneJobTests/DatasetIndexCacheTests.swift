@@ -1,5 +1,9 @@
 import Foundation
 @testable import MoontuneJob
+@testable import MoontuneConfig
+@testable import MoontuneDataset
+@testable import MoontuneRewards
+@testable import MoontuneJSON
 import Testing
 
 @Suite struct DatasetIndexCacheTests {

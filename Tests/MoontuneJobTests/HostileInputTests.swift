@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import MoontuneJob
+@testable import MoontuneConfig
+@testable import MoontuneDataset
+@testable import MoontuneRewards
+@testable import MoontuneJSON
 
 /// Fixes found by the end-to-end bad-input table (Tests/EndToEndTests/BadInputTests.swift): every
 /// refusal names a field, huge values are refused before they can overflow, whole-file dataset

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import MoontuneJob
+@testable import MoontuneConfig
+@testable import MoontuneDataset
+@testable import MoontuneRewards
+@testable import MoontuneJSON
 
 @Suite("Images: sniffing, headers, paths")
 struct ImageTests {

@@ -2,6 +2,10 @@ import Foundation
 import Testing
 @testable import MoondreamAPI
 @testable import MoontuneJob
+@testable import MoontuneConfig
+@testable import MoontuneDataset
+@testable import MoontuneRewards
+@testable import MoontuneJSON
 
 /// The config keys and dataset fields the live service brought: train_step's own deadline, the
 /// in-doubt window, metrics pushes, SFT steps, settings by skill and spatial_refs.

@@ -1,6 +1,10 @@
 import MoondreamAPI
 import Testing
 @testable import MoontuneJob
+@testable import MoontuneConfig
+@testable import MoontuneDataset
+@testable import MoontuneRewards
+@testable import MoontuneJSON
 
 @Suite("Local rewards")
 struct LocalRewardsTests {

@@ -1,5 +1,9 @@
 import Testing
 @testable import MoontuneJob
+@testable import MoontuneConfig
+@testable import MoontuneDataset
+@testable import MoontuneRewards
+@testable import MoontuneJSON
 
 @Suite("Query answer matching")
 struct QueryMatchTests {

@@ -2,6 +2,10 @@ import Foundation
 import MoondreamAPI
 import Testing
 @testable import MoontuneJob
+@testable import MoontuneConfig
+@testable import MoontuneDataset
+@testable import MoontuneRewards
+@testable import MoontuneJSON
 
 @Suite("Rollout requests")
 struct RequestBuilderTests {

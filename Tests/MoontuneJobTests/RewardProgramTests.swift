@@ -2,6 +2,10 @@ import Foundation
 import MoondreamAPI
 import Testing
 @testable import MoontuneJob
+@testable import MoontuneConfig
+@testable import MoontuneDataset
+@testable import MoontuneRewards
+@testable import MoontuneJSON
 
 @Suite("External reward program")
 struct RewardProgramTests {
@@ -50,6 +54,37 @@ struct RewardProgramTests {
         let second = try await program.rewards(for: example, rollouts: try rollouts(["blue"]), serverRewards: nil)
         #expect(second == [20])
         await program.stop()
+    }
+
+    /// `close()` ends the program's scope: its whole process group dies, a child it started too,
+    /// and the next group starts a fresh program.
+    @Test func closeKillsTheProgramsWholeProcessGroup() async throws {
+        let (program, folder) = try program("""
+            import json, subprocess, sys
+            child = subprocess.Popen(["sleep", "30"])
+            for line in sys.stdin:
+                print(json.dumps({"rewards": [child.pid]}), flush=True)
+            """)
+        let answer = try await program.rewards(for: example, rollouts: try rollouts(["a"]), serverRewards: nil)
+        let child = Int32(answer[0])
+        #expect(Self.isAlive(child))
+        await program.close()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while Self.isAlive(child), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!Self.isAlive(child), "the program's child survived close()")
+        // A fresh program answers the next group.
+        let again = try await program.rewards(for: example, rollouts: try rollouts(["a"]), serverRewards: nil)
+        #expect(Int32(again[0]) != child)
+        await program.close()
+        withExtendedLifetime(folder) {}
+    }
+
+    /// Running or stopped, not a zombie and not gone.
+    private static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
     }
 
     @Test func bareListAnswerIsAccepted() async throws {

@@ -1,5 +1,9 @@
 import Foundation
 @testable import MoontuneJob
+@testable import MoontuneConfig
+@testable import MoontuneDataset
+@testable import MoontuneRewards
+@testable import MoontuneJSON
 
 /// A fresh folder under the system's temporary directory, removed when the test ends.
 final class TemporaryFolder {

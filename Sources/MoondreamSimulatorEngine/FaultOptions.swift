@@ -1,0 +1,105 @@
+/// Latency and faults the simulator injects into `/v1` requests, each drawn from its seeded
+/// random stream. Rates are fractions of requests (0–1).
+///
+/// JSON keys are snake_case (`rollout_latency_ms`, `server_error_rate`, ...); decoding accepts
+/// any subset and keeps the defaults for the rest.
+public struct FaultOptions: Sendable, Codable, Equatable {
+    /// Added to each `/tuning/rollouts`.
+    public var rolloutLatencyMs: Int = 0
+    /// Added to each `/tuning/train_step`.
+    public var trainLatencyMs: Int = 0
+    /// Added to every other `/v1` endpoint.
+    public var otherLatencyMs: Int = 0
+    /// Fraction answered 500, 502 or 503 without being applied.
+    public var serverErrorRate: Double = 0
+    /// Fraction answered 429 with `Retry-After`, not applied.
+    public var rateLimitRate: Double = 0
+    /// The `Retry-After` of 429 answers, in seconds (also sent as `retry-after-ms`).
+    public var retryAfterSeconds: Double = 1
+    /// Fraction whose connection is closed with no answer, not applied.
+    public var dropRate: Double = 0
+    /// Fraction of train_steps that are applied and then answered 502 or dropped: the case a
+    /// client cannot tell from a failure without asking.
+    public var ambiguousTrainRate: Double = 0
+    /// Fraction that wait `hangSeconds` before being answered normally.
+    public var hangRate: Double = 0
+    public var hangSeconds: Double = 30
+    /// Fraction of valid train_steps answered `{"applied": false, ...}` with the step unchanged
+    /// (live answers only; the reference's `{}` cannot say so, so reference mode never draws it).
+    public var unappliedTrainRate: Double = 0
+    /// Fraction of train_steps that take `slowTrainMs` after their body is read and are then
+    /// applied, whether or not the client is still connected: the step a client gave up on that
+    /// lands later.
+    public var slowTrainRate: Double = 0
+    public var slowTrainMs: Int = 0
+
+    public init() {}
+
+    package enum CodingKeys: String, CodingKey, CaseIterable {
+        case rolloutLatencyMs = "rollout_latency_ms", trainLatencyMs = "train_latency_ms"
+        case otherLatencyMs = "other_latency_ms", serverErrorRate = "server_error_rate"
+        case rateLimitRate = "rate_limit_rate", retryAfterSeconds = "retry_after_seconds"
+        case dropRate = "drop_rate", ambiguousTrainRate = "ambiguous_train_rate"
+        case hangRate = "hang_rate", hangSeconds = "hang_seconds"
+        case unappliedTrainRate = "unapplied_train_rate", slowTrainRate = "slow_train_rate", slowTrainMs = "slow_train_ms"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        var options = FaultOptions()
+        options.rolloutLatencyMs = try container.decodeIfPresent(Int.self, forKey: .rolloutLatencyMs) ?? options.rolloutLatencyMs
+        options.trainLatencyMs = try container.decodeIfPresent(Int.self, forKey: .trainLatencyMs) ?? options.trainLatencyMs
+        options.otherLatencyMs = try container.decodeIfPresent(Int.self, forKey: .otherLatencyMs) ?? options.otherLatencyMs
+        options.serverErrorRate = try container.decodeIfPresent(Double.self, forKey: .serverErrorRate) ?? options.serverErrorRate
+        options.rateLimitRate = try container.decodeIfPresent(Double.self, forKey: .rateLimitRate) ?? options.rateLimitRate
+        options.retryAfterSeconds = try container.decodeIfPresent(Double.self, forKey: .retryAfterSeconds) ?? options.retryAfterSeconds
+        options.dropRate = try container.decodeIfPresent(Double.self, forKey: .dropRate) ?? options.dropRate
+        options.ambiguousTrainRate = try container.decodeIfPresent(Double.self, forKey: .ambiguousTrainRate) ?? options.ambiguousTrainRate
+        options.hangRate = try container.decodeIfPresent(Double.self, forKey: .hangRate) ?? options.hangRate
+        options.hangSeconds = try container.decodeIfPresent(Double.self, forKey: .hangSeconds) ?? options.hangSeconds
+        options.unappliedTrainRate = try container.decodeIfPresent(Double.self, forKey: .unappliedTrainRate) ?? options.unappliedTrainRate
+        options.slowTrainRate = try container.decodeIfPresent(Double.self, forKey: .slowTrainRate) ?? options.slowTrainRate
+        options.slowTrainMs = try container.decodeIfPresent(Int.self, forKey: .slowTrainMs) ?? options.slowTrainMs
+        self = options
+    }
+
+    /// What is wrong with these options, or nil: rates outside 0–1, negative durations.
+    public var problem: String? {
+        let rates: [(String, Double)] = [("server_error_rate", serverErrorRate), ("rate_limit_rate", rateLimitRate),
+                                         ("drop_rate", dropRate), ("ambiguous_train_rate", ambiguousTrainRate),
+                                         ("hang_rate", hangRate), ("unapplied_train_rate", unappliedTrainRate),
+                                         ("slow_train_rate", slowTrainRate)]
+        for (name, rate) in rates where !(0...1).contains(rate) {
+            return "\(name) must be between 0 and 1, got \(rate)"
+        }
+        for (name, value) in [("rollout_latency_ms", rolloutLatencyMs), ("train_latency_ms", trainLatencyMs),
+                              ("other_latency_ms", otherLatencyMs), ("slow_train_ms", slowTrainMs)] where value < 0 {
+            return "\(name) must not be negative, got \(value)"
+        }
+        if !(retryAfterSeconds >= 0 && retryAfterSeconds.isFinite) { return "retry_after_seconds must be a non-negative number" }
+        if !(hangSeconds >= 0 && hangSeconds.isFinite) { return "hang_seconds must be a non-negative number" }
+        return nil
+    }
+
+    /// These options with the members present in `patch` (a partial JSON object) replaced.
+    package func merging(_ patch: SimJSON) throws(APIFailure) -> FaultOptions {
+        let fields = try Fields(patch, path: "")
+        try fields.rejectUnknown(Set(CodingKeys.allCases.map(\.rawValue)))
+        var merged = self
+        if let value = try fields.optionalInt("rollout_latency_ms") { merged.rolloutLatencyMs = value }
+        if let value = try fields.optionalInt("train_latency_ms") { merged.trainLatencyMs = value }
+        if let value = try fields.optionalInt("other_latency_ms") { merged.otherLatencyMs = value }
+        if let value = try fields.optionalDouble("server_error_rate") { merged.serverErrorRate = value }
+        if let value = try fields.optionalDouble("rate_limit_rate") { merged.rateLimitRate = value }
+        if let value = try fields.optionalDouble("retry_after_seconds") { merged.retryAfterSeconds = value }
+        if let value = try fields.optionalDouble("drop_rate") { merged.dropRate = value }
+        if let value = try fields.optionalDouble("ambiguous_train_rate") { merged.ambiguousTrainRate = value }
+        if let value = try fields.optionalDouble("hang_rate") { merged.hangRate = value }
+        if let value = try fields.optionalDouble("hang_seconds") { merged.hangSeconds = value }
+        if let value = try fields.optionalDouble("unapplied_train_rate") { merged.unappliedTrainRate = value }
+        if let value = try fields.optionalDouble("slow_train_rate") { merged.slowTrainRate = value }
+        if let value = try fields.optionalInt("slow_train_ms") { merged.slowTrainMs = value }
+        if let problem = merged.problem { throw .badRequest(problem) }
+        return merged
+    }
+}
