@@ -106,16 +106,23 @@ let package = Package(
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // Raster images: PNG/JPEG through CImageCodecs, simple drawing, the sample dataset.
         .target(name: "MoontuneImaging", dependencies: ["CImageCodecs", "MoontuneRandom"]),
-        // What a job looks like to a reader, from the store alone: the status model and its text
-        // forms, the HTML report with its SVG charts, comparison tables, metrics export rows.
+        // What a job looks like to a reader: from the store alone, the status model and its text
+        // forms, the HTML report with its SVG charts, comparison tables, metrics export rows; and
+        // before it runs, validate's cost estimate and the probe's analysis (pure functions).
         .target(name: "MoontuneReport", dependencies: [
-            "MoondreamAPI", "MoontuneStore",
+            "MoondreamAPI", "MoontuneStore", "MoontuneConfig",
             .product(name: "Mustache", package: "swift-mustache"),
         ]),
-        // The subcommands, the console and log output, signals and detached starts.
+        // How a run shows itself: the live progress line on a terminal, logfmt and JSON log lines
+        // (a swift-log handler), with the key redacted on the way out.
+        .target(name: "MoontuneConsole", dependencies: [
+            "MoondreamAPI", "MoontuneLoop", "MoontuneStore", "MoontuneReport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The subcommands, signals and detached starts.
         .target(name: "MoontuneCLI", dependencies: [
             "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator", "MoontuneImaging",
-            "MoontuneReport",
+            "MoontuneReport", "MoontuneConsole",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -139,7 +146,8 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
-        .testTarget(name: "MoontuneCLITests", dependencies: ["MoondreamAPI", "MoontuneCLI", "MoontuneReport", "MoontuneStore"]),
+        .testTarget(name: "MoontuneCLITests", dependencies: ["MoondreamAPI", "MoontuneCLI", "MoontuneReport", "MoontuneStore",
+                                                            "MoontuneConsole", "MoontuneConfig"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
             // A hostile server in the test, stopped gracefully through its service group.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoondreamAPI
 import MoontuneJob
+import MoontuneReport
 import NIOPosix
 
 /// `moontune probe CONFIG`: before spending a night on a job, asks the base model for rollouts on

@@ -3,6 +3,8 @@ import Foundation
 import MoondreamAPI
 import Logging
 import MoontuneJob
+import MoontuneConsole
+import MoontuneReport
 import MoontuneLoop
 import MoontuneStore
 

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import MoondreamAPI
 import MoontuneJob
+import MoontuneConsole
+import MoontuneReport
 import MoontuneStore
 import NIOPosix
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoondreamAPI
 import MoontuneJob
+import MoontuneReport
 import NIOPosix
 
 /// `moontune validate CONFIG`: checks the config, every dataset line and every image header
@@ -56,8 +57,8 @@ public struct ValidateCommand: AsyncParsableCommand {
         print(report.summary)
         if let config = report.config, let train = report.train {
             let latency = CostEstimate.parseDuration(latency) ?? 2, trainLatency = CostEstimate.parseDuration(trainLatency) ?? 30
-            let trainImages = CostEstimate.averageImageBytes(train)
-            let evalImages = report.eval.map { CostEstimate.averageImageBytes($0) } ?? (bytes: 0, sampled: 0)
+            let trainImages = Self.averageImageBytes(train)
+            let evalImages = report.eval.map { Self.averageImageBytes($0) } ?? (bytes: 0, sampled: 0)
             let estimate = CostEstimate(config: config, evalExamples: report.eval?.count, trainImageBytes: trainImages.bytes,
                                         evalImageBytes: evalImages.bytes, latency: latency, trainLatency: trainLatency)
             print(estimate.render(latency: latency, trainLatency: trainLatency, sampledImages: trainImages.sampled + evalImages.sampled))
@@ -73,5 +74,22 @@ public struct ValidateCommand: AsyncParsableCommand {
     /// One line on stderr, for warnings and counts that must not mix with the lines on stdout.
     static func writeToStandardError(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+extension ValidateCommand {
+    /// The average image file size of up to `limit` examples spread over the dataset (a stat each;
+    /// no image is read), and how many were looked at.
+    static func averageImageBytes(_ dataset: Dataset, limit: Int = 200) -> (bytes: Double, sampled: Int) {
+        guard dataset.count > 0 else { return (0, 0) }
+        let stride = max(1, dataset.count / limit)
+        var total = 0.0, seen = 0
+        for position in Swift.stride(from: 0, to: dataset.count, by: stride).prefix(limit) {
+            guard let example = try? dataset.example(at: position), let image = example.image,
+                  let size = (try? FileManager.default.attributesOfItem(atPath: image.path))?[.size] as? NSNumber else { continue }
+            total += size.doubleValue
+            seen += 1
+        }
+        return (seen == 0 ? 0 : total / Double(seen), seen)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoontuneCLI
+@testable import MoontuneReport
 import MoontuneJob
 
 @Suite struct CostEstimateTests {

@@ -1,6 +1,7 @@
 import Foundation
 import MoondreamAPI
 @testable import MoontuneCLI
+@testable import MoontuneConsole
 @testable import MoontuneReport
 import Testing
 

@@ -1,6 +1,7 @@
 import Testing
 import MoondreamAPI
 @testable import MoontuneCLI
+@testable import MoontuneReport
 
 @Suite struct ProbeAnalysisTests {
     func group(_ skill: Skill, _ rewards: [Double], reasons: [String?]? = nil, lengths: [Int?]? = nil) -> ProbeAnalysis.Group {

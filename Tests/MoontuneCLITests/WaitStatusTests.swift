@@ -2,6 +2,7 @@ import Foundation
 import MoondreamAPI
 import MoontuneLoop
 @testable import MoontuneCLI
+@testable import MoontuneConsole
 @testable import MoontuneReport
 @testable import MoontuneStore
 import Testing

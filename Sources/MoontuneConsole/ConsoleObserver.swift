@@ -15,7 +15,7 @@ public enum Verbosity: Int, Sendable, Comparable {
 /// Shows a run's progress: on a terminal, one live line with notable events printed above it;
 /// elsewhere (a pipe, a log file), one structured line per step and per event.
 public final class ConsoleObserver: RunObserver, Sendable {
-    struct State {
+    package struct State {
         var job = ""
         var total = 0
         var step = 0
@@ -35,10 +35,10 @@ public final class ConsoleObserver: RunObserver, Sendable {
         var done = false
     }
 
-    let interactive: Bool
-    let format: LogFormat
-    let verbosity: Verbosity
-    let redactor: SecretRedactor
+    package let interactive: Bool
+    package let format: LogFormat
+    package let verbosity: Verbosity
+    package let redactor: SecretRedactor
     private let state: Mutex<State>
     /// The terminal's lines (the live line, the notices above it) and, through `logger`, the
     /// structured lines: both leave through this one redacting sink.
@@ -231,13 +231,13 @@ public final class ConsoleObserver: RunObserver, Sendable {
     }
 
     /// A line longer than the terminal would wrap, and `\r` would then redraw only its last row.
-    static func fit(_ line: String, columns: Int?) -> String {
+    package static func fit(_ line: String, columns: Int?) -> String {
         guard let columns, columns > 1, line.count >= columns else { return line }
         return String(line.prefix(columns - 1))
     }
 
     /// The terminal's width, asked each time so that a resized window is followed.
-    static func terminalColumns() -> Int? {
+    package static func terminalColumns() -> Int? {
         var size = winsize()
         guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
         return Int(size.ws_col)
@@ -250,7 +250,7 @@ public final class ConsoleObserver: RunObserver, Sendable {
     }
 
     /// `step 12/40 [#####.....] reward 0.61 (avg 0.55)  4.2 steps/min  ETA 6m40s  in flight 8/8`
-    static func liveLine(step: Int, total: Int, lastMean: Double?, recent: [Double], stepsThisRun: Int, elapsed: Duration,
+    package static func liveLine(step: Int, total: Int, lastMean: Double?, recent: [Double], stepsThisRun: Int, elapsed: Duration,
                          inFlight: Int?, limit: Int?) -> String {
         let width = 20
         let filled = total > 0 ? min(width, step * width / total) : 0
@@ -271,14 +271,14 @@ public final class ConsoleObserver: RunObserver, Sendable {
         return line
     }
 
-    static func describe(step: Int, _ statistics: StepStatistics) -> String {
+    package static func describe(step: Int, _ statistics: StepStatistics) -> String {
         var text = "step \(step): reward \(statistics.rewards.map { format($0.mean) } ?? "-")"
         if let wall = statistics.wallMs { text += String(format: ", %.0f ms", wall) }
         if statistics.totalRetries > 0 { text += ", \(statistics.totalRetries) retries" }
         return text
     }
 
-    static func format(_ value: Double) -> String { String(format: "%.3f", value) }
+    package static func format(_ value: Double) -> String { String(format: "%.3f", value) }
 
     public static func formatDuration(seconds: Double) -> String {
         ReportText.duration(seconds: seconds)

@@ -33,13 +33,13 @@ public struct LogLine: Sendable {
         }
     }
 
-    static func timestamp(_ date: Date) -> String {
+    package static func timestamp(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date)
     }
 
-    static func logfmtValue(_ value: Value) -> String {
+    package static func logfmtValue(_ value: Value) -> String {
         switch value {
         case .int(let number): return String(number)
         case .double(let number): return number.isFinite ? String(format: "%.6g", number) : "null"
@@ -53,7 +53,7 @@ public struct LogLine: Sendable {
         }
     }
 
-    static func jsonValue(_ value: Value) -> String {
+    package static func jsonValue(_ value: Value) -> String {
         switch value {
         case .int(let number): return String(number)
         case .double(let number): return number.isFinite ? String(format: "%.6g", number) : "null"
@@ -62,7 +62,7 @@ public struct LogLine: Sendable {
         }
     }
 
-    static func jsonString(_ text: String) -> String {
+    package static func jsonString(_ text: String) -> String {
         ReportText.jsonString(text)
     }
 }

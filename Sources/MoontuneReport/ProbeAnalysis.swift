@@ -4,33 +4,40 @@ import MoondreamAPI
 /// What a learnability probe found: the base model's rollouts on a stratified sample, scored with
 /// the job's rewards. Pure: every figure is computed from the groups given, so it is tested
 /// without a server.
-struct ProbeAnalysis: Encodable, Sendable, Equatable {
+package struct ProbeAnalysis: Encodable, Sendable, Equatable {
     /// One example's group of rollouts at one temperature.
-    struct Group: Sendable, Equatable {
-        var skill: Skill
-        var rewards: [Double]
+    package struct Group: Sendable, Equatable {
+        package var skill: Skill
+        package var rewards: [Double]
         /// `finish_reason` of each rollout, when the server sent it.
-        var finishReasons: [String?]
+        package var finishReasons: [String?]
         /// The answer's length of each rollout, when known (its `answer_tokens`, else the
         /// answer's words for query).
-        var answerLengths: [Int?]
+        package var answerLengths: [Int?]
+
+        package init(skill: Skill, rewards: [Double], finishReasons: [String?], answerLengths: [Int?]) {
+            self.skill = skill
+            self.rewards = rewards
+            self.finishReasons = finishReasons
+            self.answerLengths = answerLengths
+        }
     }
 
-    struct Histogram: Encodable, Sendable, Equatable {
+    package struct Histogram: Encodable, Sendable, Equatable {
         /// The lower edge of each bin; the last bin includes its upper edge.
-        var edges: [Double]
-        var counts: [Int]
+        package var edges: [Double]
+        package var counts: [Int]
     }
 
-    struct SkillFigures: Encodable, Sendable, Equatable {
-        var groups: Int
-        var rollouts: Int
-        var rewardMean: Double
-        var histogram: Histogram
+    package struct SkillFigures: Encodable, Sendable, Equatable {
+        package var groups: Int
+        package var rollouts: Int
+        package var rewardMean: Double
+        package var histogram: Histogram
         /// The share of groups of the job's size whose rewards are not all equal.
-        var signalFraction: Double
-        var truncationRate: Double?
-        var meanAnswerLength: Double?
+        package var signalFraction: Double
+        package var truncationRate: Double?
+        package var meanAnswerLength: Double?
 
         enum CodingKeys: String, CodingKey {
             case groups, rollouts, rewardMean = "reward_mean", histogram, signalFraction = "signal_fraction"
@@ -38,14 +45,14 @@ struct ProbeAnalysis: Encodable, Sendable, Equatable {
         }
     }
 
-    struct TemperatureFigures: Encodable, Sendable, Equatable {
-        var temperature: Double
-        var perSkill: [String: SkillFigures]
+    package struct TemperatureFigures: Encodable, Sendable, Equatable {
+        package var temperature: Double
+        package var perSkill: [String: SkillFigures]
         /// Over every skill: the share of groups with signal, by group size.
-        var signalByGroupSize: [String: Double]
-        var signalFraction: Double
-        var truncationRate: Double?
-        var meanAnswerLength: Double?
+        package var signalByGroupSize: [String: Double]
+        package var signalFraction: Double
+        package var truncationRate: Double?
+        package var meanAnswerLength: Double?
 
         enum CodingKeys: String, CodingKey {
             case temperature, perSkill = "per_skill", signalByGroupSize = "signal_by_group_size", signalFraction = "signal_fraction"
@@ -53,42 +60,42 @@ struct ProbeAnalysis: Encodable, Sendable, Equatable {
         }
     }
 
-    struct Recommendation: Encodable, Sendable, Equatable {
-        var rolloutsPerGroup: Int
-        var temperature: Double
-        var signalFraction: Double
-        var reason: String
+    package struct Recommendation: Encodable, Sendable, Equatable {
+        package var rolloutsPerGroup: Int
+        package var temperature: Double
+        package var signalFraction: Double
+        package var reason: String
 
         enum CodingKeys: String, CodingKey {
             case rolloutsPerGroup = "rollouts_per_group", temperature, signalFraction = "signal_fraction", reason
         }
     }
 
-    var examples: Int
+    package var examples: Int
     /// Rollouts asked for per example: the largest group size compared.
-    var rolloutsProbed: Int
-    var jobGroupSize: Int
-    var jobTemperature: Double
-    var temperatures: [TemperatureFigures]
-    var recommendation: Recommendation
+    package var rolloutsProbed: Int
+    package var jobGroupSize: Int
+    package var jobTemperature: Double
+    package var temperatures: [TemperatureFigures]
+    package var recommendation: Recommendation
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case examples, rolloutsProbed = "rollouts_probed", jobGroupSize = "job_rollouts_per_group", jobTemperature = "job_temperature", temperatures, recommendation
     }
 
     /// The group sizes compared (the API takes 1 to 16 rollouts per group), up to the rollouts
     /// probed per example.
-    static let candidateSizes = [2, 4, 8, 16]
-    var groupSizes: [Int] { Self.sizes(upTo: rolloutsProbed) }
+    package static let candidateSizes = [2, 4, 8, 16]
+    package var groupSizes: [Int] { Self.sizes(upTo: rolloutsProbed) }
 
-    static func sizes(upTo rollouts: Int) -> [Int] {
+    package static func sizes(upTo rollouts: Int) -> [Int] {
         let sizes = candidateSizes.filter { $0 <= rollouts }
         return sizes.isEmpty ? [max(1, rollouts)] : sizes
     }
     /// "Most groups have signal".
-    static let enoughSignal = 0.8
+    package static let enoughSignal = 0.8
 
-    init(groupsByTemperature: [(temperature: Double, groups: [Group])], jobGroupSize: Int, jobTemperature: Double) {
+    package init(groupsByTemperature: [(temperature: Double, groups: [Group])], jobGroupSize: Int, jobTemperature: Double) {
         examples = groupsByTemperature.first?.groups.count ?? 0
         rolloutsProbed = groupsByTemperature.flatMap(\.groups).map(\.rewards.count).max() ?? 0
         self.jobGroupSize = jobGroupSize
@@ -103,7 +110,7 @@ struct ProbeAnalysis: Encodable, Sendable, Equatable {
     /// The chance that `size` rollouts drawn from this group (without replacement) are not all
     /// equal: 1 − Σ over distinct rewards of C(n_v, size) / C(n, size). Sizes above the group's
     /// own are judged at the group's size.
-    static func signalProbability(_ rewards: [Double], size: Int) -> Double {
+    package static func signalProbability(_ rewards: [Double], size: Int) -> Double {
         let n = rewards.count
         guard n >= 2 else { return 0 }
         let k = min(max(size, 2), n)
@@ -114,14 +121,14 @@ struct ProbeAnalysis: Encodable, Sendable, Equatable {
         return total > 0 ? max(0, 1 - constant / total) : 0
     }
 
-    static func choose(_ n: Int, _ k: Int) -> Double {
+    package static func choose(_ n: Int, _ k: Int) -> Double {
         guard k >= 0, k <= n else { return 0 }
         var result = 1.0
         for i in 0..<min(k, n - k) { result = result * Double(n - i) / Double(i + 1) }
         return result
     }
 
-    static func histogram(_ values: [Double], bins: Int = 10) -> Histogram {
+    package static func histogram(_ values: [Double], bins: Int = 10) -> Histogram {
         let low = min(0, values.min() ?? 0), high = max(1, values.max() ?? 1)
         let width = (high - low) / Double(bins)
         var counts = Array(repeating: 0, count: bins)
@@ -131,11 +138,11 @@ struct ProbeAnalysis: Encodable, Sendable, Equatable {
         return Histogram(edges: (0..<bins).map { low + Double($0) * width }, counts: counts)
     }
 
-    static func mean(_ values: [Double]) -> Double? {
+    package static func mean(_ values: [Double]) -> Double? {
         values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
     }
 
-    static func figures(temperature: Double, groups: [Group], jobGroupSize: Int, sizes: [Int]) -> TemperatureFigures {
+    package static func figures(temperature: Double, groups: [Group], jobGroupSize: Int, sizes: [Int]) -> TemperatureFigures {
         func summary(_ groups: [Group]) -> (signal: Double, truncation: Double?, length: Double?) {
             let signal = mean(groups.map { signalProbability($0.rewards, size: jobGroupSize) }) ?? 0
             let reasons = groups.flatMap(\.finishReasons).compactMap { $0 }
@@ -164,7 +171,7 @@ struct ProbeAnalysis: Encodable, Sendable, Equatable {
 
     /// The smallest group size that gives most groups signal at some probed temperature (the
     /// job's temperature when it ties), else the size and temperature with the most signal.
-    static func recommend(_ temperatures: [TemperatureFigures], sizes: [Int], jobGroupSize: Int,
+    package static func recommend(_ temperatures: [TemperatureFigures], sizes: [Int], jobGroupSize: Int,
                           jobTemperature: Double) -> Recommendation {
         let candidates = temperatures.flatMap { figures in
             sizes.map { (size: $0, temperature: figures.temperature, signal: figures.signalByGroupSize[String($0)] ?? 0) }
@@ -188,7 +195,7 @@ struct ProbeAnalysis: Encodable, Sendable, Equatable {
                                   + "check the rewards, or try other temperatures with --temperatures", best.signal * 100))
     }
 
-    func text() -> String {
+    package func text() -> String {
         var lines = ["probe: the base model on \(examples) examples (job: \(jobGroupSize) rollouts per group, temperature "
             + String(format: "%g", jobTemperature) + ")"]
         for figures in temperatures {
@@ -214,7 +221,7 @@ struct ProbeAnalysis: Encodable, Sendable, Equatable {
     }
 
     /// A histogram as ▁▂▃▄▅▆▇█ from reward 0 (left) to 1 (right).
-    static func bars(_ counts: [Int]) -> String {
+    package static func bars(_ counts: [Int]) -> String {
         let symbols = Array(" ▁▂▃▄▅▆▇█")
         let top = max(1, counts.max() ?? 1)
         return "[" + String(counts.map { symbols[Int((Double($0) / Double(top) * 8).rounded())] }) + "]"

@@ -1,39 +1,39 @@
 import Foundation
-import MoontuneJob
+import MoontuneConfig
 
 /// What a job will cost before its first call: requests and rollouts (training and eval), the
 /// image bytes it sends, and a wall-time range for stated latencies. A pure function of the
 /// config, the eval set's size and the average image size, so `validate` prints it without
 /// calling anything.
-struct CostEstimate: Sendable, Equatable {
+package struct CostEstimate: Sendable, Equatable {
     /// `POST /tuning/rollouts` calls and the rollouts they ask for, while training.
-    var trainRolloutRequests = 0
-    var trainRollouts = 0
-    var trainSteps = 0
-    var sftSteps = 0
+    package var trainRolloutRequests = 0
+    package var trainRollouts = 0
+    package var trainSteps = 0
+    package var sftSteps = 0
     /// Evals (before the first step, every `eval.every_steps`, after the last) and their rollouts
     /// (one per eval example).
-    var evals = 0
-    var evalRollouts = 0
-    var checkpointSaves = 0
-    var metricsPushes = 0
+    package var evals = 0
+    package var evalRollouts = 0
+    package var checkpointSaves = 0
+    package var metricsPushes = 0
     /// Bytes of images sent, as base64 data URLs: an RL group's image goes out with its rollouts
     /// request and again in train_step's echoed request; an SFT group's once, in train_step.
-    var imageBytes: Double = 0
+    package var imageBytes: Double = 0
     /// Wall time at the stated latencies: `low` overlaps rollouts with train steps where
     /// `train.max_staleness` lets it and assumes no retry; `high` overlaps nothing and adds a
     /// fifth for retries, encoding and recording.
-    var lowSeconds: Double = 0
-    var highSeconds: Double = 0
+    package var lowSeconds: Double = 0
+    package var highSeconds: Double = 0
 
-    var requests: Int { trainRolloutRequests + trainSteps + evalRollouts + checkpointSaves + metricsPushes }
-    var rollouts: Int { trainRollouts + evalRollouts }
+    package var requests: Int { trainRolloutRequests + trainSteps + evalRollouts + checkpointSaves + metricsPushes }
+    package var rollouts: Int { trainRollouts + evalRollouts }
 
     /// - Parameters:
     ///   - evalExamples: the eval set's size (nil without an eval set).
     ///   - trainImageBytes / evalImageBytes: the average image file size of each set.
     ///   - latency: one rollouts request; trainLatency: one train_step.
-    init(config: JobConfig, evalExamples: Int?, trainImageBytes: Double, evalImageBytes: Double,
+    package init(config: JobConfig, evalExamples: Int?, trainImageBytes: Double, evalImageBytes: Double,
          latency: Double, trainLatency: Double) {
         let train = config.train
         let steps = train.steps
@@ -65,7 +65,7 @@ struct CostEstimate: Sendable, Equatable {
         highSeconds = (Double(rlSteps) * (gather + trainLatency) + Double(sftSteps) * trainLatency + evalTime) * 1.2
     }
 
-    func render(latency: Double, trainLatency: Double, sampledImages: Int) -> String {
+    package func render(latency: Double, trainLatency: Double, sampledImages: Int) -> String {
         var lines = ["cost estimate (nothing was called):"]
         var training = "  training   \(Self.count(trainSteps)) train steps"
         if sftSteps > 0 { training += " (\(Self.count(sftSteps)) SFT)" }
@@ -83,7 +83,7 @@ struct CostEstimate: Sendable, Equatable {
         return lines.joined(separator: "\n")
     }
 
-    static func count(_ value: Int) -> String {
+    package static func count(_ value: Int) -> String {
         let formatter = NumberFormatter()
         formatter.numberStyle = .decimal
         formatter.groupingSeparator = ","
@@ -91,14 +91,14 @@ struct CostEstimate: Sendable, Equatable {
         return formatter.string(from: NSNumber(value: value)) ?? String(value)
     }
 
-    static func bytes(_ value: Double) -> String {
+    package static func bytes(_ value: Double) -> String {
         if value >= 1e9 { return String(format: "%.1f GB", value / 1e9) }
         if value >= 1e6 { return String(format: "%.1f MB", value / 1e6) }
         if value >= 1e3 { return String(format: "%.1f kB", value / 1e3) }
         return "\(Int(value)) B"
     }
 
-    static func duration(_ seconds: Double) -> String {
+    package static func duration(_ seconds: Double) -> String {
         if seconds < 1 { return "\(Int((seconds * 1000).rounded())) ms" }
         if seconds < 120 { return String(format: seconds < 10 ? "%.1f s" : "%.0f s", seconds) }
         if seconds < 7200 { return String(format: "%.0f min", seconds / 60) }
@@ -106,7 +106,7 @@ struct CostEstimate: Sendable, Equatable {
     }
 
     /// Reads "2s", "500ms", "1.5m", "1h" or a bare number of seconds.
-    static func parseDuration(_ text: String) -> Double? {
+    package static func parseDuration(_ text: String) -> Double? {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("min", 60), ("h", 3600)]
         for (unit, scale) in units.sorted(by: { $0.0.count > $1.0.count }) where trimmed.hasSuffix(unit) {
@@ -115,20 +115,5 @@ struct CostEstimate: Sendable, Equatable {
         }
         guard let value = Double(trimmed), value.isFinite, value >= 0 else { return nil }
         return value
-    }
-
-    /// The average image file size of up to `limit` examples spread over the dataset (a stat each;
-    /// no image is read), and how many were looked at.
-    static func averageImageBytes(_ dataset: Dataset, limit: Int = 200) -> (bytes: Double, sampled: Int) {
-        guard dataset.count > 0 else { return (0, 0) }
-        let stride = max(1, dataset.count / limit)
-        var total = 0.0, seen = 0
-        for position in Swift.stride(from: 0, to: dataset.count, by: stride).prefix(limit) {
-            guard let example = try? dataset.example(at: position), let image = example.image,
-                  let size = (try? FileManager.default.attributesOfItem(atPath: image.path))?[.size] as? NSNumber else { continue }
-            total += size.doubleValue
-            seen += 1
-        }
-        return (seen == 0 ? 0 : total / Double(seen), seen)
     }
 }
