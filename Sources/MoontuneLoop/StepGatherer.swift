@@ -117,37 +117,33 @@ struct StepGatherer: Sendable {
 
     /// The SFT groups of the step's examples, in group order, read off the cooperative pool.
     private func buildSFTGroups() async throws -> [PreparedGroup] {
-        let context = context
-        let order = DataOrder(count: context.dataset.count, seed: context.config.train.seed,
-                              groupsPerStep: context.config.train.groupsPerStep)
-        let step = step
-        return try await NIOThreadPool.singleton.runIfActive {
-            try order.indices(forStep: step).map { index in
-                let example = try context.dataset.example(at: index)
-                guard case let .sft(request, target) = try context.builder.sftGroup(for: example) else {
-                    throw JobFailure("internal: an SFT group was not built for example \(example.id)")
-                }
-                return PreparedGroup(exampleID: example.id, skill: example.skill, request: request, rollouts: [], rewards: [],
-                                     staleness: 0, target: target)
+        let builder = context.builder
+        return try await forEachExample { example in
+            guard case let .sft(request, target) = try builder.sftGroup(for: example) else {
+                throw JobFailure("internal: an SFT group was not built for example \(example.id)")
             }
+            return PreparedGroup(exampleID: example.id, skill: example.skill, request: request, rollouts: [], rewards: [],
+                                 staleness: 0, target: target)
         }
     }
 
     /// Reads the step's examples and their images and encodes the requests, off the cooperative
     /// pool (file reads block), in group order.
     private func buildRequests() async throws -> [(Example, EncodedRolloutsRequest)] {
-        let context = context
-        let finetuneID = finetuneID
-        let order = DataOrder(count: context.dataset.count, seed: context.config.train.seed,
-                              groupsPerStep: context.config.train.groupsPerStep)
+        let builder = context.builder, finetuneID = finetuneID, rollouts = context.config.train.rolloutsPerGroup
+        return try await forEachExample { example in
+            (example, try EncodedRolloutsRequest(builder.rolloutsRequest(for: example, finetuneID: finetuneID, numRollouts: rollouts)))
+        }
+    }
+
+    /// `transform` of each of the step's examples (the data order's), in group order, on NIO's
+    /// thread pool: reading examples and images blocks.
+    private func forEachExample<T: Sendable>(_ transform: @escaping @Sendable (Example) throws -> T) async throws -> [T] {
+        let dataset = context.dataset
+        let order = DataOrder(count: dataset.count, seed: context.config.train.seed, groupsPerStep: context.config.train.groupsPerStep)
         let step = step
         return try await NIOThreadPool.singleton.runIfActive {
-            try order.indices(forStep: step).map { index in
-                let example = try context.dataset.example(at: index)
-                let request = try context.builder.rolloutsRequest(for: example, finetuneID: finetuneID,
-                                                                  numRollouts: context.config.train.rolloutsPerGroup)
-                return (example, try EncodedRolloutsRequest(request))
-            }
+            try order.indices(forStep: step).map { try transform(try dataset.example(at: $0)) }
         }
     }
 }
