@@ -140,10 +140,12 @@ extension EndToEnd {
         }
 
         @Test func withAShortInDoubtWaitALateLandingIsDetectedAndTheJobFailsNeverCompletes() async throws {
+            // The first step runs 4 s on the server: far past the 1.2 s deadline and the 0.3 s window,
+            // and far enough that no read of the server under a loaded machine sees it landed.
             var slow = FaultOptions()
-            slow.rolloutLatencyMs = 150
+            slow.rolloutLatencyMs = 300
             slow.slowTrainRate = 1
-            slow.slowTrainMs = 2000
+            slow.slowTrainMs = 4000
             try await withWorkspace(try await workspace(.live, faults: slow)) { workspace in
                 // The user set a window (0.3 s) shorter than the first step really runs (2 s): moontune
                 // concludes "did not land" too early and sends step 1 again. The late landing shows in
