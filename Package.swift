@@ -18,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // serve (issue 13): /metrics through swift-metrics, rendered by swift-prometheus.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // serve (issue 13): SHA-256 of API keys (budgets per key) and HMAC-SHA256 of webhooks.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The entry point only: every command lives in MoontuneCLI.
@@ -57,9 +62,23 @@ let package = Package(
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // Raster images: PNG/JPEG through CImageCodecs, simple drawing, the sample dataset.
         .target(name: "MoontuneImaging", dependencies: ["CImageCodecs"]),
+        // The orchestrator daemon (issue 13): the queue, the shared request budget, the job
+        // runners and the HTTP server (health, metrics, jobs, dashboard).
+        .target(name: "MoontuneServe", dependencies: [
+            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // The subcommands.
         .target(name: "MoontuneCLI", dependencies: [
             "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator", "MoontuneImaging",
+            "MoontuneServe", // serve (issue 13)
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -80,6 +99,7 @@ let package = Package(
         ]),
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
         .testTarget(name: "MoontuneCLITests", dependencies: ["MoontuneCLI", "MoontuneStore"]),
+        .testTarget(name: "MoontuneServeTests", dependencies: ["MoontuneServe", "MoontuneStore", "MoondreamAPI"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
             // A hostile server in the test, stopped gracefully through its service group.

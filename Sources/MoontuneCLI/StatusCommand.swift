@@ -65,7 +65,7 @@ struct StatusCommand: AsyncParsableCommand {
             reports.append(try await JobStatusReport.load(job, store: store, databasePath: database.path))
         }
         if json {
-            return try StatusDocument(jobs: reports).encoded()
+            return try StatusDocument(jobs: reports, budget: try await store.keyBudgets().nilIfEmpty).encoded()  // budget: issue 13
         }
         if name != nil, let report = reports.first {
             let events = try await store.events(jobID: jobs.first?.id ?? 0, limit: 8)
@@ -78,6 +78,8 @@ struct StatusCommand: AsyncParsableCommand {
 /// The document `status --json` prints: `{"jobs": [...]}` as in CONTRACT.md.
 struct StatusDocument: Encodable {
     var jobs: [JobStatusReport]
+    /// The request budget `serve` holds per API key (issue 13), by key id; absent without one.
+    var budget: [KeyBudgetRecord]? = nil
 
     func encoded() throws -> String {
         let encoder = JSONEncoder()

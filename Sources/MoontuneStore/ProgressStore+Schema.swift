@@ -139,6 +139,7 @@ extension ProgressStore {
                 ALTER TABLE jobs ADD COLUMN server_step INTEGER;
                 """)
         }
+        registerQueueMigration(&migrator)  // v6 (issue 13): ProgressStore+QueueSchema.swift
         return migrator
     }
 }
