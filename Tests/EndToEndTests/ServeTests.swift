@@ -34,7 +34,7 @@ extension EndToEnd {
         @Test func sixJobsUnderMaxJobs3AndMaxInFlight6CompleteExactlyAfterAKill9Halfway() async throws {
             let workspace = try await Workspace.make(seed: 5, faults: Self.slowSimulator())
             defer { Task { await workspace.close() } }
-            let steps = 10
+            let steps = 24
             let names = try await Self.submitJobs(workspace, count: 6, steps: steps)
             let queued = try await ProgressStore(path: workspace.database.path, readOnly: true).allJobs()
             #expect(queued.count == 6 && queued.allSatisfy { $0.state == .queued })
@@ -44,15 +44,23 @@ extension EndToEnd {
             var mostRunning = 0
             let first = try await ServeProcess.start(workspace, ["--max-jobs", "3", "--max-in-flight", "6"])
             try await first.until(timeout: .seconds(120), "half of all steps", watch: { mostRunning = max(mostRunning, $0.count(in: "running")) }) {
-                $0.totalSteps >= names.count * steps / 2
+                // Past half of all steps, with jobs mid-way (not between two batches of the queue).
+                $0.totalSteps >= names.count * steps / 2 && $0.values.contains { job in
+                    job["state"] as? String == "running" && (job["step"] as? Int ?? 0) >= 2 && (job["step"] as? Int ?? 0) < steps - 2
+                }
             }
+            let atKill = try await first.jobs()
             let killed = await first.kill()
             #expect(killed.killedBySignal)
+            #expect(atKill.count(in: "running") >= 1 && atKill.count(in: "completed") < names.count, "killed too late: \(atKill.states())")
 
             let second = try await ServeProcess.start(workspace, ["--max-jobs", "3", "--max-in-flight", "6"])
             try await second.until(timeout: .seconds(180), "every job completed", watch: { mostRunning = max(mostRunning, $0.count(in: "running")) }) {
                 $0.count(in: "completed") == names.count
             }
+            let (_, metrics) = try await second.get("/metrics")
+            let peak = metrics.split(separator: "\n").first { $0.hasPrefix("moontune_requests_in_flight_peak ") }
+            #expect(peak.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 <= 6 } == true, "\(String(describing: peak))")
             let stopped = await second.terminate()
             #expect(stopped.status == 0 && !stopped.killedBySignal, "\(stopped.stderr)")
 
@@ -67,8 +75,13 @@ extension EndToEnd {
                 #expect(recorded.allSatisfy { $0.state == .applied })
                 #expect(await workspace.finetune(name)?.trainStepsApplied == steps, "\(name)")
             }
-            let resumed = try await ProgressStore(path: workspace.database.path, readOnly: true).allJobs()
+            let store = try ProgressStore(path: workspace.database.path, readOnly: true)
+            let resumed = try await store.allJobs()
             #expect(resumed.allSatisfy { $0.state == .completed })
+            // The jobs the killed daemon was running were taken again by the next one.
+            var crashResumed = 0
+            for job in resumed { crashResumed += try await store.events(jobID: job.id!).filter { $0.kind == "crashed-and-resumed" }.count }
+            #expect(crashResumed >= 1, "no job was resumed after the kill")
         }
 
         @Test func submitValidatesLikeStartAndQueuesAgainButNeverACompletedOrRunningJob() async throws {
@@ -214,6 +227,47 @@ extension EndToEnd {
             #expect(try await local.get("/api/jobs", token: "tok-123").0 == 200)
             #expect(try await local.get("/healthz").0 == 200)
             #expect(await serve.terminate().status == 0)
+        }
+    
+        @Test func a429WithRetryAfterHoldsEveryJobOnTheKeyAndLowersItsBudgetWhichStatusAndMetricsShow() async throws {
+            var faults = Self.slowSimulator()
+            faults.rateLimitRate = 0.25
+            faults.retryAfterSeconds = 0.3
+            let workspace = try await Workspace.make(seed: 13, faults: faults)
+            defer { Task { await workspace.close() } }
+            let names = try await Self.submitJobs(workspace, count: 3, steps: 12, concurrency: 4)
+            let serve = try await ServeProcess.start(workspace, ["--max-jobs", "3", "--max-in-flight", "8"])
+            var lowest = 8.0
+            var heldSeen = false
+            let deadline = ContinuousClock.now + .seconds(180)
+            while ContinuousClock.now < deadline {
+                let (_, metrics) = try await serve.get("/metrics")
+                for line in metrics.split(separator: "\n") where line.hasPrefix("moontune_key_budget{") {
+                    lowest = min(lowest, Double(line.split(separator: " ").last ?? "") ?? 8)
+                }
+                for line in metrics.split(separator: "\n") where line.hasPrefix("moontune_key_held_seconds{") {
+                    if (Double(line.split(separator: " ").last ?? "") ?? 0) > 0 { heldSeen = true }
+                }
+                if try await serve.jobs().count(in: "completed") == names.count { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let document = try await workspace.run(["status", "--json"])
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(document.stdout.utf8)) as? [String: Any])
+            let budget = try #require((parsed["budget"] as? [[String: Any]])?.first, "status --json has no budget: \(document.stdout)")
+            #expect(budget["max_budget"] as? Int == 8)
+            #expect((budget["rate_limited"] as? Int ?? 0) > 0)
+            #expect((budget["key_id"] as? String)?.count == 12)
+            #expect(!document.stdout.contains(MoontuneProcess.apiKey))
+            let (_, metrics) = try await serve.get("/metrics")
+            #expect(metrics.contains("moontune_rate_limited_total{"), "no 429s counted")
+            #expect(lowest < 8, "the key's budget was never lowered")
+            #expect(heldSeen, "no Retry-After hold was seen")
+            #expect(await serve.terminate().status == 0)
+            let stats = await workspace.simulator.stats()
+            #expect(stats.faultsInjected.rateLimited > 0)
+            #expect(stats.maxInFlight <= 8)
+            #expect(stats.doubleApplications == 0)
+            for name in names { #expect(await workspace.finetune(name)?.trainStepsApplied == 12, "\(name)") }
         }
     }
 }
