@@ -104,6 +104,7 @@ let package = Package(
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
             // A hostile server in the test, stopped gracefully through its service group.
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),  // serve's webhook receiver (issue 13)
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ],

@@ -6,7 +6,7 @@ struct ConfigDecoder {
     let sink: ProblemSink
     let configURL: URL
 
-    static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward"]
+    static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward", "notify"]
     static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s",
                           "in_doubt_wait_s", "max_response_bytes", "train_step_timeout_s", "push_metrics"]
     static let dataKeys = ["train", "eval", "max_image_bytes", "allow_absolute_paths"]
@@ -106,6 +106,15 @@ struct ConfigDecoder {
             sink.warn("checkpoint.keep_best", "has no effect without an eval set (data.eval)", at: top.value("checkpoint"))
         }
         if let reward = top.object("reward") { config.reward = decodeReward(reward) }
+        // notify (issue 13): serve's webhook; the URL must be http(s), the secret a variable's name.
+        if let notify = top.object("notify") {
+            check(notify, NotifyConfig.keys)
+            if let url = notify.string("webhook_url", required: true),
+               notify.check("webhook_url", URL(string: url).map { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil } ?? false,
+                            "must be an http:// or https:// URL, got \"\(url)\"") {
+                config.notify = NotifyConfig(webhookURL: url, secretEnv: notify.string("secret_env"))
+            }
+        }
         return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems.sortedByLine(), warnings: sink.warnings,
                               referenceLines: referenceLines)
     }

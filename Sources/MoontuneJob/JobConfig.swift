@@ -13,6 +13,8 @@ public struct JobConfig: Sendable, Equatable {
     /// Nil when there is no eval set.
     public var eval: EvalConfig?
     public var reward: RewardConfig
+    /// Where `serve` sends the job's events (issue 13); nil: nowhere.
+    public var notify: NotifyConfig? = nil
     /// The config file.
     public var sourceURL: URL
 

@@ -51,10 +51,15 @@ public struct ServeDaemon: Sendable {
                                   onListening("http://\(displayHost):\(channel.localAddress?.port ?? options.port)")
                               },
                               logger: serverLogger)
-        let scheduler = QueueScheduler(options: options, store: store, budget: budget, active: active, events: JobEvents(),
-                                       logger: logger)
+        let events = JobEvents { [store, options, logger] job in
+            await WebhookOutbox.enqueue(job, store: store, serveWebhook: options.webhookURL, logger: logger)
+        }
+        let scheduler = QueueScheduler(options: options, store: store, budget: budget, active: active, events: events, logger: logger)
+        let outbox = WebhookOutbox(store: store, environment: options.environment, logger: logger)
+        // Stopped in reverse order: the jobs first (their ends reach the outbox), then the outbox
+        // (what is due goes out once more), then the HTTP server.
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: app), .init(service: scheduler)],
+            services: [.init(service: app), .init(service: outbox), .init(service: scheduler)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "moontune.serve.lifecycle", factory: { _ in SwiftLogNoOpLogHandler() })))
         do {
