@@ -22,7 +22,11 @@ extension EndToEnd {
         @Test(.enabled(if: validator != nil, "needs kubernetes-validate (installed by .ci/run)"))
         func theManifestsValidateAgainstTheKubernetesSchemaAndABrokenOneDoesNot() async throws {
             let files = ["configs/moontune-serve.yaml", "configs/moontune-job.yaml"].map { Self.root.appendingPathComponent($0).path }
-            let checked = try await ServeHTTPTests.tool(Self.validator!, ["--strict"] + files, in: Self.root)
+            // The tool's output files go to a folder of the test, not the repository.
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("moontune-k8s-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let checked = try await ServeHTTPTests.tool(Self.validator!, ["--strict"] + files, in: folder)
             #expect(checked.status == 0, "\(checked.stdout)\n\(checked.stderr)")
             #expect(checked.stdout.contains("deployment/moontune-serve"), "\(checked.stdout)")
             // The validator does reject a manifest that breaks the schema.
@@ -30,7 +34,7 @@ extension EndToEnd {
             let text = try String(contentsOfFile: files[0], encoding: .utf8).replacingOccurrences(of: "replicas: 1", with: "replicas: one")
             try text.write(to: broken, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: broken) }
-            let refused = try await ServeHTTPTests.tool(Self.validator!, ["--strict", broken.path], in: Self.root)
+            let refused = try await ServeHTTPTests.tool(Self.validator!, ["--strict", broken.path], in: folder)
             #expect(refused.status != 0)
         }
 
