@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         // Already in the graph through swift-subprocess; named for `FilePath` in its API.
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        // serve (issue 13): /metrics through swift-metrics, rendered by swift-prometheus.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The entry point only: every command lives in MoontuneCLI.
@@ -119,10 +122,23 @@ let package = Package(
             "MoondreamAPI", "MoontuneLoop", "MoontuneStore", "MoontuneReport",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The orchestrator daemon (issue 13): the queue, the shared request budget, the job
+        // runners and the HTTP server (health, metrics, jobs, dashboard).
+        .target(name: "MoontuneServe", dependencies: [
+            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // The subcommands, signals and detached starts.
         .target(name: "MoontuneCLI", dependencies: [
             "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator", "MoontuneImaging",
-            "MoontuneReport", "MoontuneConsole",
+            "MoontuneReport", "MoontuneConsole", "MoontuneServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -148,10 +164,12 @@ let package = Package(
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
         .testTarget(name: "MoontuneCLITests", dependencies: ["MoondreamAPI", "MoontuneCLI", "MoontuneReport", "MoontuneStore",
                                                             "MoontuneConsole", "MoontuneConfig"]),
+        .testTarget(name: "MoontuneServeTests", dependencies: ["MoontuneServe", "MoontuneStore", "MoondreamAPI"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
             // A hostile server in the test, stopped gracefully through its service group.
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),  // serve's webhook receiver (issue 13)
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ],

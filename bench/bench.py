@@ -15,7 +15,8 @@ Rows:
   3. client cost with ~300 KB JPEGs: CPU seconds and peak RSS per 1,000 rollouts;
   4. a 1,000,000-line dataset: first indexing, then start and resume, and their peak RSS;
   5. a database of 100,000 recorded steps: `status` and `status NAME` times;
-  6. pipelining: max_staleness 1 against 0 with rollout time = train time.
+  6. pipelining: max_staleness 1 against 0 with rollout time = train time;
+  7. many jobs under one `moontune serve` (bench/serve_bench.py).
 """
 import argparse
 import json
@@ -468,7 +469,7 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "moontune"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer steps and shapes, for a smoke test")
-    parser.add_argument("--only", default="123456", help="which sections to run, e.g. 146")
+    parser.add_argument("--only", default="1234567", help="which sections to run, e.g. 146")
     parser.add_argument("--out", default=os.path.join(HERE, "results.md"))
     parser.add_argument("--docs", default=os.path.join(ROOT, "docs", "performance.md"),
                         help="the doc whose bench block is replaced ('' to leave it)")
@@ -482,8 +483,9 @@ def main():
     print(f"moontune bench: {bench.binary}\nmachine: {machine()}\nwork folder: {bench.work}")
     try:
         bench.datasets()
+        import serve_bench  # section 7: many jobs under `moontune serve` (issue 13)
         sections = {"1": bench.step_rate, "2": bench.against_naive, "3": bench.client_cost, "4": bench.scale_dataset,
-                    "5": bench.status_time, "6": bench.pipelining}
+                    "5": bench.status_time, "6": bench.pipelining, "7": lambda: serve_bench.serve_section(bench)}
         for key in args.only:
             sections[key]()
     finally:
@@ -500,7 +502,7 @@ def main():
         f.write("# moontune benchmark results\n\n" + block + "\n")
     print("\n" + bench.table())
     print(f"\nwritten to {os.path.relpath(args.out)}", end="")
-    if args.docs and not args.quick and args.only == "123456" and update_docs(args.docs, block):
+    if args.docs and not args.quick and args.only == "1234567" and update_docs(args.docs, block):
         print(f" and {os.path.relpath(args.docs)}", end="")
     print(f"; {elapsed / 60:.1f} min")
     missed = [row for row in bench.rows if row["met"] is False]

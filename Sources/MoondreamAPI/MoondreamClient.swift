@@ -21,6 +21,9 @@ public struct ClientConfiguration: Sendable {
     public var maxInFlight: Int
     /// Answers larger than this are refused rather than buffered.
     public var maxResponseBytes: Int
+    /// A budget shared with other clients (`serve`'s per API key), taken around each attempt
+    /// after this client's own limiter; nil: none.
+    public var budget: (any RequestBudget)? = nil
 
     public init(baseURL: String, apiKey: APIKey, retry: RetryPolicy = RetryPolicy(), maxInFlight: Int = 8,
                 maxResponseBytes: Int = 64 << 20) {
@@ -95,12 +98,14 @@ public final class MoondreamClient: Sendable {
             attempts += 1
             let error: APIError
             try await limiter.acquire()
+            do { try await configuration.budget?.acquire() } catch { limiter.release(); throw error }  // shared budget (issue 13)
             let result: Result<HTTPResponseSpec, TransportError>
             do {
                 result = .success(try await transport.execute(spec))
             } catch {
                 result = .failure(error)
             }
+            configuration.budget?.release(budgetOutcome(method, path, result))  // shared budget (issue 13)
             limiter.release()
             switch result {
             case .success(let response) where (200..<300).contains(response.status):

@@ -14,6 +14,8 @@ public struct Moontune: AsyncParsableCommand {
         subcommands: [
             RunCommand.self,
             StartCommand.self,
+            SubmitCommand.self,  // issue 13
+            ServeCommand.self,  // issue 13
             StopCommand.self,
             StatusCommand.self,
             ValidateCommand.self,

@@ -66,7 +66,7 @@ struct StatusCommand: AsyncParsableCommand {
             reports.append(try await JobStatusReport.load(job, store: store, databasePath: database.path))
         }
         if json {
-            return try StatusDocument(jobs: reports).encoded()
+            return try StatusDocument(jobs: reports, budget: try await store.keyBudgets().nilIfEmpty).encoded()
         }
         if name != nil, let report = reports.first {
             let events = try await store.events(jobID: jobs.first?.id ?? 0, limit: 8)

@@ -46,11 +46,20 @@ struct StopCommand: AsyncParsableCommand {
             print("job \(name) is not running (interrupted: its process is gone) at step \(step); `moontune run` resumes it")
             return
         }
-        guard kill(pid, force ? SIGKILL : SIGTERM) == 0 else {
+        // issue 13: a job that `serve` runs is stopped through the database (the daemon polls it);
+        // a signal to the daemon's pid would stop every job it runs.
+        let served = try await store.isDaemon(pid: pid, host: job.host ?? "")
+        if served && !force {
+            try await ProgressStore(path: database.path).requestStop(jobID: jobID, now: ProgressStore.nowMs())
+            print("asked serve (pid \(pid)) to stop job \(name); waiting for it to stop (a train_step in flight is seen through)")
+        } else if served {
+            FileHandle.standardError.write(Data("moontune: job \(name) runs in serve (pid \(pid)); --force would kill every job it runs\n".utf8))
+            throw ExitCode(1)
+        } else if kill(pid, force ? SIGKILL : SIGTERM) != 0 {
             FileHandle.standardError.write(Data("moontune: cannot signal pid \(pid): \(String(cString: strerror(errno)))\n".utf8))
             throw ExitCode(1)
         }
-        if !force { print("sent SIGTERM to pid \(pid); waiting for job \(name) to stop (a train_step in flight is seen through; any other wait ends at once)") }
+        if !force && !served { print("sent SIGTERM to pid \(pid); waiting for job \(name) to stop (a train_step in flight is seen through; any other wait ends at once)") }
         let deadline = ContinuousClock.now + .seconds(timeout)
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))

@@ -7,7 +7,7 @@ package struct ConfigDecoder {
     package let sink: ProblemSink
     package let configURL: URL
 
-    package static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward", "budget", "early_stop"]
+    package static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward", "budget", "early_stop", "notify"]
     package static let budgetKeys = ["max_rollouts", "max_hours"]
     package static let earlyStopKeys = ["patience", "min_delta"]
     package static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s",
@@ -115,6 +115,15 @@ package struct ConfigDecoder {
             config.earlyStop = decodeEarlyStop(earlyStop)
             if config.eval == nil {
                 sink.add("early_stop", "needs an eval set (data.eval): early stop watches the eval reward", at: top.value("early_stop"))
+            }
+        }
+        // notify (issue 13): serve's webhook; the URL must be http(s), the secret a variable's name.
+        if let notify = top.object("notify") {
+            check(notify, NotifyConfig.keys)
+            if let url = notify.string("webhook_url", required: true),
+               notify.check("webhook_url", URL(string: url).map { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil } ?? false,
+                            "must be an http:// or https:// URL, got \"\(url)\"") {
+                config.notify = NotifyConfig(webhookURL: url, secretEnv: notify.string("secret_env"))
             }
         }
         return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems.sortedByLine(), warnings: sink.warnings,

@@ -18,6 +18,8 @@ public struct JobConfig: Sendable, Equatable {
     public var budget: BudgetConfig?
     /// `early_stop`; nil when not set.
     public var earlyStop: EarlyStopConfig?
+    /// Where `serve` sends the job's events (issue 13); nil: nowhere.
+    public var notify: NotifyConfig? = nil
     /// The config file.
     public var sourceURL: URL
 

@@ -43,6 +43,9 @@ public struct RunRequest: Sendable {
     public var logger: Logger
     /// Called once the job holds its lock and is recorded `running` (for `start`'s handshake).
     public var onRunning: (@Sendable (Int64) -> Void)?
+    /// A request budget shared with other jobs (`serve`, issue 13); nil: the job's own
+    /// `train.concurrency` alone bounds its requests.
+    public var budget: (any RequestBudget)? = nil
 
     public init(configURL: URL, databasePath: String, rewindToServer: Bool = false,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -137,10 +140,10 @@ public enum JobSession {
         let retry = RetryPolicy(maxAttempts: config.api.maxAttempts, maxDelay: .seconds(config.api.maxBackoffSeconds),
                                 giveUpAfter: .seconds(config.api.giveUpAfterSeconds),
                                 requestTimeout: .seconds(config.api.requestTimeoutSeconds))
-        let client = MoondreamClient(configuration: ClientConfiguration(baseURL: config.api.baseURL, apiKey: APIKey(apiKey),
-                                                                        retry: retry, maxInFlight: config.train.concurrency,
-                                                                        maxResponseBytes: config.api.maxResponseBytes),
-                                     logger: request.logger)
+        var clientConfiguration = ClientConfiguration(baseURL: config.api.baseURL, apiKey: APIKey(apiKey), retry: retry,
+                                                      maxInFlight: config.train.concurrency, maxResponseBytes: config.api.maxResponseBytes)
+        clientConfiguration.budget = request.budget  // serve's shared budget (issue 13)
+        let client = MoondreamClient(configuration: clientConfiguration, logger: request.logger)
         let scorer: any RewardScorer
         do {
             scorer = try makeRewardScorer(config: config)

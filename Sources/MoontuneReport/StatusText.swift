@@ -5,8 +5,13 @@ import MoontuneStore
 /// The document `status --json` prints: `{"jobs": [...]}` as in CONTRACT.md.
 package struct StatusDocument: Encodable {
     package var jobs: [JobStatusReport]
+    /// The request budget `serve` holds per API key, by key id; absent without one.
+    package var budget: [KeyBudgetRecord]?
 
-    package init(jobs: [JobStatusReport]) { self.jobs = jobs }
+    package init(jobs: [JobStatusReport], budget: [KeyBudgetRecord]? = nil) {
+        self.jobs = jobs
+        self.budget = budget
+    }
 
     package func encoded() throws -> String {
         let encoder = JSONEncoder()

@@ -139,6 +139,7 @@ extension ProgressStore {
                 ALTER TABLE jobs ADD COLUMN server_step INTEGER;
                 """)
         }
+        registerQueueMigration(&migrator)  // v6 (issue 13): ProgressStore+QueueSchema.swift
         // The running time a job has spent, over all its runs (for `budget.max_hours`): a run
         // that ends adds its time; one that died adds it up to its last heartbeat when the next
         // run starts.

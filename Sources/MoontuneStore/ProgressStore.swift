@@ -19,6 +19,8 @@ public final class ProgressStore: Sendable {
 
     public let path: String
     let pool: DatabasePool
+    /// This store's count in `OpenDatabases`.
+    private let openID: OpenDatabases.FileID?
 
     /// Opens (or creates, mode 0600) the database at `path` and brings its schema up to date.
     ///
@@ -41,9 +43,13 @@ public final class ProgressStore: Sendable {
                 throw StoreError(path: path, message: "cannot create the database: \(String(cString: strerror(errno)))")
             }
             close(fd)
-        } else {
-            try Self.checkHeader(path: path)
         }
+        // The header and ownership checks open the file outside SQLite: only while no other store
+        // of this process has it open, or they would drop that store's locks (OpenDatabases).
+        let openID = try OpenDatabases.retain(path) {
+            if exists { try Self.checkHeader(path: path) }
+        }
+        self.openID = openID
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.foreignKeysEnabled = true
@@ -53,11 +59,15 @@ public final class ProgressStore: Sendable {
         configuration.prepareDatabase { db in
             if !readOnly { try db.execute(sql: "PRAGMA synchronous = FULL") }
         }
+        // Once the pool is open every property is set: a failure after that runs deinit, which
+        // releases the count; before that, the catch below does.
+        var poolOpened = false
         do {
-            if exists {
+            if exists && !OpenDatabases.isShared(openID) {
                 try Self.checkOwnership(path: path)
             }
             pool = try DatabasePool(path: path, configuration: configuration)
+            poolOpened = true
             if !readOnly {
                 try pool.writeWithoutTransaction { db in
                     let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
@@ -68,10 +78,19 @@ public final class ProgressStore: Sendable {
                 try Self.migrator.migrate(pool)
             }
         } catch let error as StoreError {
+            if !poolOpened { OpenDatabases.release(openID) }
             throw error
         } catch let error as DatabaseError {
+            if !poolOpened { OpenDatabases.release(openID) }
             throw StoreError(path: path, message: Self.describe(error))
+        } catch {
+            if !poolOpened { OpenDatabases.release(openID) }
+            throw error
         }
+    }
+
+    deinit {
+        OpenDatabases.release(openID)
     }
 
     /// A file that does not start with SQLite's magic header is refused before SQLite sees it.

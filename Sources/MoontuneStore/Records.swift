@@ -2,9 +2,10 @@ import Foundation
 import GRDB
 
 /// The lifecycle state stored for a job. `interrupted` is never stored: it is what `status`
-/// derives for a job recorded `running` whose process is gone or silent.
+/// derives for a job recorded `running` whose process is gone or silent. `queued`: submitted to
+/// `serve` (issue 13), not yet running.
 public enum JobState: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
-    case pending, running, stopped, failed, completed
+    case pending, running, stopped, failed, completed, queued
 }
 
 /// One job: its config snapshot, its finetune, and who is running it.
