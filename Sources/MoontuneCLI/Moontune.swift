@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import MoontuneStore
 
 /// The `moontune` command.
 public struct Moontune: AsyncParsableCommand {
@@ -46,6 +48,17 @@ struct DatabaseOption: ParsableArguments {
             return fromEnvironment
         }
         return "moontune.sqlite"
+    }
+
+    /// The database opened read-only for a command that only looks; a database that cannot be
+    /// opened is one line on stderr and exit 1.
+    func openReadOnly() throws -> ProgressStore {
+        do {
+            return try ProgressStore(path: path, readOnly: true)
+        } catch {
+            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 

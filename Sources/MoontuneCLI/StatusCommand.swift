@@ -29,13 +29,7 @@ struct StatusCommand: AsyncParsableCommand {
             print(json ? try StatusDocument(jobs: []).encoded() : "no jobs yet (no database at \(database.path))")
             return
         }
-        let store: ProgressStore
-        do {
-            store = try ProgressStore(path: database.path, readOnly: true)
-        } catch {
-            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let store = try database.openReadOnly()
         repeat {
             let text = try await render(store)
             if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }

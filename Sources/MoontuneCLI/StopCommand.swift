@@ -20,13 +20,7 @@ struct StopCommand: AsyncParsableCommand {
     var timeout: Double = 120
 
     func run() async throws {
-        let store: ProgressStore
-        do {
-            store = try ProgressStore(path: database.path, readOnly: true)
-        } catch {
-            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let store = try database.openReadOnly()
         guard let job = try await store.job(named: name), let jobID = job.id else {
             FileHandle.standardError.write(Data("moontune: no job named \(name) in \(database.path)\n".utf8))
             throw ExitCode(1)
