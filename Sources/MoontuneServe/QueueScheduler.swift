@@ -31,12 +31,7 @@ struct QueueScheduler: Service {
                     budget.pump()
                     ticks += 1
                     if ticks % 10 == 0 {
-                        let now = ProgressStore.nowMs()
-                        let records = budget.keys().map {
-                            KeyBudgetRecord(keyID: $0.keyID, budget: $0.budget, maxBudget: $0.maxBudget, inFlight: $0.inFlight,
-                                            heldUntilMs: $0.heldUntilMs, rateLimited: $0.rateLimited, updatedAtMs: now)
-                        }
-                        try? await store.recordKeyBudgets(records)
+                        try? await store.recordKeyBudgets(budget.keys())
                     }
                     try? await Task.sleep(for: .milliseconds(100))
                 }

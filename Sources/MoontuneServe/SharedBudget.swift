@@ -1,4 +1,5 @@
 import Foundation
+import MoontuneStore
 import MoondreamAPI
 import Synchronization
 
@@ -11,16 +12,6 @@ import Synchronization
 /// running job starves and a higher priority gets a larger share. Each job's own
 /// `train.concurrency` is its client's limiter, taken before this budget.
 public final class SharedBudget: Sendable {
-    /// The per-key state, as metrics and `status` show it.
-    public struct KeySnapshot: Sendable, Equatable {
-        public var keyID: String
-        public var budget: Int
-        public var maxBudget: Int
-        public var inFlight: Int
-        public var heldUntilMs: Int64?
-        public var rateLimited: Int
-    }
-
     /// How a key's budget moves.
     public struct Tuning: Sendable {
         /// Multiplied into the budget on a 429 (at most once per `decreaseWindowMs`).
@@ -211,13 +202,14 @@ public final class SharedBudget: Sendable {
         return granted
     }
 
-    /// Every key's budget in force.
-    public func keys() -> [KeySnapshot] {
+    /// Every key's budget in force, as the store records it (and metrics and `status` show it).
+    public func keys() -> [KeyBudgetRecord] {
         state.withLock { state in
             let now = nowMs()
             return state.keys.sorted { $0.key < $1.key }.map { id, key in
-                KeySnapshot(keyID: id, budget: key.allowed, maxBudget: maxInFlight, inFlight: key.inFlight,
-                            heldUntilMs: key.heldUntilMs.flatMap { $0 > now ? $0 : nil }, rateLimited: key.rateLimited)
+                KeyBudgetRecord(keyID: id, budget: key.allowed, maxBudget: maxInFlight, inFlight: key.inFlight,
+                                heldUntilMs: key.heldUntilMs.flatMap { $0 > now ? $0 : nil }, rateLimited: key.rateLimited,
+                                updatedAtMs: now)
             }
         }
     }

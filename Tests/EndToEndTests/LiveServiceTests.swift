@@ -147,22 +147,22 @@ extension EndToEnd {
             slow.slowTrainRate = 1
             slow.slowTrainMs = 4000
             try await withWorkspace(try await workspace(.live, faults: slow)) { workspace in
-                // The user set a window (0.3 s) shorter than the first step really runs (2 s): moontune
+                // The user set a window (0.3 s) shorter than the first step really runs (4 s): moontune
                 // concludes "did not land" too early and sends step 1 again. The late landing shows in
                 // the next answer's step, and the job stops there, failed.
                 try workspace.writeConfig(name: "short", steps: 12, groups: 2, rollouts: 2, concurrency: 2, every: 12,
                                           extraAPI: ["train_step_timeout_s": 1.2, "in_doubt_wait_s": 0.3])
                 let running = try workspace.start(["run", "config.json"])
-                // Only the first train_step is slow: once it is sent, the rest are answered at once.
+                // Only the first train_step is slow: once the simulator has drawn it slow (on its
+                // arrival), the rest are answered at once.
                 let deadline = ContinuousClock.now + .seconds(20)
-                while ContinuousClock.now < deadline {
-                    if FileManager.default.fileExists(atPath: workspace.database.path),
-                       (try? await workspace.steps("short"))?.first?.state == .intent { break }
-                    try await Task.sleep(for: .milliseconds(20))
+                while ContinuousClock.now < deadline, await workspace.simulator.stats().faultsInjected.slowTrainStep == 0 {
+                    try await Task.sleep(for: .milliseconds(10))
                 }
                 var fast = FaultOptions()
-                fast.rolloutLatencyMs = 150
+                fast.rolloutLatencyMs = 300
                 await workspace.simulator.setFaults(fast)
+                #expect(await workspace.simulator.stats().faultsInjected.slowTrainStep == 1)
                 let result = await running.wait()
                 #expect(result.status != 0, "\(result.stdout.suffix(1500))")
                 let job = try #require(try await workspace.job("short"))
