@@ -16,7 +16,8 @@ public final class ImageCache: @unchecked Sendable {
     /// Images larger than this are refused (the config's `data.max_image_bytes`).
     public let maxImageBytes: Int
 
-    public init(capacityBytes: Int = 64 << 20, maxImageBytes: Int = 20 << 20) {
+    /// 32 MiB holds a step of 32 groups of 500 KB images (their data URLs), with room to spare.
+    public init(capacityBytes: Int = 32 << 20, maxImageBytes: Int = 20 << 20) {
         self.capacityBytes = capacityBytes
         self.maxImageBytes = maxImageBytes
     }

@@ -23,7 +23,7 @@ extension JobRunner {
                 @Sendable func score(_ index: Int) async throws -> (Skill, Double) {
                     let (example, request) = try await NIOThreadPool.singleton.runIfActive {
                         let example = try dataset.example(at: index)
-                        let request = try context.builder.rolloutsRequest(for: example, finetuneID: finetuneID, numRollouts: 1,
+                        let request = try (context.evalBuilder ?? context.builder).rolloutsRequest(for: example, finetuneID: finetuneID, numRollouts: 1,
                                                                           temperature: 0)
                         return (example, request)
                     }

@@ -151,10 +151,11 @@ public enum JobSession {
             await client.shutdown()
             throw SessionError.setup(String(describing: error))
         }
-        let context = RunContext(config: config, jobID: jobID, store: store, client: client, dataset: dataset,
+        var context = RunContext(config: config, jobID: jobID, store: store, client: client, dataset: dataset,
                                  evalDataset: evalDataset, scorer: scorer, builder: RequestBuilder(config: config, cache: ImageCache(maxImageBytes: config.data.maxImageBytes)),
                                  observer: request.observer, logger: request.logger, rewindToServer: request.rewindToServer,
                                  inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)))
+        context.evalBuilder = RequestBuilder(config: config, cache: ImageCache(capacityBytes: 0, maxImageBytes: config.data.maxImageBytes))
         request.observer.record(.attached(limiter: client.limiter))
         let outcome = await JobRunner(context: context).run()
         // The reward program (if any) is closed and reaped with the run, never left behind.

@@ -15,6 +15,10 @@ public struct RunContext: Sendable {
     public var evalDataset: Dataset?
     public var scorer: any RewardScorer
     public var builder: RequestBuilder
+    /// Builds eval requests; nil: `builder`. Eval reads each of its images once per eval, so it
+    /// goes past the image cache rather than evicting the training steps' images from it, and its
+    /// memory stays that of the requests in flight.
+    public var evalBuilder: RequestBuilder? = nil
     public var observer: any RunObserver
     public var logger: Logger
     /// Move the job back to the server's step when the server is behind the record.
