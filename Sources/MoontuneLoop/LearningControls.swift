@@ -113,7 +113,7 @@ extension LoopPlanner {
         var spent = rolloutsSpent(progress)
         var step = k
         while step < horizon {
-            if step > k || !progress.evalSteps.contains(step), isEvalDue(at: step, progress), !progress.evalSteps.contains(step) {
+            if isEvalDue(at: step, progress), !progress.evalSteps.contains(step) {
                 spent += budget.rolloutsPerEval
             }
             spent += budget.cost(ofStep: step + 1)
