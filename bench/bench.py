@@ -303,21 +303,29 @@ class Bench:
         jobs = self.fresh("scale")
         db = os.path.join(jobs, "state.sqlite")
         with Simulator(self, 0, 0) as simulator:
-            def job(name, steps):
+            def job(name, steps, database=db):
                 config = write_config(os.path.join(jobs, f"{name}.json"), name, train, simulator.base_url, steps, 8, 8)
-                ran = must(self.moontune("run", config, "--db", db, log=f"{name}.log"), f"moontune run ({name})")
-                rows = step_rows(db, name)
+                ran = must(self.moontune("run", config, "--db", database, log=f"{name}.log"), f"moontune run ({name})")
+                rows = step_rows(database, name)
                 first_intent = min(intent for k, intent, _ in rows if k == steps)
                 return ran, first_intent - ran.started_ms
 
-            first, first_step = job("scale-first", 1)
+            # A first run indexes every line; each of these has a database (and so an index cache) of its own.
+            firsts = [job(f"scale-first-{index}", 1, os.path.join(jobs, f"first-{index}.sqlite")) for index in range(self.repeats)]
+            first = sorted(firsts, key=lambda pair: pair[0].wall)[len(firsts) // 2][0]
+            first_step = median([ms for _, ms in firsts])
+            # The index cache the later runs use.
+            job("scale-first", 1)
             starts, resumes = [], []
             for index in range(self.repeats):
                 starts.append(job(f"scale-{index}", 1))
                 resumes.append(job(f"scale-{index}", 2))
         shape = f"{lines:,} lines, {size_mb:.0f} MB"
+        # issue 16: the first indexing of a million lines in 8 s or less (the target is for that size).
+        target = lines == 1_000_000
         self.add("4. scale", "first run (indexes every line)", shape, f"{first.wall:.2f} s",
-                 f"to 1st step {first_step / 1000:.2f} s", "-", "-", None)
+                 f"to 1st step {first_step / 1000:.2f} s", f"{first.wall / 8:.2f}" if target else "-",
+                 "≤ 8 s" if target else "-", first.wall <= 8 if target else None)
         self.add("4. scale", "peak RSS, first run", shape, f"{first.rss_mb:.1f} MB", "target 100 MB",
                  f"{first.rss_mb / 100:.2f}", "< 100 MB", first.rss_mb < 100)
         for label, runs in [("start (new job, indexed file)", starts), ("resume", resumes)]:

@@ -18,7 +18,9 @@ struct ServeCommand: AsyncParsableCommand {
             and repeated 429s lower the key's budget, which successes raise again. Serves /healthz, /metrics, \
             /api/jobs and a dashboard at /. Binds 127.0.0.1 by default; any other address needs \
             MOONTUNE_SERVE_TOKEN (a bearer token every request but /healthz must carry). SIGTERM stops every \
-            job gracefully, then exits 0. A job it was running when it died is resumed when it starts again.
+            job gracefully, then exits 0; a second SIGTERM (or SIGINT), or a graceful stop longer than \
+            --graceful-timeout, exits at once (status 130) and every job reconciles when it runs again. A job \
+            it was running when it died is resumed when it starts again.
             """)
 
     @OptionGroup var database: DatabaseOption
@@ -31,6 +33,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("webhook-url"), help: "POST every job's events here too (besides notify.webhook_url).")
     var webhookURL: String?
     @Flag(help: "Log every job start and end.") var verbose = false
+    @Option(name: .customLong("graceful-timeout"),
+            help: "Seconds a graceful stop may take (it sees each job's train_step in flight through) before serve exits at once.")
+    var gracefulTimeout: Double = 900 + GracefulShutdown.gracefulMargin
 
     func run() async throws {
         umask(0o077)
@@ -45,11 +50,27 @@ struct ServeCommand: AsyncParsableCommand {
         let daemon = ServeDaemon(options: options, logger: logger) { store in
             try await Self.statusDocument(store: store, databasePath: databasePath)
         }
-        do {
-            try await daemon.run { address in
-                print("moontune serve listening on \(address)")
-                fflush(nil)
+        guard gracefulTimeout > 0 else {
+            FileHandle.standardError.write(Data("moontune: --graceful-timeout must be more than 0 seconds\n".utf8))
+            throw ExitCode(1)
+        }
+        let onSignal: @Sendable (String) -> Void = { name in
+            FileHandle.standardError.write(Data("\(name): stopping every job gracefully (a second signal stops at once)\n".utf8))
+        }
+        let ran: Result<Void, any Error> = try await GracefulShutdown.run(logger: logger, maximumGracefulDuration: .seconds(gracefulTimeout),
+                                                                          onFirstSignal: onSignal) {
+            do {
+                try await daemon.run(handlingSignals: false) { address in
+                    print("moontune serve listening on \(address)")
+                    fflush(nil)
+                }
+                return .success(())
+            } catch {
+                return .failure(error)
             }
+        }
+        do {
+            try ran.get()
         } catch {
             let redactor = SecretRedactor.fromEnvironment(environment)
             FileHandle.standardError.write(Data(redactor.redact("moontune: \(error)\n").utf8))

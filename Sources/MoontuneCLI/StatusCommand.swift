@@ -66,7 +66,8 @@ struct StatusCommand: AsyncParsableCommand {
             let events = try await store.events(jobID: jobs.first?.id ?? 0, limit: 8)
             return StatusText.detail(report, events: events)
         }
-        return StatusText.table(reports)
+        let budgets = KeyBudgetText.lines(try await store.keyBudgets(), nowMs: ProgressStore.nowMs())
+        return ([StatusText.table(reports)] + budgets).joined(separator: "\n")
     }
 }
 

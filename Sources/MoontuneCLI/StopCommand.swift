@@ -21,10 +21,16 @@ struct StopCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try database.openReadOnly()
-        guard let job = try await store.job(named: name), let jobID = job.id else {
+        guard let found = try await store.job(named: name), let jobID = found.id else {
             FileHandle.standardError.write(Data("moontune: no job named \(name) in \(database.path)\n".utf8))
             throw ExitCode(1)
         }
+        // issue 13: a job waiting in serve's queue leaves the queue (`submit` queues it again).
+        if found.state == .queued, try await ProgressStore(path: database.path).dequeue(jobID: jobID, now: ProgressStore.nowMs()) {
+            print("job \(name) was queued; taken out of the queue (stopped) at step \(try await store.lastAppliedStep(jobID: jobID))")
+            return
+        }
+        let job = try await store.job(named: name) ?? found
         guard job.state == .running, let pid = job.pid else {
             print("job \(name) is not running (\(job.state.rawValue)) at step \(try await store.lastAppliedStep(jobID: jobID))")
             return

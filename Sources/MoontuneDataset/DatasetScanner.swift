@@ -152,11 +152,15 @@ private struct LineState {
     private var tooLong = false
     private var lineNumber = 0
     private var headerCache: [String: Result<ImageInfo, ImageHeaderError>] = [:]
+    /// The scan's parser with a locator that remembers real paths for this pass only (the
+    /// dataset keeps `scan.parser`, which checks each image anew when a run reads it).
+    private let parser: ExampleParser
 
     package init(scanner: DatasetScanner, scan: DatasetScanner.Scan, images: ImageLocator) {
         self.scanner = scanner
         self.scan = scan
         self.images = images
+        parser = scan.parser.with(images: images.cachingLinks())
     }
 
     package mutating func consume(_ chunk: UnsafeRawBufferPointer, at chunkOffset: Int) {
@@ -209,7 +213,7 @@ private struct LineState {
         let bytes = Array(carry[start..<length])
         let sink = ProblemSink(file: scan.parser.file, locator: nil, fixedLine: lineNumber)
         let index = scan.index.count
-        let parsed = scan.parser.parse(bytes, line: lineNumber, index: index, sink: sink)
+        let parsed = parser.parse(bytes, line: lineNumber, index: index, sink: sink)
         sink.problems.forEach { add($0) }
         var imageIsFine = true
         if scanner.options.readImageHeaders, let image = parsed.image {

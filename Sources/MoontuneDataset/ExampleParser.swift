@@ -13,6 +13,11 @@ package struct ExampleParser: Sendable {
     /// When set, query answers are checked for this comparison (a valid regex, a number).
     package let queryMatch: QueryMatch?
 
+    /// The same parser, with other image rules' locator.
+    package func with(images: ImageLocator) -> ExampleParser {
+        ExampleParser(file: file, images: images, queryMatch: queryMatch)
+    }
+
     /// The example, or nil when the line has problems (all of them added to `sink`); and the
     /// line's image when its path is acceptable, even if other fields have problems, so the
     /// file can be checked too.

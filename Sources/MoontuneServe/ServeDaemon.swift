@@ -6,7 +6,8 @@ import ServiceLifecycle
 
 /// `moontune serve`: the queue scheduler and the HTTP server in one service group.
 ///
-/// SIGTERM or SIGINT shut the group down gracefully: services stop in reverse order, so the
+/// SIGTERM or SIGINT (or the enclosing task's graceful shutdown) shut the group down gracefully:
+/// services stop in reverse order, so the
 /// scheduler (listed last) stops every job first, the way SIGTERM stops `run`, while the HTTP
 /// server still answers; then the server closes and `run` returns.
 public struct ServeDaemon: Sendable {
@@ -20,8 +21,13 @@ public struct ServeDaemon: Sendable {
         self.status = status
     }
 
-    /// Runs until SIGTERM/SIGINT. `onListening` is told the address once the port is bound.
-    public func run(onListening: @escaping @Sendable (String) -> Void) async throws {
+    /// Runs until SIGTERM/SIGINT, or until the task's graceful shutdown. `onListening` is told the
+    /// address once the port is bound.
+    ///
+    /// - Parameter handlingSignals: whether the group traps SIGTERM and SIGINT itself. `moontune
+    ///   serve` passes false and runs this inside its own graceful shutdown, which also ends the
+    ///   process at a second signal (a ServiceGroup ignores a repeated shutdown signal).
+    public func run(handlingSignals: Bool = true, onListening: @escaping @Sendable (String) -> Void) async throws {
         guard options.maxJobs >= 1 else { throw ServeError("--max-jobs must be at least 1") }
         guard options.maxInFlight >= 1 else { throw ServeError("--max-in-flight must be at least 1") }
         if !ServeOptions.isLoopback(options.host) && (options.token ?? "").isEmpty {
@@ -60,7 +66,7 @@ public struct ServeDaemon: Sendable {
         // (what is due goes out once more), then the HTTP server.
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: app), .init(service: outbox), .init(service: scheduler)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: handlingSignals ? [.sigterm, .sigint] : [],
             logger: Logger(label: "moontune.serve.lifecycle", factory: { _ in SwiftLogNoOpLogHandler() })))
         do {
             try await group.run()

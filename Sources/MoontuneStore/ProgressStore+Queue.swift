@@ -105,6 +105,20 @@ extension ProgressStore {
         }
     }
 
+    /// Takes a queued job out of the queue (`moontune stop` of a job `serve` has not started):
+    /// recorded `stopped` with `stop_reason` `signal`, in one statement that changes only a job
+    /// still `queued`. A stop request is left with it, so that a `serve` that took the job in the
+    /// same instant stops it as soon as it runs. Returns whether the job was still queued.
+    public func dequeue(jobID: Int64, now: Int64) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'stopped', stop_reason = 'signal', stop_requested_at_ms = ?, updated_at_ms = ?
+                WHERE id = ? AND state = 'queued'
+                """, arguments: [now, now, jobID])
+            return db.changesCount == 1
+        }
+    }
+
     /// The jobs among `jobIDs` that have been asked to stop.
     public func stopRequests(among jobIDs: [Int64]) async throws -> Set<Int64> {
         guard !jobIDs.isEmpty else { return [] }

@@ -59,54 +59,54 @@ extension EndToEnd {
     @Suite struct ServeWebhookTests {
         @Test func eventsArriveSignedAndAtLeastOnceAfterTheReceiverWasDownAndServeWasKilled() async throws {
             try await WebhookReceiver.with { receiver, url in
-                let workspace = try await Workspace.make(seed: 14)
-                defer { Task { await workspace.close() } }
-                let notify: [String: Any] = ["webhook_url": url, "secret_env": "MOONTUNE_HOOK_SECRET"]
-                try workspace.writeConfig(name: "hooked", steps: 3, every: 3, extra: ["notify": notify], file: "hooked.json")
-                try workspace.writeConfig(name: "broken", steps: 2, extraAPI: ["api_key_env": "MOONTUNE_NO_SUCH_KEY"],
-                                          extra: ["notify": notify], file: "broken.json")
-                // A bad notify section is a located config error, like any other.
-                try workspace.writeConfig(name: "badhook", steps: 2, extra: ["notify": ["webhook_url": "ftp://x", "secrets": "S"]],
-                                          file: "badhook.json")
-                let bad = try await workspace.run(["submit", "badhook.json"])
-                #expect(bad.status == 2)
-                #expect(bad.stderr.contains("notify.webhook_url") && bad.stderr.contains("secrets"), "\(bad.stderr)")
-                for file in ["hooked.json", "broken.json"] { #expect(try await workspace.run(["submit", file]).status == 0) }
+                try await withWorkspace(try await Workspace.make(seed: 14)) { workspace in
+                    let notify: [String: Any] = ["webhook_url": url, "secret_env": "MOONTUNE_HOOK_SECRET"]
+                    try workspace.writeConfig(name: "hooked", steps: 3, every: 3, extra: ["notify": notify], file: "hooked.json")
+                    try workspace.writeConfig(name: "broken", steps: 2, extraAPI: ["api_key_env": "MOONTUNE_NO_SUCH_KEY"],
+                                              extra: ["notify": notify], file: "broken.json")
+                    // A bad notify section is a located config error, like any other.
+                    try workspace.writeConfig(name: "badhook", steps: 2, extra: ["notify": ["webhook_url": "ftp://x", "secrets": "S"]],
+                                              file: "badhook.json")
+                    let bad = try await workspace.run(["submit", "badhook.json"])
+                    #expect(bad.status == 2)
+                    #expect(bad.stderr.contains("notify.webhook_url") && bad.stderr.contains("secrets"), "\(bad.stderr)")
+                    for file in ["hooked.json", "broken.json"] { #expect(try await workspace.run(["submit", file]).status == 0) }
 
-                let environment = ["MOONTUNE_HOOK_SECRET": "hook-secret-42"]
-                let first = try await ServeProcess.start(workspace, environment: environment)
-                try await first.until(timeout: .seconds(60), "both jobs ended") { jobs in
-                    jobs["hooked"]?["state"] as? String == "completed" && jobs["broken"]?["state"] as? String == "failed"
+                    let environment = ["MOONTUNE_HOOK_SECRET": "hook-secret-42"]
+                    let first = try await ServeProcess.start(workspace, environment: environment)
+                    try await first.until(timeout: .seconds(60), "both jobs ended") { jobs in
+                        jobs["hooked"]?["state"] as? String == "completed" && jobs["broken"]?["state"] as? String == "failed"
+                    }
+                    // The receiver is down: deliveries fail and wait in the outbox; then the daemon dies.
+                    let deadline = ContinuousClock.now + .seconds(20)
+                    while receiver.refused < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+                    #expect(receiver.refused >= 3, "no retries while the receiver was down")
+                    _ = await first.kill()
+                    #expect(receiver.deliveries.isEmpty)
+                    receiver.setUp(true)
+                    let second = try await ServeProcess.start(workspace, environment: environment)
+                    let delivered = ContinuousClock.now + .seconds(30)
+                    while Set(receiver.deliveries.map(\.event)) != ["completed", "failed"] && ContinuousClock.now < delivered {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    #expect(await second.terminate().status == 0)
+                    let deliveries = receiver.deliveries
+                    #expect(Set(deliveries.map(\.event)) == ["completed", "failed"], "\(deliveries.map(\.event))")
+                    for delivery in deliveries {
+                        let document = try #require(try JSONSerialization.jsonObject(with: Data(delivery.body.utf8)) as? [String: Any])
+                        #expect(document["event"] as? String == delivery.event)
+                        #expect(["hooked", "broken"].contains(document["job"] as? String ?? ""))
+                        // The signature is HMAC-SHA256 of the body under the secret, checked by Python's hmac.
+                        let file = workspace.directory.appendingPathComponent("body-\(delivery.event).json")
+                        try delivery.body.write(to: file, atomically: true, encoding: .utf8)
+                        let check = try await ServeHTTPTests.tool("/usr/bin/env", ["python3", "-c",
+                            "import hmac,hashlib,sys; print('sha256=' + hmac.new(b'hook-secret-42', open(sys.argv[1],'rb').read(), hashlib.sha256).hexdigest())",
+                            file.path], in: workspace.directory)
+                        #expect(delivery.signature == check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "bad signature")
+                        #expect(!delivery.body.contains(MoontuneProcess.apiKey) && !delivery.body.contains("hook-secret-42"))
+                    }
+                    #expect(try await ProgressStore(path: workspace.database.path, readOnly: true).pendingNotificationCount() == 0)
                 }
-                // The receiver is down: deliveries fail and wait in the outbox; then the daemon dies.
-                let deadline = ContinuousClock.now + .seconds(20)
-                while receiver.refused < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-                #expect(receiver.refused >= 3, "no retries while the receiver was down")
-                _ = await first.kill()
-                #expect(receiver.deliveries.isEmpty)
-                receiver.setUp(true)
-                let second = try await ServeProcess.start(workspace, environment: environment)
-                let delivered = ContinuousClock.now + .seconds(30)
-                while Set(receiver.deliveries.map(\.event)) != ["completed", "failed"] && ContinuousClock.now < delivered {
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                #expect(await second.terminate().status == 0)
-                let deliveries = receiver.deliveries
-                #expect(Set(deliveries.map(\.event)) == ["completed", "failed"], "\(deliveries.map(\.event))")
-                for delivery in deliveries {
-                    let document = try #require(try JSONSerialization.jsonObject(with: Data(delivery.body.utf8)) as? [String: Any])
-                    #expect(document["event"] as? String == delivery.event)
-                    #expect(["hooked", "broken"].contains(document["job"] as? String ?? ""))
-                    // The signature is HMAC-SHA256 of the body under the secret, checked by Python's hmac.
-                    let file = workspace.directory.appendingPathComponent("body-\(delivery.event).json")
-                    try delivery.body.write(to: file, atomically: true, encoding: .utf8)
-                    let check = try await ServeHTTPTests.tool("/usr/bin/env", ["python3", "-c",
-                        "import hmac,hashlib,sys; print('sha256=' + hmac.new(b'hook-secret-42', open(sys.argv[1],'rb').read(), hashlib.sha256).hexdigest())",
-                        file.path], in: workspace.directory)
-                    #expect(delivery.signature == check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "bad signature")
-                    #expect(!delivery.body.contains(MoontuneProcess.apiKey) && !delivery.body.contains("hook-secret-42"))
-                }
-                #expect(try await ProgressStore(path: workspace.database.path, readOnly: true).pendingNotificationCount() == 0)
             }
         }
     }

@@ -100,6 +100,7 @@ struct MoontuneProcess: Sendable {
 
         /// Output so far.
         var stdoutSoFar: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+        var stderrSoFar: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
     }
 
     /// Starts `moontune ARGS` in `directory`.
