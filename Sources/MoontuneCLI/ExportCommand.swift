@@ -25,6 +25,10 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(help: "The file to write (default: standard output).")
     var out: String?
 
+    @Flag(help: ArgumentHelp("Write one row per eval example per eval instead.",
+                             discussion: "Columns: \(EvalExamplesExport.columns.joined(separator: ", ")); prediction and truth are JSON."))
+    var examples = false
+
     /// Steps read from the database at a time: the export's memory does not grow with the job.
     static let pageSize = 500
 
@@ -41,6 +45,11 @@ struct ExportCommand: AsyncParsableCommand {
             sink = FileHandle.standardOutput
         }
         defer { if out != nil { try? sink.close() } }
+        if examples {
+            let rows = try await EvalExamplesExport.write(jobID: job.id ?? 0, store: store, format: format) { sink.write(Data($0.utf8)) }
+            if let out { print("wrote \(rows) eval example rows to \(out)") }
+            return
+        }
         let counts = try await Self.write(job: job, store: store, format: format) { text in sink.write(Data(text.utf8)) }
         if let out {
             print("wrote \(counts.steps) step rows and \(counts.evals) eval rows to \(out)")
