@@ -57,14 +57,32 @@ extension RGBImage {
 
     /// Outlines `boxes` and marks `points` in `color`, with line widths that follow the image's
     /// size so that they stay visible on large photos and small thumbnails alike.
-    public mutating func drawOverlay(boxes: [Rect], points: [(x: Double, y: Double)], color: RGB) {
+    ///
+    /// With `halo`, each mark gets a white edge first, so that it stays visible on a shape of its
+    /// own colour (a green ground truth on a green object).
+    public mutating func drawOverlay(boxes: [Rect], points: [(x: Double, y: Double)], color: RGB, halo: RGB? = nil) {
         let side = min(width, height)
         let thickness = max(2, side / 150)
+        let radius = max(6, side / 40)
+        if let halo {
+            for box in boxes {
+                strokeRect(x0: box.x0, y0: box.y0, x1: box.x1, y1: box.y1, color: halo, thickness: thickness + 1)
+            }
+            for point in points {
+                let px = Int((point.x * Double(width)).rounded()), py = Int((point.y * Double(height)).rounded())
+                for d in -(radius + 1)...(radius + 1) {
+                    for t in -2...2 {
+                        self[px + d, py + t] = halo
+                        self[px + t, py + d] = halo
+                    }
+                }
+            }
+        }
         for box in boxes {
             strokeRect(x0: box.x0, y0: box.y0, x1: box.x1, y1: box.y1, color: color, thickness: thickness)
         }
         for point in points {
-            drawMarker(x: point.x, y: point.y, color: color, radius: max(6, side / 40))
+            drawMarker(x: point.x, y: point.y, color: color, radius: radius)
         }
     }
 }

@@ -122,11 +122,11 @@ package struct EvalGallery: Sendable {
         }
         if let truth = outcome.truth {
             image.drawOverlay(boxes: (truth.boxes ?? []).map(rect), points: (truth.points ?? []).map { (x: $0.x, y: $0.y) },
-                              color: truthColor)
+                              color: truthColor, halo: RGB(255, 255, 255))
         }
         if let prediction = outcome.prediction {
             image.drawOverlay(boxes: (prediction.boxes ?? []).map(rect), points: (prediction.points ?? []).map { (x: $0.x, y: $0.y) },
-                              color: predictionColor)
+                              color: predictionColor, halo: RGB(255, 255, 255))
         }
         do {
             let jpeg = try image.jpegData(quality: jpegQuality)
