@@ -8,7 +8,7 @@ import MoontuneReport
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a job's per-step and eval metrics as CSV or JSON Lines.",
+        abstract: "Write a job's per-step and eval metrics (or, with --examples, its eval examples) as CSV or JSON Lines.",
         discussion: """
             One row per applied step (kind=step) and one per eval (kind=eval, after the step it was taken at). \
             Columns: \(MetricsRow.columns.joined(separator: ", ")). Empty (CSV) or null (JSONL) where a figure is absent.
