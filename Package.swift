@@ -113,7 +113,8 @@ let package = Package(
         // forms, the HTML report with its SVG charts, comparison tables, metrics export rows; and
         // before it runs, validate's cost estimate and the probe's analysis (pure functions).
         .target(name: "MoontuneReport", dependencies: [
-            "MoondreamAPI", "MoontuneStore", "MoontuneConfig",
+            // MoontuneImaging: the gallery's thumbnails (decode, scale down, draw, JPEG).
+            "MoondreamAPI", "MoontuneStore", "MoontuneConfig", "MoontuneImaging",
             .product(name: "Mustache", package: "swift-mustache"),
         ]),
         // How a run shows itself: the live progress line on a terminal, logfmt and JSON log lines

@@ -33,6 +33,9 @@ struct CompareCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-examples"), help: "How many examples (default: eval.max_examples, else 50).")
     var maxExamples: Int?
 
+    @Option(help: "Also write an HTML page: the table, and each example drawn for the first model against the last.")
+    var html: String?
+
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Print CSV.") var csv = false
 
@@ -81,7 +84,7 @@ struct CompareCommand: AsyncParsableCommand {
             let job = try await store.job(named: config.name)
             let access = APIAccess(baseURL: config.api.baseURL, apiKeyEnv: config.api.apiKeyEnv, origin: self.config)
             let client = try access.makeClient(maxInFlight: config.train.concurrency, retry: APIAccess.retry(for: config))
-            let table = try await withClient(client) { client in
+            let (table, outcomes) = try await withClient(client) { client in
                 let models = try await chooseModels(config: config, job: job, store: store, client: client)
                 let scorer = try scorer(for: config)
                 let progress = CompareProgress(total: models.count * indices.count,
@@ -89,20 +92,22 @@ struct CompareCommand: AsyncParsableCommand {
                 let runner = CompareRunner(client: client, dataset: dataset, indices: indices, config: config, scorer: scorer,
                                            progress: progress)
                 do {
-                    let scores = try await runner.run(models: models)
+                    let outcomes = try await runner.run(models: models)
                     await scorer.close()
                     progress.finish()
-                    return ComparisonTable(models: models, scores: scores)
+                    return (ComparisonTable(models: models, scores: outcomes.map { $0.map(\.score) }), outcomes)
                 } catch {
                     await scorer.close()
                     throw error
                 }
             }
             let datasetLabel = "\(setName) (\(datasetURL.lastPathComponent))"
-            try await store.recordComparison(
-                ComparisonRecord(jobID: job?.id, jobName: config.name, finetuneID: job?.finetuneID, dataset: datasetLabel,
-                                 examples: indices.count, skills: table.skills, createdAtMs: ProgressStore.nowMs()),
-                results: table.records)
+            let record = ComparisonRecord(jobID: job?.id, jobName: config.name, finetuneID: job?.finetuneID, dataset: datasetLabel,
+                                          examples: indices.count, skills: table.skills, createdAtMs: ProgressStore.nowMs())
+            try await store.recordComparison(record, results: table.records)
+            if let html {
+                try await writePage(html, job: config.name, record: record, table: table, outcomes: outcomes)
+            }
             if json {
                 print(try table.json(job: config.name, dataset: datasetLabel, examples: indices.count))
             } else if csv {
@@ -112,6 +117,23 @@ struct CompareCommand: AsyncParsableCommand {
                 print(table.text())
             }
         }
+    }
+
+    /// The `--html` page: the gallery draws the first model (the base with `--base`) against the last.
+    func writePage(_ path: String, job: String, record: ComparisonRecord, table: ComparisonTable,
+                   outcomes: [[CompareRunner.Outcome]]) async throws {
+        let source = outcomes.count > 1
+            ? EvalGallery.Source(before: outcomes[0].map(\.example), after: outcomes[outcomes.count - 1].map(\.example),
+                                 beforeLabel: table.rows[0].model.label, afterLabel: table.rows[table.rows.count - 1].model.label)
+            : EvalGallery.Source(before: [], after: outcomes.first?.map(\.example) ?? [], beforeLabel: "",
+                                 afterLabel: table.rows.first?.model.label ?? "")
+        let page = try await NIOThreadPool.singleton.runIfActive { ComparisonHTML.page(job: job, comparison: record, results: table.records, gallery: source.build()) }
+        do {
+            try Data(SecretRedactor.fromEnvironment().redact(page).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw CommandFailure("cannot write \(path): \(error.localizedDescription)")
+        }
+        FileHandle.standardError.write(Data("wrote \(URL(fileURLWithPath: path).standardizedFileURL.path)\n".utf8))
     }
 
     func chooseDataset(_ config: JobConfig) throws -> (String, URL) {

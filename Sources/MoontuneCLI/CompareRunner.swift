@@ -13,6 +13,12 @@ import NIOPosix
 struct CompareRunner: Sendable {
     typealias Score = (skill: Skill, reward: Double)
 
+    /// One model's answer to one example: its score, and what the gallery draws.
+    struct Outcome: Sendable {
+        var score: Score
+        var example: GalleryOutcome
+    }
+
     let client: MoondreamClient
     let dataset: Dataset
     let indices: [Int]
@@ -21,15 +27,15 @@ struct CompareRunner: Sendable {
     let progress: CompareProgress
     let cache = ImageCache()
 
-    /// For each model, one score per example, in example order.
-    func run(models: [ComparedModel]) async throws -> [[Score]] {
+    /// For each model, one outcome per example, in example order.
+    func run(models: [ComparedModel]) async throws -> [[Outcome]] {
         let work = indices.indices.flatMap { position in models.indices.map { (position: position, model: $0) } }
         let window = max(1, config.train.concurrency)
         let retries = progress
-        let scored: [(Int, Int, Score)] = try await RetryReporting.$observer.withValue(RetryObserver { _ in retries.retried() }) {
-            try await withThrowingTaskGroup(of: (Int, Int, Score).self) { group in
+        let scored: [(Int, Int, Outcome)] = try await RetryReporting.$observer.withValue(RetryObserver { _ in retries.retried() }) {
+            try await withThrowingTaskGroup(of: (Int, Int, Outcome).self) { group in
                 var next = 0
-                var results: [(Int, Int, Score)] = []
+                var results: [(Int, Int, Outcome)] = []
                 results.reserveCapacity(work.count)
                 while next < min(window, work.count) {
                     let item = work[next]
@@ -48,13 +54,13 @@ struct CompareRunner: Sendable {
                 return results
             }
         }
-        var byModel = Array(repeating: [(position: Int, score: Score)](), count: models.count)
+        var byModel = Array(repeating: [(position: Int, score: Outcome)](), count: models.count)
         for (modelIndex, position, score) in scored { byModel[modelIndex].append((position, score)) }
         return byModel.map { $0.sorted { $0.position < $1.position }.map(\.score) }
     }
 
     /// One model's answer to one example, scored.
-    func score(position: Int, model: ComparedModel, modelIndex: Int) async throws -> (Int, Int, Score) {
+    func score(position: Int, model: ComparedModel, modelIndex: Int) async throws -> (Int, Int, Outcome) {
         let index = indices[position]
         let (example, imageURL) = try await NIOThreadPool.singleton.runIfActive { [dataset, cache] in
             let example = try dataset.example(at: index)
@@ -70,7 +76,12 @@ struct CompareRunner: Sendable {
         guard let reward = rewards.first, reward.isFinite else {
             throw CommandFailure("no finite reward for example \"\(example.id)\" (line \(example.line))")
         }
-        return (modelIndex, position, (example.skill, reward))
+        let prediction = rollout.output.map(ExamplePrediction.init)
+        let truth = ExampleTruth(object: example.object, question: example.question, answers: example.skill == .query ? example.answers : nil,
+                                 groundTruth: example.groundTruth)
+        let drawn = GalleryOutcome(exampleID: example.id, position: position, skill: example.skill.rawValue, reward: reward,
+                                   prediction: prediction, truth: truth, imagePath: example.image?.path)
+        return (modelIndex, position, Outcome(score: (example.skill, reward), example: drawn))
     }
 
     /// Calls the endpoint of the example's skill and wraps the answer as a rollout, so that every

@@ -8,7 +8,7 @@ import MoontuneReport
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a job's per-step and eval metrics as CSV or JSON Lines.",
+        abstract: "Write a job's per-step and eval metrics (or, with --examples, its eval examples) as CSV or JSON Lines.",
         discussion: """
             One row per applied step (kind=step) and one per eval (kind=eval, after the step it was taken at). \
             Columns: \(MetricsRow.columns.joined(separator: ", ")). Empty (CSV) or null (JSONL) where a figure is absent.
@@ -24,6 +24,10 @@ struct ExportCommand: AsyncParsableCommand {
 
     @Option(help: "The file to write (default: standard output).")
     var out: String?
+
+    @Flag(help: ArgumentHelp("Write one row per eval example per eval instead.",
+                             discussion: "Columns: \(EvalExamplesExport.columns.joined(separator: ", ")); prediction and truth are JSON."))
+    var examples = false
 
     /// Steps read from the database at a time: the export's memory does not grow with the job.
     static let pageSize = 500
@@ -41,6 +45,11 @@ struct ExportCommand: AsyncParsableCommand {
             sink = FileHandle.standardOutput
         }
         defer { if out != nil { try? sink.close() } }
+        if examples {
+            let rows = try await EvalExamplesExport.write(jobID: job.id ?? 0, store: store, format: format) { sink.write(Data($0.utf8)) }
+            if let out { print("wrote \(rows) eval example rows to \(out)") }
+            return
+        }
         let counts = try await Self.write(job: job, store: store, format: format) { text in sink.write(Data(text.utf8)) }
         if let out {
             print("wrote \(counts.steps) step rows and \(counts.evals) eval rows to \(out)")

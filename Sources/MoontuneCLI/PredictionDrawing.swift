@@ -8,18 +8,12 @@ enum PredictionDrawing {
     /// Magenta: rarely the colour of the thing pointed at.
     static let color = RGB(255, 0, 255)
 
-    /// The image with boxes outlined and points marked. Line widths follow the image's size so
-    /// that they stay visible on large photos.
+    /// The image with boxes outlined and points marked (`RGBImage.drawOverlay`, shared with the
+    /// report's gallery).
     static func draw(imageBytes: [UInt8], points: [Point], boxes: [Box]) throws -> RGBImage {
         var image = try RGBImage.decode(imageBytes)
-        let side = min(image.width, image.height)
-        let thickness = max(2, side / 150)
-        for box in boxes {
-            image.strokeRect(x0: box.xMin, y0: box.yMin, x1: box.xMax, y1: box.yMax, color: color, thickness: thickness)
-        }
-        for point in points {
-            image.drawMarker(x: point.x, y: point.y, color: color, radius: max(6, side / 40))
-        }
+        image.drawOverlay(boxes: boxes.map { RGBImage.Rect(x0: $0.xMin, y0: $0.yMin, x1: $0.xMax, y1: $0.yMax) },
+                          points: points.map { (x: $0.x, y: $0.y) }, color: color)
         return image
     }
 

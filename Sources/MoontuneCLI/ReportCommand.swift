@@ -3,6 +3,7 @@ import Foundation
 import MoondreamAPI
 import MoontuneStore
 import MoontuneReport
+import NIOPosix
 
 /// `moontune report NAME --out report.html`: one self-contained HTML file with the job's charts.
 struct ReportCommand: AsyncParsableCommand {
@@ -10,8 +11,11 @@ struct ReportCommand: AsyncParsableCommand {
         commandName: "report",
         abstract: "Write a self-contained HTML report of a job: charts, checkpoints and config.",
         discussion: """
-            Charts of the reward mean ± std per step, the eval reward, the fraction of constant groups and the step \
-            time, as inline SVG. The file has no scripts and loads nothing from the network. Reads the state database only.
+            Charts of the reward mean ± std per step, the lr, the eval reward, the fraction of constant groups and the \
+            step time, as inline SVG; the latest eval's metrics per skill; and a gallery of eval examples (each image \
+            with its ground truth and prediction drawn, at the first and the latest eval, the most improved and the most \
+            regressed first) as small embedded JPEGs. The file has no scripts and loads nothing from the network. Reads \
+            the state database and the eval images only.
             """)
 
     @Argument(help: "The job's name.")
@@ -41,6 +45,10 @@ struct ReportCommand: AsyncParsableCommand {
         let evals = try await store.evals(jobID: job.id ?? 0)
         var data = ReportData(report: report, configJSON: job.configJSON, series: series, evals: evals, generatedAtMs: now)
         data.comparisons = try await store.comparisons(jobName: job.name)
+        data.lrSeries = try await store.lrSeries(jobID: job.id ?? 0)
+        if let source = try await EvalGallery.Source.load(jobID: job.id ?? 0, evals: evals, store: store) {
+            data.gallery = try await NIOThreadPool.singleton.runIfActive { source.build() }  // reads and draws images
+        }
         return SecretRedactor.fromEnvironment().redact(ReportHTML.render(data))
     }
 }

@@ -24,7 +24,8 @@ public protocol ProgressRecording: Sendable {
                           now: Int64) async throws
     func markCheckpointDeleting(jobID: Int64, step: Int, now: Int64) async throws
     func markCheckpointDeleted(jobID: Int64, step: Int, now: Int64) async throws
-    func recordEval(_ eval: EvalRecord) async throws
+    /// The eval and its examples, in one transaction: recorded whole or not at all.
+    func recordEval(_ eval: EvalRecord, examples: [EvalExampleRecord]) async throws
 
     func recordEvent(jobID: Int64, kind: String, step: Int?, message: String, dataJSON: String?, now: Int64) async throws
     func recordWaiting(jobID: Int64, _ wait: WaitRecord?, lastError: String?, retriesOutsideSteps: Int, now: Int64) async throws

@@ -28,7 +28,7 @@ public enum RunEvent: Sendable {
 public struct EvalSummary: Codable, Sendable, Equatable {
     public var rewardMean: Double
     public var count: Int
-    public var perSkill: [String: RewardSummary]
+    public var perSkill: [String: EvalSkillSummary]
 
     enum CodingKeys: String, CodingKey {
         case rewardMean = "reward_mean", count = "n", perSkill = "per_skill"

@@ -79,7 +79,10 @@ package struct JobStatusReport: Encodable, Sendable {
         package var rewardMean: Double
         package var n: Int
         package var atMs: Int64
-        package enum CodingKeys: String, CodingKey { case step, rewardMean = "reward_mean", n, atMs = "at_ms" }
+        /// Each skill's reward mean and count with its metrics (accuracy; precision, recall, f1;
+        /// mean_distance, hit_rate), as the eval recorded them.
+        package var perSkill: [String: EvalMetricsText.Figures] = [:]
+        package enum CodingKeys: String, CodingKey { case step, rewardMean = "reward_mean", n, atMs = "at_ms", perSkill = "per_skill" }
     }
 
     /// A checkpoint as the local record knows it, with its inference model string.
@@ -228,7 +231,8 @@ extension JobStatusReport {
             etaSeconds: rate.flatMap { $0 > 0 && state == "running" ? Double(max(0, job.totalSteps - step)) / $0 * 60 : nil },
             rewardStd: series.last?.rewardStd, recentRewardMeans: Array(means.suffix(trendWidth)),
             rewardTrend: Downsample.means(means, buckets: trendWidth), perSkill: pooledPerSkill(recent),
-            lastEval: evals.last.map { EvalReport(step: $0.step, rewardMean: $0.rewardMean, n: $0.count, atMs: $0.atMs) },
+            lastEval: evals.last.map { EvalReport(step: $0.step, rewardMean: $0.rewardMean, n: $0.count, atMs: $0.atMs,
+                                                  perSkill: EvalMetricsText.figures(perSkillJSON: $0.perSkillJSON)) },
             checkpoints: checkpoints.map { CheckpointReport($0, finetuneID: job.finetuneID) },
             retries: retries + (job.retriesOutsideSteps ?? 0), reconciliations: counts["reconciled"] ?? 0, pendingIntent: pending?.k,
             pendingIntentState: pendingState,

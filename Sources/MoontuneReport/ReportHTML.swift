@@ -12,6 +12,15 @@ package struct ReportData: Sendable {
     package var generatedAtMs: Int64
     /// `moontune compare` results, newest first.
     package var comparisons: [StoredComparison] = []
+    /// The lr sent with each applied step that recorded one (the lr chart; none: no chart).
+    package var lrSeries: [(step: Int, lr: Double)] = []
+    /// The eval examples at the first and the latest eval, drawn (nil: no eval examples recorded).
+    package var gallery: EvalGallery?
+    /// The latest eval's metrics per skill, from its `per_skill` summary.
+    package var evalMetrics: [(skill: String, text: String)] {
+        guard let last = evals.last else { return [] }
+        return EvalMetricsText.lines(perSkillJSON: last.perSkillJSON)
+    }
 
     package init(report: JobStatusReport, configJSON: String, series: [StepPoint], evals: [EvalRecord], generatedAtMs: Int64,
                  comparisons: [StoredComparison] = []) {
@@ -35,11 +44,13 @@ package struct ReportData: Sendable {
 /// thousands of points thinned to at most 400 each) and needs no dependency; its text (titles,
 /// labels, series names) is escaped there with `HTMLText`, the same escaping as the template's.
 package enum ReportHTML {
-    package static let colors = (mean: "#2563eb", eval: "#4f46e5", constant: "#d97706", time: "#7c3aed")
+    package static let colors = (mean: "#2563eb", eval: "#4f46e5", constant: "#d97706", time: "#7c3aed", lr: "#0d9488")
     package static let skillColors = ["point": "#db2777", "detect": "#0891b2", "query": "#65a30d"]
 
     package static func render(_ data: ReportData) -> String {
-        page.render(context(data))
+        var values = context(data)
+        if let gallery = data.gallery { values.merge(gallery.context) { $1 } }
+        return page.render(values)
     }
 
     /// Parsed once; the template is a constant, so a parse error is a programming error caught by
@@ -63,6 +74,9 @@ package enum ReportHTML {
             "warnings": report.warnings,
             "summary": summary(data).map { ["label": $0.0, "value": $0.1] },
             "charts": charts(data).map { ["svg": $0.render()] },
+            "hasEvalMetrics": !data.evalMetrics.isEmpty,
+            "evalMetricsStep": data.evals.last?.step ?? 0,
+            "evalMetrics": data.evalMetrics.map { ["skill": $0.skill, "text": $0.text] },
             "hasCheckpoints": !report.checkpoints.isEmpty,
             "checkpoints": report.checkpoints.map { checkpoint -> [String: Any] in
                 ["state": checkpoint.state, "step": checkpoint.step, "kind": checkpoint.kind,
@@ -131,7 +145,7 @@ package enum ReportHTML {
         // Rewards are usually in 0...1 and drawn so (the ± std band is clipped to it); a custom
         // reward program's wider range gets an axis fitted to its data.
         let unitRange: ClosedRange<Double>? = (means.map(\.y) + data.evals.map(\.rewardMean)).allSatisfy { (0...1).contains($0) } ? 0...1 : nil
-        return [
+        var charts = [
             SVGChart(title: "Reward per step: mean ± std", xLabel: "step", yLabel: "reward", yRange: unitRange,
                      series: [SVGChart.Series(name: "mean", color: colors.mean, points: means, band: band)]),
             SVGChart(title: "Eval reward", xLabel: "step", yLabel: "reward", yRange: unitRange, series: evalSeries),
@@ -142,6 +156,14 @@ package enum ReportHTML {
                      series: [SVGChart.Series(name: "wall", color: colors.time,
                                               points: series.compactMap { p in p.wallMs.map { SVGChart.Point(x: Double(p.k), y: $0 / 1000) } })]),
         ]
+        // The lr schedule, beside the reward chart, for jobs whose steps recorded their lr.
+        if !data.lrSeries.isEmpty {
+            charts.insert(SVGChart(title: "Learning rate", xLabel: "step", yLabel: "lr", yRange: nil,
+                                   series: [SVGChart.Series(name: "lr", color: colors.lr,
+                                                            points: data.lrSeries.map { SVGChart.Point(x: Double($0.step), y: $0.lr) })]),
+                          at: 1)
+        }
+        return charts
     }
 
     package static func prettyJSON(_ json: String) -> String {
@@ -178,5 +200,17 @@ package enum ReportHTML {
         svg .line { fill: none; stroke-width: 2; stroke-linejoin: round; }
         svg .band { opacity: 0.18; stroke: none; }
         footer { color: var(--muted); font-size: 12px; margin-top: 32px; }
+        .legend { display: flex; gap: 16px; align-items: center; color: var(--muted); margin: 4px 0 12px; }
+        .swatch { display: inline-block; width: 14px; height: 4px; vertical-align: middle; margin-right: 6px; }
+        .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 12px; }
+        .example figcaption { font-size: 13px; font-weight: 600; margin: 2px 4px 6px; overflow-wrap: anywhere; }
+        .example .change { font-weight: normal; color: var(--muted); }
+        .example.improved .delta { color: #059669; } .example.regressed .delta { color: #dc2626; }
+        .pair { display: flex; gap: 6px; }
+        .pair .cell { flex: 1 1 0; min-width: 0; font-size: 12px; }
+        .pair img { display: block; width: 100%; height: auto; border-radius: 3px; }
+        .placeholder { display: flex; align-items: center; justify-content: center; text-align: center; aspect-ratio: 4 / 3;
+                       border: 1px dashed var(--muted); border-radius: 3px; color: var(--muted); padding: 6px; overflow-wrap: anywhere; }
+        .cell .caption { font-weight: 600; margin-top: 3px; } .cell .text { color: var(--muted); overflow-wrap: anywhere; }
         """
 }

@@ -1,5 +1,6 @@
 /// The report page, a Mustache template: `{{x}}` is escaped by the engine, `{{{x}}}` (the
-/// stylesheet and the SVG charts only) is not. Standalone section tags take their line with them.
+/// stylesheet and the SVG charts only) is not. The gallery's thumbnails are `data:` URLs in
+/// escaped attributes (base64 needs no escaping, and gets none it could be harmed by). Standalone section tags take their line with them.
 enum ReportTemplate {
     static let page = """
         <!DOCTYPE html>
@@ -43,6 +44,42 @@ enum ReportTemplate {
         {{/charts}}
         </div>
         </section>
+        {{#hasEvalMetrics}}
+        <section id="eval-metrics">
+        <h2>Eval metrics at step {{evalMetricsStep}}</h2>
+        <table class="eval-metrics">
+        {{#evalMetrics}}
+        <tr><th>{{skill}}</th><td>{{text}}</td></tr>
+        {{/evalMetrics}}
+        </table>
+        </section>
+        {{/hasEvalMetrics}}
+        {{#hasGallery}}
+        <section id="gallery">
+        <h2>Eval examples</h2>
+        <p class="sub">{{galleryNote}}</p>
+        <p class="legend"><span><span class="swatch" style="background: {{truthColor}}"></span>ground truth</span><span><span class="swatch" style="background: {{predictionColor}}"></span>prediction</span></p>
+        <div class="gallery">
+        {{#galleryItems}}
+        <figure class="example {{change}}" data-example="{{id}}" data-change="{{change}}">
+        <figcaption>{{id}} <span class="change">· {{skill}} · {{change}} <span class="delta">{{deltaText}}</span></span></figcaption>
+        <div class="pair">
+        {{#cells}}
+        <div class="cell">
+        {{#src}}<img src="{{src}}" width="{{width}}" height="{{height}}" alt="{{label}}: ground truth and prediction"/>{{/src}}
+        {{^src}}<div class="placeholder">{{placeholder}}</div>{{/src}}
+        <div class="caption">{{label}} · reward {{reward}}</div>
+        {{#lines}}
+        <div class="text">{{.}}</div>
+        {{/lines}}
+        </div>
+        {{/cells}}
+        </div>
+        </figure>
+        {{/galleryItems}}
+        </div>
+        </section>
+        {{/hasGallery}}
         <section id="checkpoints">
         <h2>Checkpoints</h2>
         {{^hasCheckpoints}}

@@ -68,6 +68,9 @@ package enum StatusText {
         }
         if let eval = report.lastEval {
             lines.append(String(format: "  eval       step %d: reward %.3f over %d examples", eval.step, eval.rewardMean, eval.n))
+            for (skill, figures) in eval.perSkill.sorted(by: { $0.key < $1.key }) {
+                lines.append("    " + skill.padding(toLength: 8, withPad: " ", startingAt: 0) + " " + EvalMetricsText.text(figures))
+            }
         }
         let live = report.checkpoints.filter { $0.deletedAtMs == nil }
         lines.append("  checkpoints \(live.count) saved" + (report.checkpoints.count > live.count ? ", \(report.checkpoints.count - live.count) deleted" : ""))

@@ -146,6 +146,10 @@ extension ProgressStore {
         migrator.registerMigration("v7: running time") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN running_ms INTEGER DEFAULT 0 CHECK (running_ms >= 0)")
         }
+
+        // ---- v8 (issue 14, evals you can look at): ProgressStore+EvalExamples.swift ----
+        registerEvalExamplesMigration(&migrator)
+        // ---- end of v8 ----
         return migrator
     }
 }

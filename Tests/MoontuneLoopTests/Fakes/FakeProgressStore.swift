@@ -16,6 +16,8 @@ actor FakeProgressStore: ProgressRecording {
     private(set) var steps: [Int: StepRecord] = [:]
     private(set) var checkpointRecords: [Int: CheckpointRecord] = [:]
     private(set) var evalRecords: [Int: EvalRecord] = [:]
+    /// Each eval's example rows, by eval step; written in the same write as the eval.
+    private(set) var evalExampleRecords: [Int: [EvalExampleRecord]] = [:]
     private(set) var events: [EventRecord] = []
     private(set) var serverStep: Int?
     private(set) var crashed = false
@@ -125,6 +127,11 @@ actor FakeProgressStore: ProgressRecording {
         try write("rewindSteps")
         let removed = steps.keys.filter { $0 > step }
         for k in removed { steps[k] = nil }
+        // As the live store: the evals after `step` go, and their examples with them.
+        for k in evalRecords.keys where k > step {
+            evalRecords[k] = nil
+            evalExampleRecords[k] = nil
+        }
         return removed.count
     }
 
@@ -162,9 +169,10 @@ actor FakeProgressStore: ProgressRecording {
         if checkpointRecords[step]?.deletingAtMs == nil { checkpointRecords[step]?.deletingAtMs = now }
     }
 
-    func recordEval(_ eval: EvalRecord) async throws {
+    func recordEval(_ eval: EvalRecord, examples: [EvalExampleRecord]) async throws {
         try write("recordEval")
         evalRecords[eval.step] = eval
+        evalExampleRecords[eval.step] = examples
     }
 
     func recordEvent(jobID: Int64, kind: String, step: Int?, message: String, dataJSON: String?, now: Int64) async throws {
