@@ -61,7 +61,7 @@ extension JobRunner {
         let ids = (try? String(decoding: JSONEncoder().encode(prepared.triedIDs), as: UTF8.self)) ?? "[]"
         try await store.recordSkippedStep(jobID: jobID, k: step, exampleIDs: ids, figures: StepFigures(statistics), now: now)
         context.waits.recordedWithStep(statistics.totalRetries)
-        machine.stepSkipped(step: step, extraRollouts: extraRollouts(prepared.signal))
+        machine.stepSkipped(step: step, extraRollouts: extraRollouts(tried: prepared.signal?.tried))
         machine.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: Int64(statistics.wallMs ?? 0))
         let attempts = prepared.signal?.attempts ?? 1
         let message = "step \(step) skipped: no group had signal (all rewards equal) in \(attempts) attempt\(attempts == 1 ? "" : "s") "
@@ -70,9 +70,9 @@ extension JobRunner {
         context.observer.record(.stepApplied(step: step, totalSteps: progress.totalSteps, statistics: statistics))
     }
 
-    /// Rollouts a step generated beyond its own batch.
-    func extraRollouts(_ signal: GroupSignal?) -> Int {
-        guard let signal else { return 0 }
-        return max(0, signal.tried - context.config.train.groupsPerStep) * context.config.train.rolloutsPerGroup
+    /// Rollouts a step that tried `tried` groups generated beyond its own batch.
+    func extraRollouts(tried: Int?) -> Int {
+        guard let tried else { return 0 }
+        return max(0, tried - context.config.train.groupsPerStep) * context.config.train.rolloutsPerGroup
     }
 }

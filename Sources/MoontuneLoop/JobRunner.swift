@@ -220,7 +220,13 @@ public final class JobRunner: @unchecked Sendable {
         let isSFT = context.config.train.isSFTStep(step)
         let lr = context.config.train.lr(atStep: step)
         let sentAtMs = now
-        try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, now: sentAtMs)
+        let counts = prepared.signal.map { signal in
+            var counts = StepFigures()
+            (counts.groupsTried, counts.groupsKept, counts.groupsDropped) = (signal.tried, signal.kept, signal.dropped)
+            return counts
+        }
+        try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, groups: counts,
+                                         now: sentAtMs)
         machine.intentRecorded(step: step)
 
         let outcomes = prepared.tried ?? groups.filter { $0.target == nil }.map(\.outcome)
@@ -332,9 +338,11 @@ public final class JobRunner: @unchecked Sendable {
 
     func markApplied(step: Int, statistics: StepStatistics?, reconciled: Bool, serverStep: Int? = nil) async throws {
         let metrics = StepMetrics(StepFigures(statistics), serverStep: serverStep, train: TrainNumbers(answer: statistics?.server ?? [:]))
+        // A step a later run reconciles has its groups only in its intent.
+        let tried = statistics == nil ? try await store.pendingIntent(jobID: jobID)?.groupsTried : statistics?.signal?.tried
         try await store.markStepApplied(jobID: jobID, k: step, metrics: metrics, reconciled: reconciled, now: now)
         context.waits.recordedWithStep(metrics.retries)
-        machine.stepApplied(step: step, reconciled: reconciled, extraRollouts: extraRollouts(statistics?.signal))
+        machine.stepApplied(step: step, reconciled: reconciled, extraRollouts: extraRollouts(tried: tried))
         if let statistics {
             context.observer.record(.stepApplied(step: step, totalSteps: progress.totalSteps, statistics: statistics))
         }

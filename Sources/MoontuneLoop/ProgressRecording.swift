@@ -13,7 +13,8 @@ public protocol ProgressRecording: Sendable {
     func checkpoints(jobID: Int64) async throws -> [CheckpointRecord]
     func evals(jobID: Int64) async throws -> [EvalRecord]
 
-    func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode, lr: Double?, now: Int64) async throws
+    func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode, lr: Double?, groups: StepFigures?,
+                          now: Int64) async throws
     func markStepApplied(jobID: Int64, k: Int, metrics: StepMetrics, reconciled: Bool, now: Int64) async throws
     func discardStepIntent(jobID: Int64, k: Int) async throws
     /// Removes every step record after `step`; returns how many went.

@@ -3,8 +3,10 @@ import GRDB
 extension ProgressStore {
     /// Commits the intent to send train_step for step `k`, before it is sent. A crash from here
     /// on leaves the intent, and the next run asks the server whether the step landed.
+    /// `groups`: the groups tried, kept and dropped (`train.skip_constant_groups`), kept when a
+    /// later run reconciles the step without its figures.
     public func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode = .rl, lr: Double? = nil,
-                                 now: Int64) async throws {
+                                 groups: StepFigures? = nil, now: Int64) async throws {
         try await write { db in
             let last = try Int.fetchOne(db, sql: "SELECT max(k) FROM steps WHERE job_id = ? AND state = 'applied'",
                                         arguments: [jobID]) ?? 0
@@ -12,8 +14,10 @@ extension ProgressStore {
             guard k == last + 1, pending == nil else {
                 throw StoreError(path: "", message: "intent for step \(k) refused: last applied is \(last), pending intent \(pending.map(String.init) ?? "none")")
             }
-            try StepRecord(jobID: jobID, k: k, state: .intent, exampleIDs: exampleIDs, intentAtMs: now, reconciled: false,
-                           retries: 0, mode: mode, lr: lr).insert(db)
+            var record = StepRecord(jobID: jobID, k: k, state: .intent, exampleIDs: exampleIDs, intentAtMs: now, reconciled: false,
+                                    retries: 0, mode: mode, lr: lr)
+            (record.groupsTried, record.groupsKept, record.groupsDropped) = (groups?.groupsTried, groups?.groupsKept, groups?.groupsDropped)
+            try record.insert(db)
         }
     }
 
@@ -26,7 +30,11 @@ extension ProgressStore {
             step.state = .applied
             step.appliedAtMs = now
             step.reconciled = reconciled
+            // The groups recorded with the intent stay when the figures have none (a step reconciled
+            // by a later run, which did not gather it).
+            let groups = (step.groupsTried, step.groupsKept, step.groupsDropped)
             step.figures = metrics.figures
+            if metrics.groupsTried == nil { (step.groupsTried, step.groupsKept, step.groupsDropped) = groups }
             step.serverStep = metrics.serverStep
             step.train = metrics.train
             try step.update(db)

@@ -144,17 +144,17 @@ extension EndToEnd {
         }
 
         @Test func theAnswerLengthAndTruncationRateAreRecordedAndTheirWarningIsLoggedOnce() async throws {
-            try await withWorkspace(skills: ["query"]) { workspace in
-                // One token: most answers are cut.
+            try await withWorkspace(skills: ["point"]) { workspace in
+                // One token, where a point takes two: every answer with a point is cut.
                 try workspace.writeConfig(name: "short", steps: 5, groups: 4, rollouts: 4, concurrency: 4, every: 5,
-                                          extraTrain: ["settings": ["max_tokens": 1]])
+                                          extraTrain: ["settings": ["point": ["max_tokens": 1]]])
                 let run = try await workspace.run(["run", "config.json"])
                 #expect(run.status == 0, "\(run.stderr)")
                 let steps = try await workspace.steps("short")
                 #expect(steps.count == 5)
                 for step in steps {
                     let rate = try #require(step.truncationRate, "step \(step.k) records its truncation rate")
-                    #expect(rate > 0.2 && rate <= 1)
+                    #expect(rate > 0.2 && rate <= 1, "step \(step.k): \(rate)")
                     let length = try #require(step.answerLengthMean)
                     #expect(length <= 1, "an answer of at most max_tokens tokens")
                 }

@@ -31,7 +31,7 @@ import Testing
         #expect(row.perSkill == ["point": 0.75])
         #expect(row.reconciled == true)
         let csv = MetricsFormat.csv.line(row)
-        #expect(csv == "step,2,2000,0.5,0.25,0.0,1.0,12,0.125,80.0,20.0,150.0,1,true,0.75,,,,,,,,,,,,,,false,,\n")
+        #expect(csv == "step,2,2000,0.5,0.25,0.0,1.0,12,0.125,80.0,20.0,150.0,1,true,0.75,,,,,,,,,,,,,,,false,,\n")
         #expect(csv.split(separator: ",", omittingEmptySubsequences: false).count == MetricsRow.columns.count)
     }
 

@@ -237,6 +237,7 @@ import Testing
         #expect(await job.run().state == .completed)
         #expect(await job.isExactWithSkips())
         #expect(await job.store.steps[2]?.reconciled == true)
+        #expect(await job.store.steps[2]?.groupsTried == 2, "the intent's groups, kept by the reconciliation")
         #expect(job.service.trainCalls == 3, "step 2 is never sent again")
     }
 

@@ -94,12 +94,16 @@ actor FakeProgressStore: ProgressRecording {
         return evalRecords.values.sorted { $0.step < $1.step }
     }
 
-    func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode, lr: Double?, now: Int64) async throws {
+    func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode, lr: Double?, groups: StepFigures?,
+                          now: Int64) async throws {
         try write("recordStepIntent")
         precondition(steps[k] == nil, "an intent for step \(k) over an existing record")
         precondition(!steps.values.contains { $0.state == .intent }, "two intents at once")
         steps[k] = StepRecord(jobID: jobID, k: k, state: .intent, exampleIDs: exampleIDs, intentAtMs: now, reconciled: false,
                               retries: 0, mode: mode, lr: lr)
+        steps[k]?.groupsTried = groups?.groupsTried
+        steps[k]?.groupsKept = groups?.groupsKept
+        steps[k]?.groupsDropped = groups?.groupsDropped
     }
 
     func markStepApplied(jobID: Int64, k: Int, metrics: StepMetrics, reconciled: Bool, now: Int64) async throws {
@@ -111,7 +115,9 @@ actor FakeProgressStore: ProgressRecording {
         step.appliedAtMs = now
         step.reconciled = reconciled
         step.serverStep = metrics.serverStep
+        let groups = (step.groupsTried, step.groupsKept, step.groupsDropped)
         step.figures = metrics.figures
+        if metrics.groupsTried == nil { (step.groupsTried, step.groupsKept, step.groupsDropped) = groups }
         steps[k] = step
         if let server = metrics.serverStep { serverStep = server }
     }
