@@ -122,11 +122,7 @@ public struct GroupSignal: Codable, Sendable, Equatable {
     public var skipped: Bool
 
     public init(tried: Int, kept: Int, dropped: Int, attempts: Int, skipped: Bool) {
-        self.tried = tried
-        self.kept = kept
-        self.dropped = dropped
-        self.attempts = attempts
-        self.skipped = skipped
+        (self.tried, self.kept, self.dropped, self.attempts, self.skipped) = (tried, kept, dropped, attempts, skipped)
     }
 }
 

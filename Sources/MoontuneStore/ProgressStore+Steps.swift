@@ -8,12 +8,7 @@ extension ProgressStore {
     public func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode = .rl, lr: Double? = nil,
                                  groups: StepFigures? = nil, now: Int64) async throws {
         try await write { db in
-            let last = try Int.fetchOne(db, sql: "SELECT max(k) FROM steps WHERE job_id = ? AND state = 'applied'",
-                                        arguments: [jobID]) ?? 0
-            let pending = try Int.fetchOne(db, sql: "SELECT k FROM steps WHERE job_id = ? AND state = 'intent'", arguments: [jobID])
-            guard k == last + 1, pending == nil else {
-                throw StoreError(path: "", message: "intent for step \(k) refused: last applied is \(last), pending intent \(pending.map(String.init) ?? "none")")
-            }
+            try Self.checkNextStep(db, jobID: jobID, k: k, what: "intent for step \(k)")
             var record = StepRecord(jobID: jobID, k: k, state: .intent, exampleIDs: exampleIDs, intentAtMs: now, reconciled: false,
                                     retries: 0, mode: mode, lr: lr)
             (record.groupsTried, record.groupsKept, record.groupsDropped) = (groups?.groupsTried, groups?.groupsKept, groups?.groupsDropped)
@@ -50,18 +45,22 @@ extension ProgressStore {
     /// precedes it since nothing goes to the server.
     public func recordSkippedStep(jobID: Int64, k: Int, exampleIDs: String, figures: StepFigures, now: Int64) async throws {
         try await write { db in
-            let last = try Int.fetchOne(db, sql: "SELECT max(k) FROM steps WHERE job_id = ? AND state = 'applied'",
-                                        arguments: [jobID]) ?? 0
-            let pending = try Int.fetchOne(db, sql: "SELECT k FROM steps WHERE job_id = ? AND state = 'intent'", arguments: [jobID])
-            guard k == last + 1, pending == nil else {
-                throw StoreError(path: "", message: "skipped step \(k) refused: last applied is \(last), pending intent \(pending.map(String.init) ?? "none")")
-            }
+            try Self.checkNextStep(db, jobID: jobID, k: k, what: "skipped step \(k)")
             var record = StepRecord(jobID: jobID, k: k, state: .applied, exampleIDs: exampleIDs, intentAtMs: now, appliedAtMs: now,
                                     reconciled: false, retries: 0, mode: .rl)
             record.figures = figures
             record.skipped = true
             try record.insert(db)
             try db.execute(sql: "UPDATE jobs SET updated_at_ms = ?, heartbeat_ms = ? WHERE id = ?", arguments: [now, now, jobID])
+        }
+    }
+
+    /// Step `k` may be recorded only right after the last applied one, with no intent pending.
+    static func checkNextStep(_ db: Database, jobID: Int64, k: Int, what: String) throws {
+        let last = try Int.fetchOne(db, sql: "SELECT max(k) FROM steps WHERE job_id = ? AND state = 'applied'", arguments: [jobID]) ?? 0
+        let pending = try Int.fetchOne(db, sql: "SELECT k FROM steps WHERE job_id = ? AND state = 'intent'", arguments: [jobID])
+        guard k == last + 1, pending == nil else {
+            throw StoreError(path: "", message: "\(what) refused: last applied is \(last), pending intent \(pending.map(String.init) ?? "none")")
         }
     }
 
@@ -178,11 +177,8 @@ public struct GroupSignalTotals: Codable, Sendable, Equatable {
     }
 
     public init(skippedSteps: Int, groupsTried: Int, groupsKept: Int, groupsDropped: Int, steps: Int) {
-        self.skippedSteps = skippedSteps
-        self.groupsTried = groupsTried
-        self.groupsKept = groupsKept
-        self.groupsDropped = groupsDropped
-        self.steps = steps
+        (self.skippedSteps, self.groupsTried, self.groupsKept) = (skippedSteps, groupsTried, groupsKept)
+        (self.groupsDropped, self.steps) = (groupsDropped, steps)
     }
 
     /// Groups tried beyond each step's own batch of `groupsPerStep`.
