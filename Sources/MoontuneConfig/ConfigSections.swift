@@ -88,6 +88,8 @@ public struct TrainConfig: Sendable, Equatable {
     /// train_step; a step whose groups all are tries more examples (see `DataOrder`), up to a
     /// bound, and is recorded skipped when none carries signal.
     public var skipConstantGroups = false
+    /// With `skipConstantGroups`, the most attempts a step makes after its own batch.
+    public static let maxExtraAttempts = 3
 
     public init() {}
 

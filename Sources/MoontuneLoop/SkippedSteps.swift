@@ -1,3 +1,5 @@
+import MoontuneConfig
+
 /// `train.skip_constant_groups`: which of a step's groups go to train_step, and when the step
 /// tries more examples or is skipped. A pure function of the groups' rewards.
 ///
@@ -10,7 +12,7 @@
 /// nothing is sent.
 public enum GroupSignalFilter {
     /// Attempts after the step's own batch, at most.
-    public static let maxExtraAttempts = 3
+    public static let maxExtraAttempts = TrainConfig.maxExtraAttempts
 
     public enum Decision: Sendable, Equatable {
         /// Train on these groups of the attempt (their positions, in order).
