@@ -165,6 +165,22 @@ public struct Rollout: Sendable, Hashable {
     }
 }
 
+extension Rollout {
+    /// Why generation ended, when the server says (live service): `length` when max_tokens cut
+    /// the answer, `stop` otherwise.
+    public var finishReason: String? { raw["finish_reason"].flatMap { try? $0.decode(String.self) } }
+
+    /// The length of the answer: its `answer_tokens` when the server sends them, else the words
+    /// of a query's answer; nil when neither is known.
+    public var answerLength: Int? {
+        if let tokens = raw["answer_tokens"]?.arrayElements() { return tokens.count }
+        if case .query(let answer, _) = output {
+            return answer.split(whereSeparator: { $0.isWhitespace }).count
+        }
+        return nil
+    }
+}
+
 /// The answer of `POST /tuning/rollouts`.
 public struct RolloutsResponse: Sendable {
     /// The echoed request, exactly as sent back.

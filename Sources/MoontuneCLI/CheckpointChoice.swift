@@ -25,7 +25,10 @@ enum CheckpointChoice: Equatable {
             guard let latest = saved.last else { throw CommandFailure("job \(job): \(available)") }
             return latest
         case .best:
-            let scored = saved.compactMap { step in evals[step].map { (step, $0) } }
+            // Evals are recorded by the record's step; after skipped steps a checkpoint's server step differs.
+            let onServer = Dictionary(record.map { ($0.step, $0.stepOnServer) }, uniquingKeysWith: { a, _ in a })
+            let byServer = Dictionary(evals.map { (onServer[$0.key] ?? $0.key, $0.value) }, uniquingKeysWith: max)
+            let scored = saved.compactMap { step in byServer[step].map { (step, $0) } }
             // The best eval reward; the earliest step among equals, as retention's keep_best.
             guard let best = scored.max(by: { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 > $1.0) }) else {
                 throw CommandFailure("job \(job) has no eval recorded at a saved checkpoint, so there is no best one; "

@@ -139,8 +139,8 @@ struct ProbeCommand: AsyncParsableCommand {
                     }
                     let response = try await client.rollouts(request)
                     let rewards = try await scorer.rewards(for: example, rollouts: response.rollouts, serverRewards: response.rewards)
-                    let reasons = response.rollouts.map { $0.raw["finish_reason"].flatMap { try? $0.decode(String.self) } }
-                    let lengths = response.rollouts.map(answerLength)
+                    let reasons = response.rollouts.map(\.finishReason)
+                    let lengths = response.rollouts.map(\.answerLength)
                     return (position, ProbeAnalysis.Group(skill: example.skill, rewards: rewards, finishReasons: reasons,
                                                           answerLengths: lengths))
                 }
@@ -149,15 +149,5 @@ struct ProbeCommand: AsyncParsableCommand {
             for try await result in group { groups.append(result) }
             return groups.sorted { $0.0 < $1.0 }.map(\.1)
         }
-    }
-
-    /// The length of a rollout's answer: its `answer_tokens` when the server sends them, else the
-    /// words of a query's answer.
-    static func answerLength(_ rollout: Rollout) -> Int? {
-        if let tokens = rollout.raw["answer_tokens"]?.arrayElements() { return tokens.count }
-        if case .query(let answer, _) = rollout.output {
-            return answer.split(whereSeparator: { $0.isWhitespace }).count
-        }
-        return nil
     }
 }

@@ -14,7 +14,8 @@ package struct ConfigDecoder {
                           "in_doubt_wait_s", "max_response_bytes", "train_step_timeout_s", "push_metrics"]
     package static let dataKeys = ["train", "eval", "max_image_bytes", "allow_absolute_paths"]
     package static let trainKeys = ["steps", "groups_per_step", "rollouts_per_group", "lr", "seed", "concurrency",
-                            "max_staleness", "reasoning", "settings", "sft_steps", "lr_schedule"]
+                            "max_staleness", "reasoning", "settings", "sft_steps", "lr_schedule",
+                            "skip_constant_groups"]
     package static let lrScheduleKeys = ["type", "warmup_steps", "final_lr"]
     package static let settingsKeys = ["temperature", "top_p", "max_tokens", "max_objects", "point", "detect", "query"]
     package static let skillSettingsKeys = ["temperature", "top_p", "max_tokens", "max_objects"]
@@ -207,6 +208,7 @@ package struct ConfigDecoder {
         atLeast(train, "concurrency", 1, &result.concurrency, atMost: Self.maxConcurrency)
         atLeast(train, "max_staleness", 0, &result.maxStaleness, atMost: Self.maxStaleness)
         if let reasoning = train.bool("reasoning") { result.reasoning = reasoning }
+        if let skip = train.bool("skip_constant_groups") { result.skipConstantGroups = skip }
         if let settings = train.object("settings") {
             result.settings = decodeSettings(settings)
             for skill in Skill.allCases {

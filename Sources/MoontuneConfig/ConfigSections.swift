@@ -84,6 +84,12 @@ public struct TrainConfig: Sendable, Equatable {
     public var sftSteps: Int = 0
     /// How the lr changes over the steps (`train.lr_schedule`).
     public var lrSchedule = LRSchedule()
+    /// `train.skip_constant_groups`: RL groups whose rewards are all equal are left out of
+    /// train_step; a step whose groups all are tries more examples (see `DataOrder`), up to a
+    /// bound, and is recorded skipped when none carries signal.
+    public var skipConstantGroups = false
+    /// With `skipConstantGroups`, the most attempts a step makes after its own batch.
+    public static let maxExtraAttempts = 3
 
     public init() {}
 

@@ -36,6 +36,7 @@ extension JobConfig {
                 "reasoning": .bool(train.reasoning),
                 "settings": Self.settingsJSON(train.settings, skills: train.skillSettings),
                 "sft_steps": .int(train.sftSteps),
+                "skip_constant_groups": .bool(train.skipConstantGroups),
                 "lr_schedule": .members([
                     "type": .string(train.lrSchedule.kind.rawValue),
                     "warmup_steps": .int(train.lrSchedule.warmupSteps),

@@ -33,6 +33,8 @@ public final class ConsoleObserver: RunObserver, Sendable {
         var trainBackoffUntil: Date?
         /// Set by `finished`: the live line has been written for good and is not redrawn.
         var done = false
+        /// The training warnings, logged when they appear and when they clear.
+        var warnings = WarningTracker()
     }
 
     package let interactive: Bool
@@ -94,6 +96,7 @@ public final class ConsoleObserver: RunObserver, Sendable {
                 state.lastMean = mean
                 if let mean { state.recentMeans = Array((state.recentMeans + [mean]).suffix(10)) }
             }
+            defer { logWarnings(state.withLock { $0.warnings.stepApplied(step: step, statistics: statistics) }) }
             if interactive {
                 if verbosity >= .verbose {
                     notice(Self.describe(step: step, statistics), [])
@@ -107,6 +110,11 @@ public final class ConsoleObserver: RunObserver, Sendable {
                 fields += [("constant_groups", .double(statistics.constantGroupFraction)), ("retries", .int(statistics.totalRetries))]
                 if let wall = statistics.wallMs { fields.append(("wall_ms", .double(wall))) }
                 if statistics.reconciled { fields.append(("reconciled", .bool(true))) }
+                if let signal = statistics.signal {
+                    fields += [("groups_tried", .int(signal.tried)), ("groups_kept", .int(signal.kept))]
+                    if signal.skipped { fields.append(("skipped", .bool(true))) }
+                }
+                if let rate = statistics.truncationRate { fields.append(("truncation_rate", .double(rate))) }
                 emit(fields)
             }
         case let .checkpointSaved(step, checkpointID, kind):
@@ -115,6 +123,9 @@ public final class ConsoleObserver: RunObserver, Sendable {
         case .checkpointDeleted(let step):
             notice("checkpoint \(step) deleted", [("event", .string("checkpoint_deleted")), ("step", .int(step))])
         case let .evalRecorded(step, summary):
+            defer {
+                logWarnings(state.withLock { $0.warnings.evalRecorded(step: step, rewardMean: summary.rewardMean, count: summary.count) })
+            }
             let skills = summary.perSkill.sorted { $0.key < $1.key }.map { "\($0.key) \(Self.format($0.value.mean))" }.joined(separator: ", ")
             notice("eval at step \(step): reward \(Self.format(summary.rewardMean)) over \(summary.count) examples (\(skills))",
                    [("event", .string("eval")), ("step", .int(step)), ("reward_mean", .double(summary.rewardMean)), ("n", .int(summary.count))])
@@ -162,6 +173,18 @@ public final class ConsoleObserver: RunObserver, Sendable {
             }
         case .notice(let message):
             notice(message, [("event", .string("notice")), ("message", .string(message))])
+        }
+    }
+
+    /// One line for each training warning that appeared, and one for each that cleared.
+    private func logWarnings(_ change: WarningTracker.Change) {
+        for warning in change.appeared {
+            notice("warning: \(warning.message)", [("event", .string("warning")), ("kind", .string(warning.kind)),
+                                                   ("message", .string(warning.message))], level: "warn")
+        }
+        for warning in change.cleared {
+            notice("warning cleared: \(warning.message)", [("event", .string("warning_cleared")), ("kind", .string(warning.kind)),
+                                                           ("message", .string(warning.message))])
         }
     }
 
@@ -273,6 +296,11 @@ public final class ConsoleObserver: RunObserver, Sendable {
 
     package static func describe(step: Int, _ statistics: StepStatistics) -> String {
         var text = "step \(step): reward \(statistics.rewards.map { format($0.mean) } ?? "-")"
+        if let signal = statistics.signal, signal.skipped {
+            text += ", skipped (no group with signal in \(signal.tried) tried)"
+        } else if let signal = statistics.signal, signal.dropped > 0 {
+            text += ", \(signal.kept) groups kept of \(signal.tried)"
+        }
         if let wall = statistics.wallMs { text += String(format: ", %.0f ms", wall) }
         if statistics.totalRetries > 0 { text += ", \(statistics.totalRetries) retries" }
         return text

@@ -56,6 +56,43 @@ public struct DataOrder: Sendable, Hashable {
         return result
     }
 
+    /// The example indices of attempt `attempt` of step `k`, in group order. Attempt 0 is
+    /// `indices(forStep:)`, the step's own batch. A later attempt (`train.skip_constant_groups`:
+    /// every group of the earlier ones was constant) draws `groupsPerStep` indices from a
+    /// SplitMix64 stream of its own, seeded by (seed, step, attempt): without repeats when the
+    /// set is large enough, with them when it is not. It depends on nothing else, so no other
+    /// step's batch (nor any other attempt's) changes.
+    public func indices(forStep k: Int, attempt: Int) -> [Int] {
+        guard attempt > 0 else { return indices(forStep: k) }
+        guard k >= 1, count > 0, groupsPerStep > 0 else { return [] }
+        var random = SplitMix64(seed: Self.attemptSeed(seed: seed, step: k, attempt: attempt))
+        guard count >= groupsPerStep else {
+            return (0..<groupsPerStep).map { _ in Int(random.next(below: UInt64(count))) }
+        }
+        // The first groupsPerStep positions of a Fisher-Yates shuffle, the swaps kept sparse.
+        var swapped: [Int: Int] = [:]
+        var result: [Int] = []
+        result.reserveCapacity(groupsPerStep)
+        for i in 0..<groupsPerStep {
+            let j = i + Int(random.next(below: UInt64(count - i)))
+            let atJ = swapped[j] ?? j
+            swapped[j] = swapped[i] ?? i
+            result.append(atJ)
+        }
+        return result
+    }
+
+    /// The seed of an attempt's stream: the job's seed, the step and the attempt mixed through a
+    /// SplitMix64 step each, so nearby steps and attempts give unrelated streams.
+    package static func attemptSeed(seed: UInt64, step: Int, attempt: Int) -> UInt64 {
+        var mix = SplitMix64(seed: seed ^ 0xA77E_3B75_0F5E_ED00)
+        var value = mix.next()
+        var stepMix = SplitMix64(seed: value ^ UInt64(bitPattern: Int64(step)))
+        value = stepMix.next()
+        var attemptMix = SplitMix64(seed: value ^ UInt64(bitPattern: Int64(attempt)))
+        return attemptMix.next()
+    }
+
     /// The shuffled order of one epoch, shuffled once and then served from `PermutationCache`
     /// (every step and every gatherer asks for it, and each builds its own `DataOrder`).
     package func permutation(epoch: UInt64) -> [Int] {

@@ -58,6 +58,8 @@ extension JobConfig {
         // Settings added later enter the fingerprint only when set, so that a job recorded by an
         // earlier version (which did not have them) still resumes.
         if train.sftSteps > 0 { components["train.sft_steps"] = String(train.sftSteps) }
+        // Absent from an older job's fingerprint, which so reads as `false`.
+        if train.skipConstantGroups { components["train.skip_constant_groups"] = "true" }
         // A schedule other than the constant one depends on the number of steps too: extending
         // such a job would change the lr of the steps still to come.
         if !train.lrSchedule.isDefault {

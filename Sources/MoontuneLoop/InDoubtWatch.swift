@@ -15,11 +15,15 @@ public struct InDoubtWatch: Sendable, Equatable {
     public let deadlineMs: Int64
     /// Reads of the server's step so far.
     public private(set) var reads = 0
+    /// The record's skipped steps up to `lastApplied`, which the server never saw: its steps are
+    /// the record's less these.
+    public let skipped: Int
 
-    public init(step: Int, lastApplied: Int, sentAtMs: Int64, waitMs: Int64) {
+    public init(step: Int, lastApplied: Int, sentAtMs: Int64, waitMs: Int64, skipped: Int = 0) {
         self.step = step
         self.lastApplied = lastApplied
         self.deadlineMs = sentAtMs + max(0, waitMs)
+        self.skipped = skipped
     }
 
     public enum Action: Sendable, Equatable {
@@ -45,7 +49,7 @@ public struct InDoubtWatch: Sendable, Equatable {
     /// Decides after reading `serverStep` at `nowMs`.
     public mutating func decide(serverStep: Int, nowMs: Int64) -> Action {
         reads += 1
-        switch ReconcileOutcome.decide(lastApplied: lastApplied, pendingIntent: step, serverStep: serverStep) {
+        switch ReconcileOutcome.decide(lastApplied: lastApplied - skipped, pendingIntent: step - skipped, serverStep: serverStep) {
         case .markApplied:
             return .markApplied
         case .discardIntent:

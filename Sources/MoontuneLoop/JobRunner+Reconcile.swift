@@ -59,7 +59,11 @@ extension JobRunner {
         let pending = try await store.pendingIntent(jobID: jobID)?.k
         let checkpoints = try await store.checkpoints(jobID: jobID)
         let evals = try await store.evals(jobID: jobID)
-        machine.loaded(lastApplied: lastApplied, pendingIntent: pending, checkpoints: checkpoints, evals: evals)
+        let train = context.config.train
+        let skipped = train.skipConstantGroups ? try await store.skippedSteps(jobID: jobID) : []
+        let extraGroups = train.skipConstantGroups ? try await store.extraGroupsTried(jobID: jobID, groupsPerStep: train.groupsPerStep) : 0
+        machine.loaded(lastApplied: lastApplied, pendingIntent: pending, checkpoints: checkpoints, evals: evals, skippedSteps: skipped,
+                       extraRollouts: extraGroups * train.rolloutsPerGroup)
     }
 
     /// Asks the server for its step — `checkpoints/save` is idempotent and returns it, and gives a
@@ -79,7 +83,8 @@ extension JobRunner {
             let checkpoint: Checkpoint?
             (serverStep, checkpoint) = try await currentServerStep()
             if let checkpoint {
-                try await recordCheckpoint(checkpoint, kind: machine.kindForServerCheckpoint(step: checkpoint.step))
+                try await recordCheckpoint(checkpoint,
+                                           kind: machine.kindForServerCheckpoint(step: machine.recordStep(ofServerCheckpoint: checkpoint.step)))
             }
             guard var current = watch else { break }
             let action = current.decide(serverStep: serverStep, nowMs: now)
@@ -118,14 +123,18 @@ extension JobRunner {
         }
     }
 
-    func rewind(to server: Int, from recorded: Int) async throws {
+    /// Moves the record back to step `step`, the record's step of the server's (the same number
+    /// unless steps were skipped).
+    func rewind(to step: Int, from recorded: Int) async throws {
+        let server = progress.serverStep(after: step)
         if let pending = progress.pendingIntent {
             try await store.discardStepIntent(jobID: jobID, k: pending)
         }
-        let removed = try await store.rewindSteps(jobID: jobID, after: server)
+        let removed = try await store.rewindSteps(jobID: jobID, after: step)
         machine.rewound()
         try await loadProgress()
-        try await noteReconciled(step: server, "rewound from step \(recorded) to the server's step \(server) (\(removed) step records removed)")
+        let target = server == step ? "the server's step \(server)" : "step \(step) (the server's step \(server), after skipped steps)"
+        try await noteReconciled(step: step, "rewound from step \(recorded) to \(target) (\(removed) step records removed)")
     }
 
     func noteReconciled(step: Int?, _ message: String) async throws {
@@ -139,8 +148,9 @@ extension JobRunner {
         let onServer = try await context.client.checkpoints(finetuneID: finetuneID)
         let sync = machine.checkpointsToSync(onServer: onServer)
         for (checkpoint, kind) in sync.record {
+            let step = machine.recordStep(ofServerCheckpoint: checkpoint.step)
             try await recordCheckpoint(checkpoint, kind: kind)
-            try await noteReconciled(step: checkpoint.step, "recorded checkpoint \(checkpoint.step) found on the server")
+            try await noteReconciled(step: step, "recorded checkpoint \(step) found on the server")
         }
         for step in sync.gone {
             try await store.markCheckpointDeleted(jobID: jobID, step: step, now: now)

@@ -45,7 +45,8 @@ public final class JobRunner: @unchecked Sendable {
             let evalUsed = context.evalDataset.map { min(config.eval?.maxExamples ?? 0, $0.count) } ?? 0
             progress.budget = BudgetRule(maxRollouts: budget.maxRollouts, maxMs: budget.maxHours.map { Int64($0 * 3_600_000) },
                                          rolloutsPerStep: config.train.groupsPerStep * config.train.rolloutsPerGroup,
-                                         sftSteps: config.train.sftSteps, rolloutsPerEval: evalUsed)
+                                         sftSteps: config.train.sftSteps, rolloutsPerEval: evalUsed,
+                                         attemptsPerStep: config.train.skipConstantGroups ? 1 + GroupSignalFilter.maxExtraAttempts : 1)
         }
         machine = LoopStateMachine(progress: progress, maxStaleness: config.train.maxStaleness,
                                    rewindToServer: context.rewindToServer, jobName: config.name, sftSteps: config.train.sftSteps)
@@ -181,7 +182,12 @@ public final class JobRunner: @unchecked Sendable {
                         continue
                     }
                     if Task.isShuttingDownGracefully { throw StopRequested() }
-                    try await apply(prepared)
+                    guard let kept = try await keepGroupsWithSignal(prepared) else {
+                        serverApplied.reset(to: progress.lastApplied)
+                        continue
+                    }
+                    if Task.isShuttingDownGracefully { throw StopRequested() }
+                    try await apply(kept)
                     serverApplied.reset(to: progress.lastApplied)
                 case .stopForBudget(let reason):
                     rollouts.cancelAll()
@@ -214,10 +220,16 @@ public final class JobRunner: @unchecked Sendable {
         let isSFT = context.config.train.isSFTStep(step)
         let lr = context.config.train.lr(atStep: step)
         let sentAtMs = now
-        try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, now: sentAtMs)
+        let counts = prepared.signal.map { signal in
+            var counts = StepFigures()
+            (counts.groupsTried, counts.groupsKept, counts.groupsDropped) = (signal.tried, signal.kept, signal.dropped)
+            return counts
+        }
+        try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, groups: counts,
+                                         now: sentAtMs)
         machine.intentRecorded(step: step)
 
-        let outcomes = groups.filter { $0.target == nil }.map { GroupOutcome(skill: $0.skill, rewards: $0.rewards, staleness: $0.staleness) }
+        let outcomes = prepared.tried ?? groups.filter { $0.target == nil }.map(\.outcome)
         let trainGroups = groups.map(\.trainGroup)
         let clock = ContinuousClock()
         let trainStarted = clock.now
@@ -256,7 +268,7 @@ public final class JobRunner: @unchecked Sendable {
             context.observer.record(.notice(message))
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
-                                            reconciled: true)
+                                            reconciled: true, signal: prepared.signal)
             // A graceful stop may cut the watch short: the intent stays, and the next run watches
             // out the rest of the window and reconciles.
             try await stoppable { [self] in
@@ -297,7 +309,7 @@ public final class JobRunner: @unchecked Sendable {
             let clock = ContinuousClock()
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs, trainLatencyMs: trainMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
-                                            server: result.numbers)
+                                            server: result.numbers, signal: prepared.signal)
             try await markApplied(step: step, statistics: statistics, reconciled: false, serverStep: result.step)
             machine.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: Int64(statistics.wallMs ?? 0))
             if retries.total > 0 {
@@ -325,13 +337,12 @@ public final class JobRunner: @unchecked Sendable {
     }
 
     func markApplied(step: Int, statistics: StepStatistics?, reconciled: Bool, serverStep: Int? = nil) async throws {
-        var metrics = StepMetrics(reconciledFrom: statistics)
-        if statistics == nil { metrics.json = nil }
-        metrics.serverStep = serverStep
-        metrics.train = TrainNumbers(answer: statistics?.server ?? [:])
+        let metrics = StepMetrics(StepFigures(statistics), serverStep: serverStep, train: TrainNumbers(answer: statistics?.server ?? [:]))
+        // A step a later run reconciles has its groups only in its intent.
+        let tried = statistics == nil ? try await store.pendingIntent(jobID: jobID)?.groupsTried : statistics?.signal?.tried
         try await store.markStepApplied(jobID: jobID, k: step, metrics: metrics, reconciled: reconciled, now: now)
         context.waits.recordedWithStep(metrics.retries)
-        machine.stepApplied(step: step, reconciled: reconciled)
+        machine.stepApplied(step: step, reconciled: reconciled, extraRollouts: extraRollouts(tried: tried))
         if let statistics {
             context.observer.record(.stepApplied(step: step, totalSteps: progress.totalSteps, statistics: statistics))
         }
@@ -348,11 +359,15 @@ public final class JobRunner: @unchecked Sendable {
         try await recordCheckpoint(checkpoint, kind: kind)
     }
 
+    /// Records a checkpoint the server saved at its step, under the record's step for it (the
+    /// same number unless steps were skipped, when the server's step goes with the record).
     func recordCheckpoint(_ checkpoint: Checkpoint, kind: CheckpointKind) async throws {
-        try await store.recordCheckpoint(jobID: jobID, step: checkpoint.step, checkpointID: checkpoint.checkpointID, kind: kind,
-                                         expiresAtMs: checkpoint.expiresAtMs, now: now)
-        machine.checkpointRecorded(step: checkpoint.step, kind: kind)
-        context.observer.record(.checkpointSaved(step: checkpoint.step, checkpointID: checkpoint.checkpointID, kind: kind))
+        let step = machine.recordStep(ofServerCheckpoint: checkpoint.step)
+        let serverStep = step == checkpoint.step ? nil : checkpoint.step
+        try await store.recordCheckpoint(jobID: jobID, step: step, checkpointID: checkpoint.checkpointID, kind: kind,
+                                         expiresAtMs: checkpoint.expiresAtMs, serverStep: serverStep, now: now)
+        machine.checkpointRecorded(step: step, kind: kind, serverStep: serverStep)
+        context.observer.record(.checkpointSaved(step: step, checkpointID: checkpoint.checkpointID, kind: kind))
     }
 
     /// Deletes a checkpoint, recording the intent before the call and the result after, so that a
@@ -362,10 +377,14 @@ public final class JobRunner: @unchecked Sendable {
             try await store.markCheckpointDeleting(jobID: jobID, step: step, now: now)
             machine.deletionStarted(step: step)
         }
-        do {
-            try await context.client.deleteCheckpoint(finetuneID: finetuneID, step: step)
-        } catch let error as APIError where error.kind == .notFound || error.kind == .gone {
-            // Already gone: the earlier attempt landed before a crash or a lost answer.
+        // A record that shares its server checkpoint with another live one (saved at a skipped
+        // step) goes without deleting what the other still stands for.
+        if let serverStep = machine.serverDeletion(step: step) {
+            do {
+                try await context.client.deleteCheckpoint(finetuneID: finetuneID, step: serverStep)
+            } catch let error as APIError where error.kind == .notFound || error.kind == .gone {
+                // Already gone: the earlier attempt landed before a crash or a lost answer.
+            }
         }
         try await store.markCheckpointDeleted(jobID: jobID, step: step, now: now)
         machine.checkpointDeleted(step: step)
@@ -380,12 +399,19 @@ extension Duration {
     }
 }
 
-extension StepMetrics {
-    init(reconciledFrom statistics: StepStatistics?) {
+extension StepFigures {
+    /// The recorded figures of a step's statistics (none, when a reconciliation found a step this
+    /// run did not gather).
+    init(_ statistics: StepStatistics?) {
         self.init(rewardMean: statistics?.rewards?.mean, rewardStd: statistics?.rewards?.std,
                   rewardMin: statistics?.rewards?.min, rewardMax: statistics?.rewards?.max,
                   constantGroupFraction: statistics?.constantGroupFraction,
                   rolloutLatencyMs: statistics?.rolloutLatencyMs?.mean, trainLatencyMs: statistics?.trainLatencyMs,
-                  wallMs: statistics?.wallMs, retries: statistics?.totalRetries ?? 0, json: statistics?.json())
+                  wallMs: statistics?.wallMs, retries: statistics?.totalRetries ?? 0, metricsJSON: statistics?.json())
+        answerLengthMean = statistics?.answerLengthMean
+        truncationRate = statistics?.truncationRate
+        groupsTried = statistics?.signal?.tried
+        groupsKept = statistics?.signal?.kept
+        groupsDropped = statistics?.signal?.dropped
     }
 }

@@ -12,13 +12,19 @@ public struct BudgetRule: Sendable, Equatable {
     public var sftSteps: Int
     /// Rollouts one eval generates (one per eval example).
     public var rolloutsPerEval: Int
+    /// The most attempts an RL step may make: 1, or 1 + `GroupSignalFilter.maxExtraAttempts` with
+    /// `train.skip_constant_groups`. Steps gathered ahead are paid for as if each step before
+    /// them took all of its attempts.
+    public var attemptsPerStep: Int
 
-    public init(maxRollouts: Int?, maxMs: Int64?, rolloutsPerStep: Int, sftSteps: Int, rolloutsPerEval: Int) {
+    public init(maxRollouts: Int?, maxMs: Int64?, rolloutsPerStep: Int, sftSteps: Int, rolloutsPerEval: Int,
+                attemptsPerStep: Int = 1) {
         self.maxRollouts = maxRollouts
         self.maxMs = maxMs
         self.rolloutsPerStep = rolloutsPerStep
         self.sftSteps = sftSteps
         self.rolloutsPerEval = rolloutsPerEval
+        self.attemptsPerStep = max(1, attemptsPerStep)
     }
 
     /// Rollouts of step `k`.
@@ -76,10 +82,11 @@ extension LoopPlanner {
         return min(progress.totalSteps, max(fired, 0))
     }
 
-    /// Rollouts the record accounts for: every applied step's and every recorded eval's.
+    /// Rollouts the record accounts for: every applied step's (its extra attempts included) and
+    /// every recorded eval's.
     public static func rolloutsSpent(_ progress: RecordedProgress) -> Int {
         guard let budget = progress.budget else { return 0 }
-        return budget.cost(throughStep: progress.lastApplied) + progress.evalSteps.count * budget.rolloutsPerEval
+        return budget.cost(throughStep: progress.lastApplied) + progress.extraRollouts + progress.evalSteps.count * budget.rolloutsPerEval
     }
 
     /// Why the next move would go past the budget, or nil. `evalNext`: the next move is an eval
@@ -118,6 +125,8 @@ extension LoopPlanner {
             }
             spent += budget.cost(ofStep: step + 1)
             if spent > max { break }
+            // The attempts this step may still need before a later step's rollouts go out.
+            spent += budget.cost(ofStep: step + 1) * (budget.attemptsPerStep - 1)
             step += 1
         }
         return Swift.max(k + 1, step)

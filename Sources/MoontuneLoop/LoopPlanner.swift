@@ -30,6 +30,14 @@ public struct RecordedProgress: Sendable, Equatable {
     public var elapsedMs: Int64 = 0
     /// How long the last step took, as the estimate of the next one.
     public var lastStepMs: Int64 = 0
+    /// Steps recorded skipped (`train.skip_constant_groups`: no group had signal, nothing was
+    /// sent), in order: the server's step is behind the record's by those up to it.
+    public var skippedSteps: [Int] = []
+    /// Rollouts the applied steps generated beyond their own batch (the extra attempts of
+    /// `train.skip_constant_groups`), for the rollout budget.
+    public var extraRollouts = 0
+    /// The server's step of a live checkpoint, where the record says it differs from its step.
+    public var checkpointServerSteps: [Int: Int] = [:]
 
     public init(totalSteps: Int, lastApplied: Int = 0, pendingIntent: Int? = nil, liveCheckpoints: [Int: CheckpointKind] = [:],
                 deletingCheckpoints: Set<Int> = [], evalSteps: Set<Int> = [], checkpointEvery: Int, evalEvery: Int? = nil,
@@ -77,7 +85,8 @@ public enum LoopPlanner {
         let k = progress.lastApplied
         // A reconciliation save at a step the cadence wants is saved (idempotently) again, which
         // records it under the cadence's kind.
-        if k >= 1, let kind = checkpointKind(at: k, progress),
+        // Nothing to save while the server has no step (every step so far was skipped).
+        if k >= 1, progress.serverStep(after: k) >= 1, let kind = checkpointKind(at: k, progress),
            progress.liveCheckpoints[k] == nil || progress.liveCheckpoints[k] == .reconcile
             || (kind == .final && progress.liveCheckpoints[k] == .cadence) {
             return .saveCheckpoint(step: k, kind: kind)
@@ -86,9 +95,7 @@ public enum LoopPlanner {
         let end = endStep(progress)
         if evalDue || k < end, let reason = budgetExceeded(progress, evalNext: evalDue) {
             // The last applied step is saved before the job stops.
-            if k >= 1, progress.liveCheckpoints[k] == nil || progress.liveCheckpoints[k] == .reconcile {
-                return .saveCheckpoint(step: k, kind: .cadence)
-            }
+            if let step = saveBeforeBudgetStop(progress) { return .saveCheckpoint(step: step, kind: .cadence) }
             return .stopForBudget(reason: reason)
         }
         if evalDue {
@@ -101,6 +108,14 @@ public enum LoopPlanner {
             return .train(step: k + 1)
         }
         return .complete
+    }
+
+    /// The last applied step, when it must be saved before the job stops for its budget.
+    public static func saveBeforeBudgetStop(_ progress: RecordedProgress) -> Int? {
+        let k = progress.lastApplied
+        guard k >= 1, progress.serverStep(after: k) >= 1,
+              progress.liveCheckpoints[k] == nil || progress.liveCheckpoints[k] == .reconcile else { return nil }
+        return k
     }
 
     /// The checkpoint a step calls for: every `checkpointEvery`-th step, and the last one (the

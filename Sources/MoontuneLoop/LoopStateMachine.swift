@@ -79,12 +79,14 @@ struct LoopStateMachine: Sendable {
 
     /// Decides on a 2xx answer to step `step`'s train_step (and counts a decline).
     mutating func trainAnswered(step: Int, serverStep: Int?, applied: Bool?) -> AnswerAction {
-        switch TrainAnswer.decide(k: step, step: serverStep, applied: applied) {
+        // The server counts only the steps it was sent: skipped steps are not among them.
+        let expected = progress.serverStep(after: step)
+        switch TrainAnswer.decide(k: expected, step: serverStep, applied: applied) {
         case .declined:
             let count = (declines[step] ?? 0) + 1
             declines[step] = count
             let message = "the server declined step \(step) (applied: false, its step stays "
-                + "\(serverStep.map(String.init) ?? "\(step - 1)")); "
+                + "\(serverStep.map(String.init) ?? "\(expected - 1)")); "
             guard count < maxDeclinesPerStep else {
                 return .discardDeclined(serverStep: serverStep, event: nil, notice: nil, failure: message
                     + "declined \(count) times in a row, so moontune stops here. Nothing was applied; "
@@ -160,12 +162,17 @@ struct LoopStateMachine: Sendable {
     ///   - serverStep: the server's step at the last read.
     ///   - sentAtMs: when the step in doubt was sent, when the watch waited for it.
     func reconciled(pendingStep: Int?, serverStep: Int, sentAtMs: Int64?, nowMs: Int64) -> ReconcileAction {
-        switch ReconcileOutcome.decide(lastApplied: progress.lastApplied, pendingIntent: pendingStep, serverStep: serverStep) {
+        // Compared in the server's steps: the skipped steps of the record were never sent.
+        let skipped = progress.lastApplied - progress.serverStep(after: progress.lastApplied)
+        switch ReconcileOutcome.decide(lastApplied: progress.lastApplied - skipped, pendingIntent: pendingStep.map { $0 - skipped },
+                                       serverStep: serverStep) {
         case .consistent:
             return .none
-        case .markApplied(let step):
+        case .markApplied:
+            let step = pendingStep ?? progress.lastApplied + 1
             return .markApplied(step: step, message: "the server had applied step \(step) although its answer was lost; recorded as applied")
-        case .discardIntent(let step):
+        case .discardIntent:
+            let step = pendingStep ?? progress.lastApplied + 1
             let waited = sentAtMs.map { " within \(spokenDuration(ms: max(0, nowMs - $0))) of being sent" } ?? ""
             return .discardIntent(step: step, message: "step \(step) did not land on the server\(waited) (its step stays \(serverStep)); "
                 + "it runs again with fresh rollouts of the same examples")
@@ -175,7 +182,7 @@ struct LoopStateMachine: Sendable {
                     + "(was the server restored from an older checkpoint?). Nothing was changed. Run again with "
                     + "--rewind-to-server to continue from step \(server); the same data order makes the replay exact.")
             }
-            return .rewind(to: server, from: recorded)
+            return .rewind(to: progress.recordStep(forServerStep: server), from: progress.lastApplied)
         case .serverAhead(let recorded, let server) where recorded == 0:
             return .fail("a finetune named \(jobName) already exists on the server with \(server) steps applied, "
                 + "but this database has no step of it: it was trained by another job or with another database. "
@@ -189,7 +196,8 @@ struct LoopStateMachine: Sendable {
     /// The watch over a step in doubt; `sentAtMs` nil reads the server once.
     func watch(pendingStep: Int, sentAtMs: Int64?, inDoubtWaitMs: Int64) -> InDoubtWatch {
         InDoubtWatch(step: pendingStep, lastApplied: progress.lastApplied, sentAtMs: sentAtMs ?? 0,
-                     waitMs: sentAtMs == nil ? 0 : inDoubtWaitMs)
+                     waitMs: sentAtMs == nil ? 0 : inDoubtWaitMs,
+                     skipped: progress.lastApplied - progress.serverStep(after: progress.lastApplied))
     }
 
     /// At start-up, the notice for a step the last run sent, when its in-doubt window is not over.
@@ -218,32 +226,81 @@ struct LoopStateMachine: Sendable {
         LoopPlanner.checkpointKind(at: step, progress) ?? .reconcile
     }
 
+    /// The record's step of a checkpoint the server saved at its step `serverStep`.
+    func recordStep(ofServerCheckpoint serverStep: Int) -> Int {
+        progress.recordStep(forServerStep: serverStep)
+    }
+
     /// A cadence or final save answered with `serverStep`: nil when it is the expected step, else
     /// why the job stops.
     func checkpointSaved(expected step: Int, serverStep: Int) -> String? {
-        guard serverStep != step else { return nil }
-        return Self.serverElsewhereMessage(step: step, expected: step, server: serverStep, source: "checkpoints/save")
+        let expected = progress.serverStep(after: step)
+        guard serverStep != expected else { return nil }
+        return Self.serverElsewhereMessage(step: step, expected: expected, server: serverStep, source: "checkpoints/save")
     }
 
     /// What the server lists against the record, at start-up: checkpoints to record (a crash
-    /// between saving and recording) and those to mark deleted (gone from the server).
+    /// between saving and recording) and those to mark deleted (gone from the server). The
+    /// server lists them by its steps; the record keeps them by its own.
     func checkpointsToSync(onServer: [Checkpoint]) -> (record: [(Checkpoint, CheckpointKind)], gone: [Int]) {
         let serverSteps = Set(onServer.map(\.step))
-        let record = onServer.filter { progress.liveCheckpoints[$0.step] == nil && $0.step <= progress.lastApplied }
-            .map { ($0, kindForServerCheckpoint(step: $0.step)) }
-        let gone = progress.liveCheckpoints.keys.sorted().filter { !serverSteps.contains($0) }
+        let recorded = Set(progress.liveCheckpoints.keys.map(progress.serverStep(ofCheckpoint:)))
+        let record = onServer.filter { !recorded.contains($0.step) && $0.step <= progress.serverStep(after: progress.lastApplied) }
+            .map { ($0, kindForServerCheckpoint(step: recordStep(ofServerCheckpoint: $0.step))) }
+        let gone = progress.liveCheckpoints.keys.sorted().filter { !serverSteps.contains(progress.serverStep(ofCheckpoint: $0)) }
         return (record, gone)
     }
 
     /// Whether a deletion of `step` must be recorded as started (not already, by an earlier run).
     func deletionNeedsIntent(step: Int) -> Bool { !progress.deletingCheckpoints.contains(step) }
 
+    /// The server's step to delete for the checkpoint recorded at `step`, or nil when another
+    /// live record stands for the same checkpoint on the server (a cadence save at a skipped
+    /// step saves what the step before it saved): then only the record goes.
+    func serverDeletion(step: Int) -> Int? {
+        let server = progress.serverStep(ofCheckpoint: step)
+        let shared = progress.liveCheckpoints.keys.contains { $0 != step && progress.serverStep(ofCheckpoint: $0) == server }
+        return shared ? nil : server
+    }
+
+    // MARK: - Groups without signal
+
+    /// What to do with an attempt of step `step`'s groups (`train.skip_constant_groups`).
+    enum SignalAction: Sendable, Equatable {
+        /// Send these groups of the attempt (their positions, in order).
+        case train(kept: [Int])
+        /// Gather this attempt of the step.
+        case gather(attempt: Int)
+        /// Record the step skipped: no group of any attempt had signal.
+        case skip
+        /// The next attempt would go past the rollout budget: stop at the step boundary.
+        case stopForBudget(reason: String)
+    }
+
+    func signalAfter(attempt: Int, constant: [Bool]) -> SignalAction {
+        switch GroupSignalFilter.decide(constant: constant, attempt: attempt) {
+        case .train(let kept):
+            return .train(kept: kept)
+        case .skip:
+            return .skip
+        case .tryAgain(let next):
+            if let reason = LoopPlanner.attemptExceedsBudget(progress, attempt: next) { return .stopForBudget(reason: reason) }
+            return .gather(attempt: next)
+        }
+    }
+
     // MARK: - Events: what the store has committed
 
     /// The record as loaded from the store (at start-up, and after a rewind).
-    mutating func loaded(lastApplied: Int, pendingIntent: Int?, checkpoints: [CheckpointRecord], evals: [EvalRecord]) {
+    mutating func loaded(lastApplied: Int, pendingIntent: Int?, checkpoints: [CheckpointRecord], evals: [EvalRecord],
+                         skippedSteps: [Int] = [], extraRollouts: Int = 0) {
         progress.lastApplied = lastApplied
         progress.pendingIntent = pendingIntent
+        progress.skippedSteps = skippedSteps.sorted()
+        progress.extraRollouts = extraRollouts
+        progress.checkpointServerSteps = Dictionary(checkpoints.filter(\.isLive).compactMap { record in
+            record.serverStep.map { (record.step, $0) }
+        }, uniquingKeysWith: { a, _ in a })
         progress.liveCheckpoints = Dictionary(checkpoints.filter(\.isLive).map { ($0.step, $0.kind) }, uniquingKeysWith: { a, _ in a })
         progress.deletingCheckpoints = Set(checkpoints.filter { $0.isLive && $0.deletingAtMs != nil }.map(\.step))
         progress.evalSteps = Set(evals.map(\.step))
@@ -263,15 +320,25 @@ struct LoopStateMachine: Sendable {
         if progress.pendingIntent == step { progress.pendingIntent = nil }
     }
 
-    mutating func stepApplied(step: Int, reconciled: Bool) {
+    mutating func stepApplied(step: Int, reconciled: Bool, extraRollouts: Int = 0) {
         progress.lastApplied = step
         progress.pendingIntent = nil
+        progress.extraRollouts += extraRollouts
         if !reconciled { declines[step] = nil }
+    }
+
+    /// Step `step` was recorded skipped (nothing was sent).
+    mutating func stepSkipped(step: Int, extraRollouts: Int) {
+        progress.lastApplied = step
+        progress.skippedSteps.append(step)
+        progress.extraRollouts += extraRollouts
+        declines[step] = nil
     }
 
     /// Precedence of kinds: a checkpoint recorded under a kind keeps it, except a `reconcile`
     /// one, which a cadence or final save of the same step upgrades.
-    mutating func checkpointRecorded(step: Int, kind: CheckpointKind) {
+    mutating func checkpointRecorded(step: Int, kind: CheckpointKind, serverStep: Int? = nil) {
+        if let serverStep, serverStep != step { progress.checkpointServerSteps[step] = serverStep }
         let previous = progress.liveCheckpoints[step]
         // A reconciliation save takes the cadence's kind; a cadence save at the step where early
         // stop ended the job becomes its final one.
@@ -287,6 +354,7 @@ struct LoopStateMachine: Sendable {
     mutating func checkpointDeleted(step: Int) {
         progress.deletingCheckpoints.remove(step)
         progress.liveCheckpoints.removeValue(forKey: step)
+        progress.checkpointServerSteps.removeValue(forKey: step)
     }
 
     /// The running time spent so far and the last step's duration (for `budget.max_hours`).

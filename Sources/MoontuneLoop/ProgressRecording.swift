@@ -13,15 +13,20 @@ public protocol ProgressRecording: Sendable {
     func checkpoints(jobID: Int64) async throws -> [CheckpointRecord]
     func evals(jobID: Int64) async throws -> [EvalRecord]
 
-    func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode, lr: Double?, now: Int64) async throws
+    func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode, lr: Double?, groups: StepFigures?,
+                          now: Int64) async throws
     func markStepApplied(jobID: Int64, k: Int, metrics: StepMetrics, reconciled: Bool, now: Int64) async throws
     func discardStepIntent(jobID: Int64, k: Int) async throws
     /// Removes every step record after `step`; returns how many went.
     func rewindSteps(jobID: Int64, after step: Int) async throws -> Int
     func noteServerStep(jobID: Int64, step: Int) async throws
+    /// `train.skip_constant_groups`: a step without signal, recorded done in one write.
+    func recordSkippedStep(jobID: Int64, k: Int, exampleIDs: String, figures: StepFigures, now: Int64) async throws
+    func skippedSteps(jobID: Int64) async throws -> [Int]
+    func extraGroupsTried(jobID: Int64, groupsPerStep: Int) async throws -> Int
 
     func recordCheckpoint(jobID: Int64, step: Int, checkpointID: String, kind: CheckpointKind, expiresAtMs: Int64?,
-                          now: Int64) async throws
+                          serverStep: Int?, now: Int64) async throws
     func markCheckpointDeleting(jobID: Int64, step: Int, now: Int64) async throws
     func markCheckpointDeleted(jobID: Int64, step: Int, now: Int64) async throws
     /// The eval and its examples, in one transaction: recorded whole or not at all.

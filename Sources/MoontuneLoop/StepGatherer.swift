@@ -16,6 +16,13 @@ struct PreparedGroup: Sendable {
     var staleness: Int
     /// The SFT target; nil for an RL group.
     var target: RawJSON? = nil
+    /// Each rollout's `finish_reason` and answer length, where it carries them.
+    var finishReasons: [String?] = []
+    var answerLengths: [Int?] = []
+
+    var outcome: GroupOutcome {
+        GroupOutcome(skill: skill, rewards: rewards, staleness: staleness, finishReasons: finishReasons, answerLengths: answerLengths)
+    }
 
     var trainGroup: TrainGroup {
         if let target { return .sft(request: request, target: target) }
@@ -35,6 +42,11 @@ struct PreparedStep: Sendable {
     var appliedAtSend: Int
     /// The run's rewinds when the gather started (`LoopStateMachine.rewinds`).
     var rewinds = 0
+    /// `train.skip_constant_groups`: every group tried over the step's attempts (for its
+    /// figures) and their example ids, and what the filter did; nil without it.
+    var tried: [GroupOutcome]? = nil
+    var triedIDs: [String] = []
+    var signal: GroupSignal? = nil
 }
 
 /// Gathers the rollouts of one step: one request per example, all started at once and held to
@@ -50,6 +62,8 @@ struct StepGatherer: Sendable {
     let applied: AppliedSteps
     /// The run's rewinds when this gather started, handed on to its result.
     var rewinds = 0
+    /// Which of the step's attempts (`DataOrder.indices(forStep:attempt:)`); 0 is its own batch.
+    var attempt = 0
 
     func run() async -> PreparedStep {
         var prepared = await gather()
@@ -106,7 +120,9 @@ struct StepGatherer: Sendable {
                             + "\(response.rollouts.count) rollouts")
                     }
                     return (position, PreparedGroup(exampleID: example.id, skill: example.skill, request: response.request,
-                                                    rollouts: response.rollouts.map(\.raw), rewards: rewards, staleness: staleness))
+                                                    rollouts: response.rollouts.map(\.raw), rewards: rewards, staleness: staleness,
+                                                    finishReasons: response.rollouts.map(\.finishReason),
+                                                    answerLengths: response.rollouts.map(\.answerLength)))
                 }
             }
             var groups: [(Int, PreparedGroup)] = []
@@ -141,9 +157,9 @@ struct StepGatherer: Sendable {
     private func forEachExample<T: Sendable>(_ transform: @escaping @Sendable (Example) throws -> T) async throws -> [T] {
         let dataset = context.dataset
         let order = DataOrder(count: dataset.count, seed: context.config.train.seed, groupsPerStep: context.config.train.groupsPerStep)
-        let step = step
+        let step = step, attempt = attempt
         return try await NIOThreadPool.singleton.runIfActive {
-            try order.indices(forStep: step).map { try transform(try dataset.example(at: $0)) }
+            try order.indices(forStep: step, attempt: attempt).map { try transform(try dataset.example(at: $0)) }
         }
     }
 }

@@ -27,7 +27,10 @@ package struct BudgetReport: Encodable, Sendable, Equatable {
     }
 
     /// Nil when the job's recorded config sets no budget.
-    package static func from(job: JobRecord, appliedSteps: Int, evals: [EvalRecord], now: Int64) -> BudgetReport? {
+    /// `extraGroupsTried`: groups the steps tried beyond their own batch
+    /// (`train.skip_constant_groups`), whose rollouts count too.
+    package static func from(job: JobRecord, appliedSteps: Int, evals: [EvalRecord], now: Int64,
+                             extraGroupsTried: Int = 0) -> BudgetReport? {
         guard let config = try? JSONSerialization.jsonObject(with: Data(job.configJSON.utf8)) as? [String: Any],
               let budget = config["budget"] as? [String: Any] else { return nil }
         let maxRollouts = (budget["max_rollouts"] as? NSNumber)?.intValue
@@ -37,12 +40,20 @@ package struct BudgetReport: Encodable, Sendable, Equatable {
         let groups = (train["groups_per_step"] as? NSNumber)?.intValue ?? 0
         let rollouts = (train["rollouts_per_group"] as? NSNumber)?.intValue ?? 0
         let sft = (train["sft_steps"] as? NSNumber)?.intValue ?? 0
-        let spent = max(0, appliedSteps - min(appliedSteps, sft)) * groups * rollouts + evals.reduce(0) { $0 + $1.count }
+        let spent = max(0, appliedSteps - min(appliedSteps, sft)) * groups * rollouts + extraGroupsTried * rollouts
+            + evals.reduce(0) { $0 + $1.count }
         var runningMs = job.runningMs ?? 0
         if job.state == .running, let started = job.startedAtMs { runningMs += max(0, now - started) }
         let hours = Double(runningMs) / 3_600_000
         return BudgetReport(maxRollouts: maxRollouts, rolloutsSpent: spent, rolloutsLeft: maxRollouts.map { max(0, $0 - spent) },
                             maxHours: maxHours, hoursSpent: hours, hoursLeft: maxHours.map { max(0, $0 - hours) })
+    }
+
+    /// `train.groups_per_step` of the job's recorded config (0 when unknown).
+    package static func groupsPerStep(_ job: JobRecord) -> Int {
+        guard let config = try? JSONSerialization.jsonObject(with: Data(job.configJSON.utf8)) as? [String: Any],
+              let train = config["train"] as? [String: Any] else { return 0 }
+        return (train["groups_per_step"] as? NSNumber)?.intValue ?? 0
     }
 
     /// One line for the human `status`.

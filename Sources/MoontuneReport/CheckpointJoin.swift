@@ -59,18 +59,21 @@ package struct JoinedCheckpoint: Encodable, Sendable, Equatable {
 /// Joins a job's checkpoint record with the server's list, by step. Pure.
 package enum CheckpointJoin {
     /// Every step either side knows, ascending. `server` nil means the server was not asked.
+    /// Joined by the server's step (a record's differs from its own after skipped steps); shown
+    /// by the record's step where there is a record.
     package static func join(record: [CheckpointRecord], server: [Checkpoint]?, finetuneID: String) -> [JoinedCheckpoint] {
-        let recorded = Dictionary(record.map { ($0.step, $0) }, uniquingKeysWith: { a, _ in a })
+        let recorded = Dictionary(record.map { ($0.stepOnServer, $0) }, uniquingKeysWith: { a, _ in a })
         let listed = Dictionary((server ?? []).map { ($0.step, $0) }, uniquingKeysWith: { a, _ in a })
-        return Set(recorded.keys).union(listed.keys).sorted().map { step in
-            let local = recorded[step]
-            let remote = listed[step]
+        return Set(recorded.keys).union(listed.keys).sorted().map { serverStep in
+            let local = recorded[serverStep]
+            let remote = listed[serverStep]
+            let step = local?.step ?? serverStep
             let state: String? = local.map { $0.deletedAtMs != nil ? "deleted" : ($0.deletingAtMs != nil ? "deleting" : "saved") }
             return JoinedCheckpoint(step: step, checkpointID: local?.checkpointID ?? remote?.checkpointID ?? "-",
                                     kind: local?.kind.rawValue, recorded: state, onServer: server.map { _ in remote != nil },
                                     savedAtMs: local?.savedAtMs ?? remote?.createdAtMs, deletedAtMs: local?.deletedAtMs,
                                     expiresAtMs: remote?.expiresAtMs ?? local?.expiresAtMs,
-                                    model: inferenceModel(finetuneID: finetuneID, step: step))
+                                    model: inferenceModel(finetuneID: finetuneID, step: serverStep))
         }
     }
 

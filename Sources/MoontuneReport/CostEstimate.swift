@@ -28,6 +28,9 @@ package struct CostEstimate: Sendable, Equatable {
 
     package var requests: Int { trainRolloutRequests + trainSteps + evalRollouts + checkpointSaves + metricsPushes }
     package var rollouts: Int { trainRollouts + evalRollouts }
+    /// With `train.skip_constant_groups`, the training rollouts at most: every RL step taking all
+    /// its attempts (nil without the setting).
+    package var mostTrainRollouts: Int?
 
     /// - Parameters:
     ///   - evalExamples: the eval set's size (nil without an eval set).
@@ -42,6 +45,7 @@ package struct CostEstimate: Sendable, Equatable {
         trainSteps = steps
         trainRolloutRequests = rlSteps * train.groupsPerStep
         trainRollouts = trainRolloutRequests * train.rolloutsPerGroup
+        if train.skipConstantGroups { mostTrainRollouts = trainRollouts * (1 + TrainConfig.maxExtraAttempts) }
         let every = max(1, config.checkpoint.everySteps)
         checkpointSaves = steps / every + (steps % every == 0 ? 0 : 1)
         var evalUsed = 0
@@ -71,6 +75,10 @@ package struct CostEstimate: Sendable, Equatable {
         if sftSteps > 0 { training += " (\(Self.count(sftSteps)) SFT)" }
         training += ", \(Self.count(trainRolloutRequests)) rollouts requests for \(Self.count(trainRollouts)) rollouts"
         lines.append(training)
+        if let most = mostTrainRollouts {
+            lines.append("  signal     train.skip_constant_groups: a step without signal tries up to \(TrainConfig.maxExtraAttempts) "
+                + "more batches, so training takes up to \(Self.count(most)) rollouts (budget.max_rollouts counts them)")
+        }
         if evals > 0 {
             lines.append("  eval       \(Self.count(evals)) evals, \(Self.count(evalRollouts)) rollouts (one per example)")
         }

@@ -52,6 +52,9 @@ package struct JobStatusReport: Encodable, Sendable {
     package var warnings: [String] = []
     /// What the job has spent of its `budget`; nil without one.
     package var budget: BudgetReport? = nil
+    /// `train.skip_constant_groups`: steps skipped and groups tried, kept and dropped over the
+    /// job; nil when no step recorded them.
+    package var groupSignal: GroupSignalTotals? = nil
 
     package struct LastTrain: Encodable, Sendable, Equatable {
         package var step: Int
@@ -125,6 +128,7 @@ package struct JobStatusReport: Encodable, Sendable {
         case perSkill = "per_skill", lastEval = "last_eval", checkpoints
         case retries, reconciliations, pendingIntent = "pending_intent", baseURL = "base_url", configPath = "config_path"
         case pendingIntentState = "pending_intent_state", serverStep = "server_step", lastTrain = "last_train", warnings, budget
+        case groupSignal = "group_signal"
     }
 
     /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
@@ -165,6 +169,7 @@ package struct JobStatusReport: Encodable, Sendable {
         try container.encode(lastTrain, forKey: .lastTrain)
         try container.encode(budget, forKey: .budget)
         try container.encode(warnings, forKey: .warnings)
+        try container.encode(groupSignal, forKey: .groupSignal)
     }
 }
 
@@ -213,6 +218,7 @@ extension JobStatusReport {
         let live = checkpoints.filter(\.isLive)
         let means = series.compactMap(\.rewardMean)
         let trained = try await store.lastTrainedStep(jobID: jobID)
+        let signal = try await store.groupSignalTotals(jobID: jobID)
         var pendingState: String?
         if let pending {
             if state == "running" {
@@ -238,8 +244,11 @@ extension JobStatusReport {
             pendingIntentState: pendingState,
             baseURL: job.baseURL, configPath: job.configPath, serverStep: job.serverStep,
             lastTrain: trained.map { LastTrain(step: $0.k, serverStep: $0.serverStep, numbers: $0.train) },
-            warnings: warnings(checkpoints: live, now: now) + TrainingWarnings.check(series: series, evals: evals),
-            budget: BudgetReport.from(job: job, appliedSteps: step, evals: evals, now: now))
+            warnings: warnings(checkpoints: live, now: now) + TrainingWarnings.check(series: series, evals: evals,
+                                                                                     truncationRates: recent.compactMap(\.truncationRate)),
+            budget: BudgetReport.from(job: job, appliedSteps: step, evals: evals, now: now,
+                                      extraGroupsTried: signal?.extraGroupsTried(groupsPerStep: BudgetReport.groupsPerStep(job)) ?? 0),
+            groupSignal: signal)
     }
 
     /// How close to its expiry the latest checkpoint may come before `status` warns.
@@ -307,7 +316,7 @@ extension JobStatusReport.CheckpointReport {
     package init(_ record: CheckpointRecord, finetuneID: String?) {
         let state = record.deletedAtMs != nil ? "deleted" : (record.deletingAtMs != nil ? "deleting" : "saved")
         self.init(step: record.step, checkpointID: record.checkpointID, kind: record.kind.rawValue, state: state,
-                  model: inferenceModel(finetuneID: finetuneID ?? "?", step: record.step), savedAtMs: record.savedAtMs,
+                  model: inferenceModel(finetuneID: finetuneID ?? "?", step: record.stepOnServer), savedAtMs: record.savedAtMs,
                   deletedAtMs: record.deletedAtMs, expiresAtMs: record.expiresAtMs)
     }
 }

@@ -31,6 +31,15 @@ package struct MetricsRow: Sendable, Equatable {
     package var serverStep: Int?
     /// train_step's own numbers, when the server sent them (steps).
     package var train = TrainNumbers()
+    /// `train.skip_constant_groups` (steps): groups tried, kept and dropped, and whether the step
+    /// was skipped (false for every step without the setting).
+    package var groupsTried: Int?
+    package var groupsKept: Int?
+    package var groupsDropped: Int?
+    package var skipped: Bool?
+    /// The rollouts' mean answer length and truncation rate, when they carried them (steps).
+    package var answerLengthMean: Double?
+    package var truncationRate: Double?
 
     /// The skills that get a `reward_<skill>` column, in column order.
     package static let skills = ["point", "detect", "query"]
@@ -39,6 +48,7 @@ package struct MetricsRow: Sendable, Equatable {
                           "constant_group_fraction", "rollout_latency_ms", "train_latency_ms", "wall_ms", "retries", "reconciled"]
         + skills.map { "reward_\($0)" }
         + ["mode", "lr", "server_step", "kl", "router_kl", "grad_norm", "sft_loss", "server_reward_mean", "server_reward_std"]
+        + ["groups_tried", "groups_kept", "groups_dropped", "skipped", "answer_length_mean", "truncation_rate"]
 
     /// The row of an applied step; per-skill figures and the count come from its metrics JSON.
     package init(step record: StepRecord) {
@@ -59,6 +69,8 @@ package struct MetricsRow: Sendable, Equatable {
         lr = record.lr
         serverStep = record.serverStep
         train = record.train
+        (groupsTried, groupsKept, groupsDropped, skipped) = (record.groupsTried, record.groupsKept, record.groupsDropped, record.skipped)
+        (answerLengthMean, truncationRate) = (record.answerLengthMean, record.truncationRate)
         if let json = record.metricsJSON, let metrics = try? JSONDecoder().decode(StepMetricsJSON.self, from: Data(json.utf8)) {
             n = metrics.rewards?.count
             perSkill = metrics.perSkill?.mapValues(\.mean) ?? [:]
@@ -92,7 +104,11 @@ package struct MetricsRow: Sendable, Equatable {
             train.routerKL.map(Cell.number), train.gradNorm.map(Cell.number), train.sftLoss.map(Cell.number),
             train.rewardMean.map(Cell.number), train.rewardStd.map(Cell.number),
         ]
-        return fixed + Self.skills.map { perSkill[$0].map(Cell.number) } + server
+        let signal: [Cell?] = [
+            groupsTried.map { .int(Int64($0)) }, groupsKept.map { .int(Int64($0)) }, groupsDropped.map { .int(Int64($0)) },
+            skipped.map(Cell.bool), answerLengthMean.map(Cell.number), truncationRate.map(Cell.number),
+        ]
+        return fixed + Self.skills.map { perSkill[$0].map(Cell.number) } + server + signal
     }
 
     package enum Cell: Equatable, Sendable {

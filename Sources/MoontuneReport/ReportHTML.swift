@@ -118,6 +118,7 @@ package enum ReportHTML {
         default: break
         }
         if let budget = report.budget { rows.append(("Budget", budget.line)) }
+        if let signal = report.groupSignal { rows.append(("Groups without signal", signal.line)) }
         if let error = report.lastError { rows.append(("Last error", error)) }
         return rows
     }

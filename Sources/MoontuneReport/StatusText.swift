@@ -102,6 +102,9 @@ package enum StatusText {
         if let budget = report.budget {
             lines.append("  budget     " + budget.line)
         }
+        if let signal = report.groupSignal {
+            lines.append("  signal     " + signal.line)
+        }
         lines.append("  retries    \(report.retries)   reconciliations \(report.reconciliations)"
             + (report.pendingIntent.map { "   step \($0) \(report.pendingIntentState ?? "awaiting reconciliation")" } ?? ""))
         for warning in report.warnings {

@@ -3,12 +3,14 @@ import GRDB
 extension ProgressStore {
     /// Records a checkpoint the server saved. Saving is idempotent on the server, so recording
     /// the same step twice keeps the first record (the kind may be upgraded from `reconcile`).
+    /// `serverStep`: the server's step of it, when it differs from `step` (skipped steps).
     public func recordCheckpoint(jobID: Int64, step: Int, checkpointID: String, kind: CheckpointKind, expiresAtMs: Int64? = nil,
-                                 now: Int64) async throws {
+                                 serverStep: Int? = nil, now: Int64) async throws {
         try await write { db in
             if var existing = try CheckpointRecord.fetchOne(db, key: ["job_id": jobID, "step": step]) {
                 existing.checkpointID = checkpointID
                 if let expiresAtMs { existing.expiresAtMs = expiresAtMs }
+                if let serverStep { existing.serverStep = serverStep }
                 if existing.kind == .reconcile || (existing.kind == .cadence && kind == .final) { existing.kind = kind }
                 if existing.deletedAtMs != nil {
                     // Saved again after a deletion: it is live again.
@@ -19,7 +21,7 @@ extension ProgressStore {
                 try existing.update(db)
             } else {
                 try CheckpointRecord(jobID: jobID, step: step, checkpointID: checkpointID, kind: kind, savedAtMs: now,
-                                     expiresAtMs: expiresAtMs).insert(db)
+                                     expiresAtMs: expiresAtMs, serverStep: serverStep).insert(db)
             }
         }
     }

@@ -150,6 +150,29 @@ extension ProgressStore {
         // ---- v8 (issue 14, evals you can look at): ProgressStore+EvalExamples.swift ----
         registerEvalExamplesMigration(&migrator)
         // ---- end of v8 ----
+        registerSignalMigration(&migrator)  // v9 (issue 14)
         return migrator
+    }
+}
+
+extension ProgressStore {
+    // MARK: - v9 (issue 14): group signal and answer lengths
+
+    /// `train.skip_constant_groups` and the rollouts' answers: per step, the groups tried, kept
+    /// (sent to train_step) and dropped (equal rewards), whether the step was skipped (no group
+    /// with signal: nothing sent, the server's step unchanged), the mean answer length and the
+    /// truncation rate; per checkpoint, the server's step when it differs from moontune's.
+    static func registerSignalMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v9: group signal and answer lengths") { db in
+            try db.execute(sql: """
+                ALTER TABLE steps ADD COLUMN groups_tried INTEGER CHECK (groups_tried >= 0);
+                ALTER TABLE steps ADD COLUMN groups_kept INTEGER CHECK (groups_kept >= 0);
+                ALTER TABLE steps ADD COLUMN groups_dropped INTEGER CHECK (groups_dropped >= 0);
+                ALTER TABLE steps ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0 CHECK (skipped IN (0, 1));
+                ALTER TABLE steps ADD COLUMN answer_length_mean REAL;
+                ALTER TABLE steps ADD COLUMN truncation_rate REAL;
+                ALTER TABLE checkpoints ADD COLUMN server_step INTEGER;
+                """)
+        }
     }
 }

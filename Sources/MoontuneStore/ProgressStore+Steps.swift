@@ -3,17 +3,16 @@ import GRDB
 extension ProgressStore {
     /// Commits the intent to send train_step for step `k`, before it is sent. A crash from here
     /// on leaves the intent, and the next run asks the server whether the step landed.
+    /// `groups`: the groups tried, kept and dropped (`train.skip_constant_groups`), kept when a
+    /// later run reconciles the step without its figures.
     public func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode = .rl, lr: Double? = nil,
-                                 now: Int64) async throws {
+                                 groups: StepFigures? = nil, now: Int64) async throws {
         try await write { db in
-            let last = try Int.fetchOne(db, sql: "SELECT max(k) FROM steps WHERE job_id = ? AND state = 'applied'",
-                                        arguments: [jobID]) ?? 0
-            let pending = try Int.fetchOne(db, sql: "SELECT k FROM steps WHERE job_id = ? AND state = 'intent'", arguments: [jobID])
-            guard k == last + 1, pending == nil else {
-                throw StoreError(path: "", message: "intent for step \(k) refused: last applied is \(last), pending intent \(pending.map(String.init) ?? "none")")
-            }
-            try StepRecord(jobID: jobID, k: k, state: .intent, exampleIDs: exampleIDs, intentAtMs: now, reconciled: false,
-                           retries: 0, mode: mode, lr: lr).insert(db)
+            try Self.checkNextStep(db, jobID: jobID, k: k, what: "intent for step \(k)")
+            var record = StepRecord(jobID: jobID, k: k, state: .intent, exampleIDs: exampleIDs, intentAtMs: now, reconciled: false,
+                                    retries: 0, mode: mode, lr: lr)
+            (record.groupsTried, record.groupsKept, record.groupsDropped) = (groups?.groupsTried, groups?.groupsKept, groups?.groupsDropped)
+            try record.insert(db)
         }
     }
 
@@ -26,16 +25,11 @@ extension ProgressStore {
             step.state = .applied
             step.appliedAtMs = now
             step.reconciled = reconciled
-            step.rewardMean = metrics.rewardMean
-            step.rewardStd = metrics.rewardStd
-            step.rewardMin = metrics.rewardMin
-            step.rewardMax = metrics.rewardMax
-            step.constantGroupFraction = metrics.constantGroupFraction
-            step.rolloutLatencyMs = metrics.rolloutLatencyMs
-            step.trainLatencyMs = metrics.trainLatencyMs
-            step.wallMs = metrics.wallMs
-            step.retries = metrics.retries
-            step.metricsJSON = metrics.json
+            // The groups recorded with the intent stay when the figures have none (a step reconciled
+            // by a later run, which did not gather it).
+            let groups = (step.groupsTried, step.groupsKept, step.groupsDropped)
+            step.figures = metrics.figures
+            if metrics.groupsTried == nil { (step.groupsTried, step.groupsKept, step.groupsDropped) = groups }
             step.serverStep = metrics.serverStep
             step.train = metrics.train
             try step.update(db)
@@ -43,6 +37,49 @@ extension ProgressStore {
             if let serverStep = metrics.serverStep {
                 try db.execute(sql: "UPDATE jobs SET server_step = ? WHERE id = ?", arguments: [serverStep, jobID])
             }
+        }
+    }
+
+    /// Records step `k` skipped (`train.skip_constant_groups`: no group had signal, nothing was
+    /// sent) with its figures, in one write: it is done, as an applied step is, and no intent
+    /// precedes it since nothing goes to the server.
+    public func recordSkippedStep(jobID: Int64, k: Int, exampleIDs: String, figures: StepFigures, now: Int64) async throws {
+        try await write { db in
+            try Self.checkNextStep(db, jobID: jobID, k: k, what: "skipped step \(k)")
+            var record = StepRecord(jobID: jobID, k: k, state: .applied, exampleIDs: exampleIDs, intentAtMs: now, appliedAtMs: now,
+                                    reconciled: false, retries: 0, mode: .rl)
+            record.figures = figures
+            record.skipped = true
+            try record.insert(db)
+            try db.execute(sql: "UPDATE jobs SET updated_at_ms = ?, heartbeat_ms = ? WHERE id = ?", arguments: [now, now, jobID])
+        }
+    }
+
+    /// Step `k` may be recorded only right after the last applied one, with no intent pending.
+    static func checkNextStep(_ db: Database, jobID: Int64, k: Int, what: String) throws {
+        let last = try Int.fetchOne(db, sql: "SELECT max(k) FROM steps WHERE job_id = ? AND state = 'applied'", arguments: [jobID]) ?? 0
+        let pending = try Int.fetchOne(db, sql: "SELECT k FROM steps WHERE job_id = ? AND state = 'intent'", arguments: [jobID])
+        guard k == last + 1, pending == nil else {
+            throw StoreError(path: "", message: "\(what) refused: last applied is \(last), pending intent \(pending.map(String.init) ?? "none")")
+        }
+    }
+
+    /// The skipped steps (`train.skip_constant_groups`), in order.
+    public func skippedSteps(jobID: Int64) async throws -> [Int] {
+        try await read { db in
+            try Int.fetchAll(db, sql: "SELECT k FROM steps WHERE job_id = ? AND state = 'applied' AND skipped = 1 ORDER BY k",
+                             arguments: [jobID])
+        }
+    }
+
+    /// Groups tried beyond `groupsPerStep` by the applied RL steps (the extra attempts of
+    /// `train.skip_constant_groups`), for the rollout budget.
+    public func extraGroupsTried(jobID: Int64, groupsPerStep: Int) async throws -> Int {
+        try await read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT coalesce(sum(groups_tried - ?), 0) FROM steps
+                WHERE job_id = ? AND state = 'applied' AND groups_tried > ?
+                """, arguments: [groupsPerStep, jobID, groupsPerStep]) ?? 0
         }
     }
 
@@ -121,6 +158,50 @@ extension ProgressStore {
     public func totalRetries(jobID: Int64) async throws -> Int {
         try await read { db in
             try Int.fetchOne(db, sql: "SELECT coalesce(sum(retries), 0) FROM steps WHERE job_id = ?", arguments: [jobID]) ?? 0
+        }
+    }
+}
+
+/// `train.skip_constant_groups` over a whole job: what `status` shows.
+public struct GroupSignalTotals: Codable, Sendable, Equatable {
+    public var skippedSteps: Int
+    public var groupsTried: Int
+    public var groupsKept: Int
+    public var groupsDropped: Int
+    /// Steps that recorded their groups (RL steps with the setting on).
+    public var steps: Int
+
+    enum CodingKeys: String, CodingKey {
+        case skippedSteps = "skipped_steps", groupsTried = "groups_tried", groupsKept = "groups_kept"
+        case groupsDropped = "groups_dropped", steps
+    }
+
+    public init(skippedSteps: Int, groupsTried: Int, groupsKept: Int, groupsDropped: Int, steps: Int) {
+        (self.skippedSteps, self.groupsTried, self.groupsKept) = (skippedSteps, groupsTried, groupsKept)
+        (self.groupsDropped, self.steps) = (groupsDropped, steps)
+    }
+
+    /// Groups tried beyond each step's own batch of `groupsPerStep`.
+    public func extraGroupsTried(groupsPerStep: Int) -> Int { max(0, groupsTried - steps * groupsPerStep) }
+
+    /// One line for the human `status`.
+    public var line: String {
+        let percent = groupsTried > 0 ? Double(groupsDropped) / Double(groupsTried) * 100 : 0
+        return "\(skippedSteps) step\(skippedSteps == 1 ? "" : "s") skipped (no group with signal), "
+            + "\(groupsDropped) of \(groupsTried) groups dropped for equal rewards (" + String(format: "%.0f%%", percent) + ")"
+    }
+}
+
+extension ProgressStore {
+    /// The job's totals of `train.skip_constant_groups`; nil when no step recorded its groups.
+    public func groupSignalTotals(jobID: Int64) async throws -> GroupSignalTotals? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT count(groups_tried), coalesce(sum(groups_tried), 0), coalesce(sum(groups_kept), 0),
+                       coalesce(sum(groups_dropped), 0), coalesce(sum(skipped), 0)
+                FROM steps WHERE job_id = ? AND state = 'applied' AND groups_tried IS NOT NULL
+                """, arguments: [jobID]), let steps: Int = row[0], steps > 0 else { return nil }
+            return GroupSignalTotals(skippedSteps: row[4], groupsTried: row[1], groupsKept: row[2], groupsDropped: row[3], steps: steps)
         }
     }
 }

@@ -83,6 +83,11 @@ public enum StepState: String, Codable, Sendable, DatabaseValueConvertible {
 }
 
 /// One train step of a job. Rollout payloads are never stored: only ids and figures.
+///
+/// A step of `train.skip_constant_groups` whose groups all had equal rewards is recorded in one
+/// write as `applied` with `skipped` set: it is done, and nothing was sent for it, so the server's
+/// step after step k is k minus the skipped steps up to k.
+@dynamicMemberLookup
 public struct StepRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "steps"
     public var jobID: Int64
@@ -94,17 +99,8 @@ public struct StepRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var appliedAtMs: Int64?
     /// Applied through reconciliation: the answer was lost but the server had the step.
     public var reconciled: Bool
-    public var rewardMean: Double?
-    public var rewardStd: Double?
-    public var rewardMin: Double?
-    public var rewardMax: Double?
-    public var constantGroupFraction: Double?
-    public var rolloutLatencyMs: Double?
-    public var trainLatencyMs: Double?
-    public var wallMs: Double?
-    public var retries: Int
-    /// Everything else: per-skill rewards, retries by kind, staleness, the server's statistics.
-    public var metricsJSON: String?
+    /// The step's figures (their own columns), read and written through `record.rewardMean` etc.
+    public var figures: StepFigures
     /// `rl` or `sft`; nil for steps recorded before v5.
     public var mode: StepMode? = nil
     /// The learning rate sent.
@@ -118,15 +114,74 @@ public struct StepRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var sftLoss: Double? = nil
     public var serverRewardMean: Double? = nil
     public var serverRewardStd: Double? = nil
+    /// No group of the step had signal (v9): nothing was sent, and the server's step did not move.
+    public var skipped = false
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", k, state, exampleIDs = "example_ids", intentAtMs = "intent_at_ms"
-        case appliedAtMs = "applied_at_ms", reconciled, rewardMean = "reward_mean", rewardStd = "reward_std"
-        case rewardMin = "reward_min", rewardMax = "reward_max", constantGroupFraction = "constant_group_fraction"
-        case rolloutLatencyMs = "rollout_latency_ms", trainLatencyMs = "train_latency_ms", wallMs = "wall_ms"
-        case retries, metricsJSON = "metrics_json", mode, lr, serverStep = "server_step"
+        case appliedAtMs = "applied_at_ms", reconciled, mode, lr, serverStep = "server_step"
         case kl, routerKL = "router_kl", gradNorm = "grad_norm", sftLoss = "sft_loss"
-        case serverRewardMean = "server_reward_mean", serverRewardStd = "server_reward_std"
+        case serverRewardMean = "server_reward_mean", serverRewardStd = "server_reward_std", skipped
+    }
+
+    public init(jobID: Int64, k: Int, state: StepState, exampleIDs: String, intentAtMs: Int64, appliedAtMs: Int64? = nil,
+                reconciled: Bool, rewardMean: Double? = nil, rewardStd: Double? = nil, rewardMin: Double? = nil,
+                rewardMax: Double? = nil, constantGroupFraction: Double? = nil, rolloutLatencyMs: Double? = nil,
+                trainLatencyMs: Double? = nil, wallMs: Double? = nil, retries: Int, metricsJSON: String? = nil,
+                mode: StepMode? = nil, lr: Double? = nil) {
+        (self.jobID, self.k, self.state, self.exampleIDs) = (jobID, k, state, exampleIDs)
+        (self.intentAtMs, self.appliedAtMs, self.reconciled, self.mode, self.lr) = (intentAtMs, appliedAtMs, reconciled, mode, lr)
+        figures = StepFigures(rewardMean: rewardMean, rewardStd: rewardStd, rewardMin: rewardMin, rewardMax: rewardMax,
+                              constantGroupFraction: constantGroupFraction, rolloutLatencyMs: rolloutLatencyMs,
+                              trainLatencyMs: trainLatencyMs, wallMs: wallMs, retries: retries, metricsJSON: metricsJSON)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        jobID = try container.decode(Int64.self, forKey: .jobID)
+        k = try container.decode(Int.self, forKey: .k)
+        state = try container.decode(StepState.self, forKey: .state)
+        exampleIDs = try container.decode(String.self, forKey: .exampleIDs)
+        intentAtMs = try container.decode(Int64.self, forKey: .intentAtMs)
+        appliedAtMs = try container.decodeIfPresent(Int64.self, forKey: .appliedAtMs)
+        reconciled = try container.decode(Bool.self, forKey: .reconciled)
+        // The figures are columns of the same row.
+        figures = try StepFigures(from: decoder)
+        mode = try container.decodeIfPresent(StepMode.self, forKey: .mode)
+        lr = try container.decodeIfPresent(Double.self, forKey: .lr)
+        serverStep = try container.decodeIfPresent(Int.self, forKey: .serverStep)
+        train = TrainNumbers(kl: try container.decodeIfPresent(Double.self, forKey: .kl),
+                             routerKL: try container.decodeIfPresent(Double.self, forKey: .routerKL),
+                             gradNorm: try container.decodeIfPresent(Double.self, forKey: .gradNorm),
+                             sftLoss: try container.decodeIfPresent(Double.self, forKey: .sftLoss),
+                             rewardMean: try container.decodeIfPresent(Double.self, forKey: .serverRewardMean),
+                             rewardStd: try container.decodeIfPresent(Double.self, forKey: .serverRewardStd))
+        skipped = try container.decodeIfPresent(Bool.self, forKey: .skipped) ?? false
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(jobID, forKey: .jobID)
+        try container.encode(k, forKey: .k)
+        try container.encode(state, forKey: .state)
+        try container.encode(exampleIDs, forKey: .exampleIDs)
+        try container.encode(intentAtMs, forKey: .intentAtMs)
+        try container.encode(appliedAtMs, forKey: .appliedAtMs)
+        try container.encode(reconciled, forKey: .reconciled)
+        try container.encode(mode, forKey: .mode)
+        try container.encode(lr, forKey: .lr)
+        try container.encode(serverStep, forKey: .serverStep)
+        for (key, value) in [(CodingKeys.kl, kl), (.routerKL, routerKL), (.gradNorm, gradNorm), (.sftLoss, sftLoss),
+                             (.serverRewardMean, serverRewardMean), (.serverRewardStd, serverRewardStd)] {
+            try container.encode(value, forKey: key)
+        }
+        try container.encode(skipped, forKey: .skipped)
+        try figures.encode(to: encoder)
+    }
+
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<StepFigures, T>) -> T {
+        get { figures[keyPath: keyPath] }
+        set { figures[keyPath: keyPath] = newValue }
     }
 
     /// train_step's numbers together.
@@ -139,6 +194,66 @@ public struct StepRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
             (kl, routerKL, gradNorm, sftLoss) = (newValue.kl, newValue.routerKL, newValue.gradNorm, newValue.sftLoss)
             (serverRewardMean, serverRewardStd) = (newValue.rewardMean, newValue.rewardStd)
         }
+    }
+}
+
+/// The figures of one step, declared once: the step record's columns of them, and what the loop
+/// records with an applied (or skipped) step.
+public struct StepFigures: Codable, Sendable, Equatable {
+    public var rewardMean: Double?
+    public var rewardStd: Double?
+    public var rewardMin: Double?
+    public var rewardMax: Double?
+    /// With `train.skip_constant_groups`, the fraction of the groups tried that were constant.
+    public var constantGroupFraction: Double?
+    public var rolloutLatencyMs: Double?
+    public var trainLatencyMs: Double?
+    public var wallMs: Double?
+    public var retries: Int
+    /// Everything else: per-skill rewards, retries by kind, staleness, the server's statistics.
+    public var metricsJSON: String?
+    /// Groups whose rollouts the step asked for, over all its attempts (v9).
+    public var groupsTried: Int? = nil
+    /// Groups sent to train_step (v9).
+    public var groupsKept: Int? = nil
+    /// Groups left out for equal rewards (v9).
+    public var groupsDropped: Int? = nil
+    /// The mean answer length of the step's rollouts, in tokens (or words), when they carry it (v9).
+    public var answerLengthMean: Double? = nil
+    /// The fraction of the step's rollouts cut by max_tokens (`finish_reason: length`), when they
+    /// carry a finish reason (v9).
+    public var truncationRate: Double? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case rewardMean = "reward_mean", rewardStd = "reward_std", rewardMin = "reward_min", rewardMax = "reward_max"
+        case constantGroupFraction = "constant_group_fraction", rolloutLatencyMs = "rollout_latency_ms"
+        case trainLatencyMs = "train_latency_ms", wallMs = "wall_ms", retries, metricsJSON = "metrics_json"
+        case groupsTried = "groups_tried", groupsKept = "groups_kept", groupsDropped = "groups_dropped"
+        case answerLengthMean = "answer_length_mean", truncationRate = "truncation_rate"
+    }
+
+    public init(rewardMean: Double? = nil, rewardStd: Double? = nil, rewardMin: Double? = nil, rewardMax: Double? = nil,
+                constantGroupFraction: Double? = nil, rolloutLatencyMs: Double? = nil, trainLatencyMs: Double? = nil,
+                wallMs: Double? = nil, retries: Int = 0, metricsJSON: String? = nil) {
+        (self.rewardMean, self.rewardStd, self.rewardMin, self.rewardMax) = (rewardMean, rewardStd, rewardMin, rewardMax)
+        (self.constantGroupFraction, self.rolloutLatencyMs, self.trainLatencyMs) = (constantGroupFraction, rolloutLatencyMs, trainLatencyMs)
+        (self.wallMs, self.retries, self.metricsJSON) = (wallMs, retries, metricsJSON)
+    }
+
+    /// Every column, `NULL` when absent (a record written in full replaces its figures).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        for (key, value) in [(CodingKeys.rewardMean, rewardMean), (.rewardStd, rewardStd), (.rewardMin, rewardMin),
+                             (.rewardMax, rewardMax), (.constantGroupFraction, constantGroupFraction),
+                             (.rolloutLatencyMs, rolloutLatencyMs), (.trainLatencyMs, trainLatencyMs), (.wallMs, wallMs),
+                             (.answerLengthMean, answerLengthMean), (.truncationRate, truncationRate)] {
+            try container.encode(value, forKey: key)
+        }
+        try container.encode(retries, forKey: .retries)
+        try container.encode(metricsJSON, forKey: .metricsJSON)
+        try container.encode(groupsTried, forKey: .groupsTried)
+        try container.encode(groupsKept, forKey: .groupsKept)
+        try container.encode(groupsDropped, forKey: .groupsDropped)
     }
 }
 
@@ -187,35 +302,24 @@ public struct TrainNumbers: Codable, Sendable, Equatable {
     }
 }
 
-/// The figures recorded with an applied step.
+/// What the loop records with an applied step: its figures, the server's step after it and
+/// train_step's numbers.
+@dynamicMemberLookup
 public struct StepMetrics: Sendable, Equatable {
-    public var rewardMean: Double?
-    public var rewardStd: Double?
-    public var rewardMin: Double?
-    public var rewardMax: Double?
-    public var constantGroupFraction: Double?
-    public var rolloutLatencyMs: Double?
-    public var trainLatencyMs: Double?
-    public var wallMs: Double?
-    public var retries: Int
-    public var json: String?
+    public var figures: StepFigures
     /// The server's step after this one, when its answer said.
     public var serverStep: Int?
     public var train = TrainNumbers()
 
-    public init(rewardMean: Double? = nil, rewardStd: Double? = nil, rewardMin: Double? = nil, rewardMax: Double? = nil,
-                constantGroupFraction: Double? = nil, rolloutLatencyMs: Double? = nil, trainLatencyMs: Double? = nil,
-                wallMs: Double? = nil, retries: Int = 0, json: String? = nil) {
-        self.rewardMean = rewardMean
-        self.rewardStd = rewardStd
-        self.rewardMin = rewardMin
-        self.rewardMax = rewardMax
-        self.constantGroupFraction = constantGroupFraction
-        self.rolloutLatencyMs = rolloutLatencyMs
-        self.trainLatencyMs = trainLatencyMs
-        self.wallMs = wallMs
-        self.retries = retries
-        self.json = json
+    public init(_ figures: StepFigures = StepFigures(), serverStep: Int? = nil, train: TrainNumbers = TrainNumbers()) {
+        self.figures = figures
+        self.serverStep = serverStep
+        self.train = train
+    }
+
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<StepFigures, T>) -> T {
+        get { figures[keyPath: keyPath] }
+        set { figures[keyPath: keyPath] = newValue }
     }
 }
 
@@ -238,13 +342,20 @@ public struct CheckpointRecord: Codable, Sendable, Equatable, FetchableRecord, P
     public var deletedAtMs: Int64?
     /// When the server will delete it (live service), if it said.
     public var expiresAtMs: Int64?
+    /// The finetune's step on the server for this checkpoint (v9), set when it differs from
+    /// `step`: after steps skipped for lack of signal, which the server never saw.
+    public var serverStep: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", step, checkpointID = "checkpoint_id", kind, savedAtMs = "saved_at_ms"
         case deletingAtMs = "deleting_at_ms", deletedAtMs = "deleted_at_ms", expiresAtMs = "expires_at_ms"
+        case serverStep = "server_step"
     }
 
     public var isLive: Bool { deletedAtMs == nil }
+
+    /// The step the server knows this checkpoint by: for `finetune@step` and its deletion.
+    public var stepOnServer: Int { serverStep ?? step }
 }
 
 /// An eval result at a step.

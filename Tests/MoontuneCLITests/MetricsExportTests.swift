@@ -19,8 +19,8 @@ import Testing
         record.train = TrainNumbers(kl: 0.01, routerKL: nil, gradNorm: 1.5, sftLoss: nil, rewardMean: 0.4, rewardStd: 0.2)
         let row = MetricsRow(step: record)
         let csv = MetricsFormat.csv.line(row)
-        #expect(csv.hasSuffix(",rl,0.002,3,0.01,,1.5,,0.4,0.2\n"))
-        let header = MetricsRow.columns.suffix(9)
+        #expect(csv.hasSuffix(",rl,0.002,3,0.01,,1.5,,0.4,0.2,,,,false,,\n"))
+        let header = MetricsRow.columns.dropLast(6).suffix(9)
         #expect(Array(header) == ["mode", "lr", "server_step", "kl", "router_kl", "grad_norm", "sft_loss", "server_reward_mean", "server_reward_std"])
     }
 
@@ -31,7 +31,7 @@ import Testing
         #expect(row.perSkill == ["point": 0.75])
         #expect(row.reconciled == true)
         let csv = MetricsFormat.csv.line(row)
-        #expect(csv == "step,2,2000,0.5,0.25,0.0,1.0,12,0.125,80.0,20.0,150.0,1,true,0.75,,,,,,,,,,,\n")
+        #expect(csv == "step,2,2000,0.5,0.25,0.0,1.0,12,0.125,80.0,20.0,150.0,1,true,0.75,,,,,,,,,,,,,,,false,,\n")
         #expect(csv.split(separator: ",", omittingEmptySubsequences: false).count == MetricsRow.columns.count)
     }
 
@@ -48,6 +48,24 @@ import Testing
         #expect(object["reward_point"] is NSNull)
         #expect(object["wall_ms"] is NSNull)
         #expect(object["reward_max"] as? Double == 1)
+    }
+
+    @Test func aStepRowCarriesItsGroupSignalAndAnswerFigures() throws {
+        var record = step(4, metrics: nil)
+        record.groupsTried = 16
+        record.groupsKept = 3
+        record.groupsDropped = 13
+        record.answerLengthMean = 7.5
+        record.truncationRate = 0.25
+        let csv = MetricsFormat.csv.line(MetricsRow(step: record))
+        #expect(csv.hasSuffix(",16,3,13,false,7.5,0.25\n"))
+        #expect(Array(MetricsRow.columns.suffix(6)) == ["groups_tried", "groups_kept", "groups_dropped", "skipped",
+                                                        "answer_length_mean", "truncation_rate"])
+        record.skipped = true
+        let line = MetricsFormat.jsonl.line(MetricsRow(step: record))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["skipped"] as? Bool == true)
+        #expect(object["groups_dropped"] as? Int == 13)
     }
 
     @Test func csvTextWithCommasOrQuotesIsQuoted() {

@@ -69,7 +69,7 @@ func makeJob(_ store: ProgressStore, name: String = "job-a") async throws -> Job
         await #expect(throws: StoreError.self) { try await store.recordStepIntent(jobID: id, k: 2, exampleIDs: "[]", now: 1) }
         #expect(try await store.pendingIntent(jobID: id)?.k == 1)
         #expect(try await store.lastAppliedStep(jobID: id) == 0)
-        try await store.markStepApplied(jobID: id, k: 1, metrics: StepMetrics(rewardMean: 0.5, retries: 2), reconciled: false, now: 2)
+        try await store.markStepApplied(jobID: id, k: 1, metrics: StepMetrics(StepFigures(rewardMean: 0.5, retries: 2)), reconciled: false, now: 2)
         await #expect(throws: StoreError.self) {
             try await store.markStepApplied(jobID: id, k: 1, metrics: StepMetrics(), reconciled: false, now: 3)
         }

@@ -96,12 +96,16 @@ actor FakeProgressStore: ProgressRecording {
         return evalRecords.values.sorted { $0.step < $1.step }
     }
 
-    func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode, lr: Double?, now: Int64) async throws {
+    func recordStepIntent(jobID: Int64, k: Int, exampleIDs: String, mode: StepMode, lr: Double?, groups: StepFigures?,
+                          now: Int64) async throws {
         try write("recordStepIntent")
         precondition(steps[k] == nil, "an intent for step \(k) over an existing record")
         precondition(!steps.values.contains { $0.state == .intent }, "two intents at once")
         steps[k] = StepRecord(jobID: jobID, k: k, state: .intent, exampleIDs: exampleIDs, intentAtMs: now, reconciled: false,
                               retries: 0, mode: mode, lr: lr)
+        steps[k]?.groupsTried = groups?.groupsTried
+        steps[k]?.groupsKept = groups?.groupsKept
+        steps[k]?.groupsDropped = groups?.groupsDropped
     }
 
     func markStepApplied(jobID: Int64, k: Int, metrics: StepMetrics, reconciled: Bool, now: Int64) async throws {
@@ -113,7 +117,9 @@ actor FakeProgressStore: ProgressRecording {
         step.appliedAtMs = now
         step.reconciled = reconciled
         step.serverStep = metrics.serverStep
-        step.retries = metrics.retries
+        let groups = (step.groupsTried, step.groupsKept, step.groupsDropped)
+        step.figures = metrics.figures
+        if metrics.groupsTried == nil { (step.groupsTried, step.groupsKept, step.groupsDropped) = groups }
         steps[k] = step
         if let server = metrics.serverStep { serverStep = server }
     }
@@ -135,16 +141,38 @@ actor FakeProgressStore: ProgressRecording {
         return removed.count
     }
 
+    func recordSkippedStep(jobID: Int64, k: Int, exampleIDs: String, figures: StepFigures, now: Int64) async throws {
+        try write("recordSkippedStep")
+        precondition(steps[k] == nil && k == (appliedSteps.last ?? 0) + 1, "a skipped step \(k) out of order")
+        precondition(!steps.values.contains { $0.state == .intent }, "a skipped step with an intent pending")
+        var record = StepRecord(jobID: jobID, k: k, state: .applied, exampleIDs: exampleIDs, intentAtMs: now, appliedAtMs: now,
+                                reconciled: false, retries: 0, mode: .rl)
+        record.figures = figures
+        record.skipped = true
+        steps[k] = record
+    }
+
+    func skippedSteps(jobID: Int64) async throws -> [Int] {
+        try read()
+        return steps.values.filter { $0.state == .applied && $0.skipped }.map(\.k).sorted()
+    }
+
+    func extraGroupsTried(jobID: Int64, groupsPerStep: Int) async throws -> Int {
+        try read()
+        return steps.values.filter { $0.state == .applied }.compactMap(\.groupsTried).map { max(0, $0 - groupsPerStep) }.reduce(0, +)
+    }
+
     func noteServerStep(jobID: Int64, step: Int) async throws {
         try write("noteServerStep")
         serverStep = step
     }
 
     func recordCheckpoint(jobID: Int64, step: Int, checkpointID: String, kind: CheckpointKind, expiresAtMs: Int64?,
-                          now: Int64) async throws {
+                          serverStep: Int?, now: Int64) async throws {
         try write("recordCheckpoint")
         if var existing = checkpointRecords[step] {
             existing.checkpointID = checkpointID
+            if let serverStep { existing.serverStep = serverStep }
             if existing.kind == .reconcile { existing.kind = kind }
             if existing.deletedAtMs != nil {
                 existing.deletedAtMs = nil
@@ -154,7 +182,7 @@ actor FakeProgressStore: ProgressRecording {
             checkpointRecords[step] = existing
         } else {
             checkpointRecords[step] = CheckpointRecord(jobID: jobID, step: step, checkpointID: checkpointID, kind: kind, savedAtMs: now,
-                                                       expiresAtMs: expiresAtMs)
+                                                       expiresAtMs: expiresAtMs, serverStep: serverStep)
         }
     }
 

@@ -56,6 +56,9 @@ final class FakeTuningService: TuningService {
         var landsWithNext = 0
         /// train_steps whose rollouts came from a policy the server no longer has or too old.
         var staleTrains = 0
+        /// The rewards of every RL group train_step received, call by call.
+        var sentRewards: [[[Double]]] = []
+        var rolloutCalls = 0
     }
 
     let answersStep: Bool
@@ -87,6 +90,8 @@ final class FakeTuningService: TuningService {
     var evalPeak: Int { state.withLock { $0.evalPeak } }
     var evalCalls: Int { state.withLock { $0.evalCalls } }
     var deletes: [Int] { state.withLock { $0.deletes } }
+    var sentRewards: [[[Double]]] { state.withLock { $0.sentRewards } }
+    var rolloutCalls: Int { state.withLock { $0.rolloutCalls } }
 
     /// Late steps whose moment has come land now.
     private func land(_ state: inout State) {
@@ -122,7 +127,8 @@ final class FakeTuningService: TuningService {
     }
 
     func rollouts(_ request: EncodedRolloutsRequest) async throws -> RolloutsResponse {
-        try Self.response(skill: request.skill, count: 2, policy: state.withLock { $0.lineage.last ?? 0 })
+        state.withLock { $0.rolloutCalls += 1 }
+        return try Self.response(skill: request.skill, count: 2, policy: state.withLock { $0.lineage.last ?? 0 })
     }
 
     func rollouts(_ request: RolloutsRequest) async throws -> RolloutsResponse {
@@ -151,6 +157,10 @@ final class FakeTuningService: TuningService {
             for _ in 0..<state.landsWithNext { Self.applyOne(&state) }
             state.landsWithNext = 0
             state.trainCalls += 1
+            state.sentRewards.append(groups.compactMap { group in
+                guard case let .rl(_, _, rewards) = group else { return nil }
+                return rewards
+            })
             // Every rollout must come from a policy the server has, at most maxStaleness steps old.
             for group in groups {
                 guard case let .rl(_, rollouts, _) = group else { continue }

@@ -14,6 +14,31 @@ struct ConstantScorer: RewardScorer {
     func close() async {}
 }
 
+/// Rewards by example and by call: the first `constantCalls` calls (one per group, in the order
+/// the loop asks) and every call for an example in `constantIDs` score all rollouts 0.5; the others
+/// score 0, 1, 0, ... (a group with signal).
+final class ScriptedScorer: RewardScorer {
+    let constantIDs: Set<String>
+    /// Calls (0-based) that score constant, whatever the example.
+    let constantCalls: Range<Int>
+    private let calls = Mutex(0)
+
+    init(constantIDs: Set<String> = [], constantCalls: Range<Int> = 0..<0) {
+        self.constantIDs = constantIDs
+        self.constantCalls = constantCalls
+    }
+
+    func rewards(for example: Example, rollouts: [Rollout], serverRewards: [Double]?) async throws -> [Double] {
+        let call = calls.withLock { calls in
+            defer { calls += 1 }
+            return calls
+        }
+        if constantIDs.contains(example.id) || constantCalls.contains(call) { return Array(repeating: 0.5, count: rollouts.count) }
+        return rollouts.indices.map { Double($0 % 2) }
+    }
+    func close() async {}
+}
+
 /// Every notice the run shows, for assertions.
 final class RecordingObserver: RunObserver {
     private let state = Mutex<[String]>([])
@@ -34,13 +59,16 @@ struct LoopHarness {
     let service: FakeTuningService
     let store: FakeProgressStore
     let observer = RecordingObserver()
+    let scorer: any RewardScorer
 
     /// - Parameters:
     ///   - train: merged into the config's `train` object.
     ///   - checkpoint: the config's `checkpoint` object.
     ///   - eval: examples in an eval set (none: no eval).
     init(steps: Int = 4, train: [String: Any] = [:], checkpoint: [String: Any] = ["every_steps": 2], inDoubtWaitSeconds: Double = 30,
-         eval: Int = 0, evalEvery: Int = 2, answersStep: Bool = true) throws {
+         eval: Int = 0, evalEvery: Int = 2, answersStep: Bool = true, scorer: any RewardScorer = ConstantScorer(),
+         extra: [String: Any] = [:]) throws {
+        self.scorer = scorer
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("moontune-loop-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try Data(TinyPNG.bytes).write(to: folder.appendingPathComponent("img.png"))
@@ -61,6 +89,7 @@ struct LoopHarness {
         trainJSON.merge(train) { $1 }
         json.merge(["name": "job", "rank": 8, "data": data, "train": trainJSON, "checkpoint": checkpoint,
                     "api": ["base_url": "http://127.0.0.1:9/v1", "api_key_env": "MOONDREAM_API_KEY", "in_doubt_wait_s": inDoubtWaitSeconds]]) { $1 }
+        json.merge(extra) { $1 }
         let url = folder.appendingPathComponent("job.json")
         try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]).write(to: url)
         let report = validateJob(configURL: url)
@@ -80,12 +109,14 @@ struct LoopHarness {
 
     /// One run of the job, as one `moontune run` would do it, from what the store committed.
     /// - Parameter heartbeat: how often the run beats its heartbeat, on the virtual clock (nil: never).
-    func run(rewindToServer: Bool = false, heartbeat: Duration? = nil) async -> RunOutcome {
+    /// - Parameter config: another config for this run (a raised budget, say); the job's own by default.
+    func run(rewindToServer: Bool = false, heartbeat: Duration? = nil, config override: JobConfig? = nil) async -> RunOutcome {
         await store.restart()
+        let config = override ?? self.config
         var logger = Logger(label: "loop-tests")
         logger.logLevel = .critical
         let context = RunContext(config: config, jobID: 1, store: store, client: service, dataset: dataset, evalDataset: evalDataset,
-                                 scorer: ConstantScorer(), builder: RequestBuilder(config: config, cache: ImageCache(maxImageBytes: config.data.maxImageBytes)),
+                                 scorer: scorer, builder: RequestBuilder(config: config, cache: ImageCache(maxImageBytes: config.data.maxImageBytes)),
                                  observer: observer, logger: logger, rewindToServer: rewindToServer,
                                  inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)), clock: clock, heartbeatEvery: heartbeat)
         return await JobRunner(context: context).run()
@@ -98,6 +129,17 @@ struct LoopHarness {
         let applied = await store.appliedSteps
         return service.step == applied.count && applied == Array(stride(from: 1, through: applied.count, by: 1))
             && (restored || service.applications == service.step) && service.staleTrains == 0
+    }
+
+    /// The exactly-once invariant with skipped steps: the server's step is the number of steps
+    /// applied and not skipped, the record's steps are 1...n without a gap, no train_step was
+    /// applied twice, and none carried a constant group.
+    func isExactWithSkips(restored: Bool = false) async -> Bool {
+        let applied = await store.appliedSteps
+        let skipped = await store.steps.values.filter(\.skipped).count
+        let constantSent = service.sentRewards.flatMap { $0 }.contains { group in group.allSatisfy { $0 == group.first } }
+        return service.step == applied.count - skipped && applied == Array(stride(from: 1, through: applied.count, by: 1))
+            && (restored || service.applications == service.step) && service.staleTrains == 0 && !constantSent
     }
 
     func remove() { try? FileManager.default.removeItem(at: folder) }
