@@ -17,7 +17,7 @@ enum CheckpointChoice: Equatable {
         switch self {
         case .step(let step):
             if saved.contains(step) { return step }
-            if let recorded = record.first(where: { $0.step == step }), let deleted = recorded.deletedAtMs {
+            if let recorded = record.first(where: { $0.stepOnServer == step }), let deleted = recorded.deletedAtMs {
                 throw CommandFailure("the checkpoint of job \(job) at step \(step) was deleted \(StatusText.date(deleted)); \(available)")
             }
             throw CommandFailure("job \(job) has no saved checkpoint at step \(step); \(available)")

@@ -72,7 +72,7 @@ struct CheckpointsDeleteCommand: AsyncParsableCommand {
     @Argument(help: "The job's name.")
     var name: String
 
-    @Argument(help: "The checkpoint's step.")
+    @Argument(help: "The checkpoint's step on the server, as `checkpoints NAME` lists it (the number after @ in its model string).")
     var step: Int
 
     @Flag(help: "Delete even the latest checkpoint (training could then no longer resume).")
@@ -105,18 +105,22 @@ struct CheckpointsDeleteCommand: AsyncParsableCommand {
                         + "could no longer resume (the server continues a finetune from its latest checkpoint). "
                         + "Use --force to delete it anyway.")
                 }
-                try await store.markCheckpointDeleting(jobID: jobID, step: step, now: ProgressStore.nowMs())
+                // The record keeps checkpoints by the job's step; after skipped steps (train.skip_constant_groups)
+                // one server checkpoint may stand for several of them, and every one goes with it.
+                let recorded = try await store.checkpoints(jobID: jobID).filter { $0.isLive && $0.stepOnServer == step }.map(\.step)
+                let records = recorded.isEmpty ? [step] : recorded
+                for record in records { try await store.markCheckpointDeleting(jobID: jobID, step: record, now: ProgressStore.nowMs()) }
                 do {
                     try await client.deleteCheckpoint(finetuneID: finetuneID, step: step)
                 } catch let error as APIError where error.kind == .notFound || error.kind == .gone {
                     // The server does not have it: the record says so too, then the user is told.
-                    try await store.markCheckpointDeleted(jobID: jobID, step: step, now: ProgressStore.nowMs())
+                    for record in records { try await store.markCheckpointDeleted(jobID: jobID, step: record, now: ProgressStore.nowMs()) }
                     throw CommandFailure(error.kind == .gone
                         ? "the checkpoint of job \(name) at step \(step) was already deleted"
                         : "job \(name) has no checkpoint at step \(step) on the server (never saved); saved steps: "
                             + (saved.isEmpty ? "none" : saved.map(String.init).joined(separator: ", ")))
                 }
-                try await store.markCheckpointDeleted(jobID: jobID, step: step, now: ProgressStore.nowMs())
+                for record in records { try await store.markCheckpointDeleted(jobID: jobID, step: record, now: ProgressStore.nowMs()) }
                 try await store.recordEvent(jobID: jobID, kind: "checkpoint-deleted", step: step,
                                             message: "checkpoint \(step) deleted with `moontune checkpoints delete`", now: ProgressStore.nowMs())
             }

@@ -19,7 +19,7 @@ struct PredictCommand: AsyncParsableCommand {
     @Argument(help: "The job's name.")
     var name: String
 
-    @Option(help: "Use the checkpoint saved at this step.") var step: Int?
+    @Option(help: "Use the checkpoint saved at this step (on the server, as `checkpoints NAME` lists it).") var step: Int?
     @Flag(help: "Use the saved checkpoint with the best eval reward.") var best = false
     @Flag(help: "Use the latest saved checkpoint (the default).") var latest = false
     @Flag(help: "Use the base model instead of a checkpoint.") var base = false

@@ -91,6 +91,19 @@ extension EndToEnd {
                 let job = try #require(try await workspace.job("rare"))
                 #expect(job.state == .completed)
 
+                // `checkpoints delete S` takes the server's step (the one after @ in the model
+                // string) and marks the record kept under the job's step deleted.
+                let store = try ProgressStore(path: workspace.database.path, readOnly: true)
+                let live = try await store.checkpoints(jobID: try #require(job.id)).filter(\.isLive)
+                let older = try #require(live.filter { $0.stepOnServer != finetune.checkpoints.last }
+                    .first { $0.stepOnServer != $0.step }, "a checkpoint whose server step differs: \(live)")
+                let deleted = try await workspace.run(["checkpoints", "delete", "rare", "\(older.stepOnServer)"])
+                #expect(deleted.status == 0, "\(deleted.stderr)")
+                #expect(deleted.stdout.contains("@\(older.stepOnServer)"), "\(deleted.stdout)")
+                let after = try await store.checkpoints(jobID: try #require(job.id))
+                #expect(after.filter { $0.deletedAtMs != nil }.map(\.step) == [older.step], "\(after)")
+                #expect(await workspace.finetune("rare")?.checkpoints.contains(older.stepOnServer) == false)
+
                 // Every group constant: every step skipped, nothing sent, completed.
                 try writeJob(workspace, name: "flat", mode: "none", steps: 3, groups: 2, file: "flat.json")
                 let flat = try await workspace.run(["run", "flat.json", "--quiet"])
