@@ -40,6 +40,27 @@ package struct MetricsRow: Sendable, Equatable {
     /// The rollouts' mean answer length and truncation rate, when they carried them (steps).
     package var answerLengthMean: Double?
     package var truncationRate: Double?
+    /// The eval's figures beyond the reward, per skill (evals; docs/evals.md): query accuracy,
+    /// detect precision, recall and F1 at IoU 0.5, point mean distance and hit rate.
+    package var evalMetrics = EvalMetricCells()
+
+    package struct EvalMetricCells: Sendable, Equatable {
+        package var queryAccuracy: Double?
+        package var detectPrecision: Double?
+        package var detectRecall: Double?
+        package var detectF1: Double?
+        package var pointMeanDistance: Double?
+        package var pointHitRate: Double?
+
+        init(_ perSkill: [String: Summary] = [:]) {
+            queryAccuracy = perSkill["query"]?.accuracy
+            (detectPrecision, detectRecall, detectF1) = (perSkill["detect"]?.precision, perSkill["detect"]?.recall, perSkill["detect"]?.f1)
+            (pointMeanDistance, pointHitRate) = (perSkill["point"]?.meanDistance, perSkill["point"]?.hitRate)
+        }
+
+        static let columns = ["accuracy_query", "precision_detect", "recall_detect", "f1_detect", "mean_distance_point", "hit_rate_point"]
+        var values: [Double?] { [queryAccuracy, detectPrecision, detectRecall, detectF1, pointMeanDistance, pointHitRate] }
+    }
 
     /// The skills that get a `reward_<skill>` column, in column order.
     package static let skills = ["point", "detect", "query"]
@@ -49,6 +70,7 @@ package struct MetricsRow: Sendable, Equatable {
         + skills.map { "reward_\($0)" }
         + ["mode", "lr", "server_step", "kl", "router_kl", "grad_norm", "sft_loss", "server_reward_mean", "server_reward_std"]
         + ["groups_tried", "groups_kept", "groups_dropped", "skipped", "answer_length_mean", "truncation_rate"]
+        + EvalMetricCells.columns
 
     /// The row of an applied step; per-skill figures and the count come from its metrics JSON.
     package init(step record: StepRecord) {
@@ -86,6 +108,7 @@ package struct MetricsRow: Sendable, Equatable {
         n = record.count
         if let summaries = try? JSONDecoder().decode([String: Summary].self, from: Data(record.perSkillJSON.utf8)) {
             perSkill = summaries.mapValues(\.mean)
+            evalMetrics = EvalMetricCells(summaries)
             rewardMin = summaries.values.compactMap(\.min).min()
             rewardMax = summaries.values.compactMap(\.max).max()
         }
@@ -108,7 +131,7 @@ package struct MetricsRow: Sendable, Equatable {
             groupsTried.map { .int(Int64($0)) }, groupsKept.map { .int(Int64($0)) }, groupsDropped.map { .int(Int64($0)) },
             skipped.map(Cell.bool), answerLengthMean.map(Cell.number), truncationRate.map(Cell.number),
         ]
-        return fixed + Self.skills.map { perSkill[$0].map(Cell.number) } + server + signal
+        return fixed + Self.skills.map { perSkill[$0].map(Cell.number) } + server + signal + evalMetrics.values.map { $0.map(Cell.number) }
     }
 
     package enum Cell: Equatable, Sendable {
@@ -122,6 +145,17 @@ package struct MetricsRow: Sendable, Equatable {
         package var mean: Double
         package var min: Double?
         package var max: Double?
+        /// An eval's metrics, flat beside the reward figures (absent in steps' and older evals' JSON).
+        package var accuracy: Double?
+        package var precision: Double?
+        package var recall: Double?
+        package var f1: Double?
+        package var meanDistance: Double?
+        package var hitRate: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case mean, min, max, accuracy, precision, recall, f1, meanDistance = "mean_distance", hitRate = "hit_rate"
+        }
     }
 
     /// The parts of a step's `metrics_json` that the export reads.
