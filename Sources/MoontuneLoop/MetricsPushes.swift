@@ -84,10 +84,19 @@ final class MetricsPushes: Sendable {
         return metrics
     }
 
-    /// `eval/reward_mean`, `eval/point/reward_mean`, ...
+    /// `eval/reward_mean`, `eval/point/reward_mean`, and each skill's metrics: `eval/query/accuracy`,
+    /// `eval/detect/precision`, `eval/detect/recall`, `eval/detect/f1`, `eval/point/mean_distance`,
+    /// `eval/point/hit_rate`.
     static func metrics(eval summary: EvalSummary) -> [String: Double] {
         var metrics = ["eval/reward_mean": summary.rewardMean, "eval/examples": Double(summary.count)]
-        for (skill, rewards) in summary.perSkill { metrics["eval/\(skill)/reward_mean"] = rewards.mean }
+        for (skill, entry) in summary.perSkill {
+            metrics["eval/\(skill)/reward_mean"] = entry.mean
+            let figures = entry.metrics
+            for (name, value) in [("accuracy", figures.accuracy), ("precision", figures.precision), ("recall", figures.recall),
+                                  ("f1", figures.f1), ("mean_distance", figures.meanDistance), ("hit_rate", figures.hitRate)] {
+                if let value { metrics["eval/\(skill)/\(name)"] = value }
+            }
+        }
         return metrics
     }
 }

@@ -102,6 +102,16 @@ extension EndToEnd {
                     #expect(Set(pushed.keys).isSuperset(of: [1, 2, 3, 4]), "\(pushed.keys.sorted())")
                     #expect(pushed[4]?["train/reward_mean"] != nil)
                     #expect(pushed[0]?["eval/reward_mean"] != nil, "the baseline eval is pushed at step 0")
+                    // With each skill's eval metrics beside its reward.
+                    let baseline = pushed[0] ?? [:]
+                    let metricNames = ["query": ["accuracy"], "detect": ["precision", "recall", "f1"], "point": ["mean_distance", "hit_rate"]]
+                    let evaluated = metricNames.keys.filter { baseline["eval/\($0)/reward_mean"] != nil }
+                    #expect(!evaluated.isEmpty, "\(baseline.keys.sorted())")
+                    for skill in evaluated {
+                        for name in metricNames[skill] ?? [] {
+                            #expect(baseline["eval/\(skill)/\(name)"] != nil, "eval/\(skill)/\(name) not pushed: \(baseline.keys.sorted())")
+                        }
+                    }
                     #expect(!result.stdout.contains("no metrics endpoint"))
                 }
                 // The export carries the lr and the answer's numbers.
