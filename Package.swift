@@ -114,7 +114,8 @@ let package = Package(
         // before it runs, validate's cost estimate and the probe's analysis (pure functions).
         .target(name: "MoontuneReport", dependencies: [
             // MoontuneImaging: the gallery's thumbnails (decode, scale down, draw, JPEG).
-            "MoondreamAPI", "MoontuneStore", "MoontuneConfig", "MoontuneImaging",
+            // MoontuneRewards: the eval metrics' type, for compare's per-skill metrics.
+            "MoondreamAPI", "MoontuneStore", "MoontuneConfig", "MoontuneImaging", "MoontuneRewards",
             .product(name: "Mustache", package: "swift-mustache"),
         ]),
         // How a run shows itself: the live progress line on a terminal, logfmt and JSON log lines

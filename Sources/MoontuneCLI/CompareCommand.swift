@@ -95,7 +95,8 @@ struct CompareCommand: AsyncParsableCommand {
                     let outcomes = try await runner.run(models: models)
                     await scorer.close()
                     progress.finish()
-                    return (ComparisonTable(models: models, scores: outcomes.map { $0.map(\.score) }), outcomes)
+                    let metrics = outcomes.map { EvalMetrics.perSkill($0.map(\.scored), config: config.reward) }
+                    return (ComparisonTable(models: models, scores: outcomes.map { $0.map(\.score) }).with(metrics: metrics), outcomes)
                 } catch {
                     await scorer.close()
                     throw error

@@ -17,6 +17,8 @@ struct CompareRunner: Sendable {
     struct Outcome: Sendable {
         var score: Score
         var example: GalleryOutcome
+        /// What the eval metrics read (accuracy, P/R/F1, distance and hit rate).
+        var scored: EvalMetrics.Scored
     }
 
     let client: MoondreamClient
@@ -81,7 +83,8 @@ struct CompareRunner: Sendable {
                                  groundTruth: example.groundTruth)
         let drawn = GalleryOutcome(exampleID: example.id, position: position, skill: example.skill.rawValue, reward: reward,
                                    prediction: prediction, truth: truth, imagePath: example.image?.path)
-        return (modelIndex, position, Outcome(score: (example.skill, reward), example: drawn))
+        return (modelIndex, position, Outcome(score: (example.skill, reward), example: drawn,
+                                              scored: EvalMetrics.Scored(example: example, prediction: rollout.output)))
     }
 
     /// Calls the endpoint of the example's skill and wraps the answer as a rollout, so that every

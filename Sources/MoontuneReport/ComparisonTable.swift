@@ -1,6 +1,7 @@
 import Foundation
 import MoondreamAPI
 import MoontuneStore
+import MoontuneRewards
 
 /// A model `compare` scores: the base model, or a saved checkpoint.
 package struct ComparedModel: Sendable, Hashable {
@@ -28,6 +29,9 @@ package struct ComparisonTable: Sendable, Equatable {
         package var perSkill: [String: SkillScore]
         package var overall: Double
         package var n: Int
+        /// Each skill's reward with its eval metrics (query accuracy, detect P/R/F1, point
+        /// distance and hit rate), as an eval records them; empty when not computed.
+        package var metrics: [String: EvalMetricsText.Figures] = [:]
     }
 
     /// Skill columns, in order.
@@ -45,6 +49,25 @@ package struct ComparisonTable: Sendable, Equatable {
             let all = scored.map(\.reward)
             return Row(model: model, perSkill: perSkill, overall: all.isEmpty ? 0 : all.reduce(0, +) / Double(all.count), n: all.count)
         }
+    }
+
+    /// The same table with each model's per-skill metrics (`metrics[i]` for row i).
+    package func with(metrics: [[Skill: EvalSkillMetrics]]) -> ComparisonTable {
+        var table = self
+        for (index, perSkill) in metrics.enumerated() where table.rows.indices.contains(index) {
+            let row = table.rows[index]
+            table.rows[index].metrics = Dictionary(uniqueKeysWithValues: perSkill.compactMap { skill, figures in
+                row.perSkill[skill.rawValue].map { (skill.rawValue, EvalMetricsText.Figures(mean: $0.mean, count: $0.n, metrics: figures)) }
+            })
+        }
+        return table
+    }
+
+    /// Under the table: each model's metrics per skill, a line each.
+    package func metricsText() -> String {
+        rows.filter { !$0.metrics.isEmpty }.flatMap { row in
+            ["\(row.model.label):"] + row.metrics.sorted { $0.key < $1.key }.map { "  \($0.key)  \(EvalMetricsText.text($0.value))" }
+        }.joined(separator: "\n")
     }
 
     package init(skills: [String], rows: [Row]) {
@@ -87,7 +110,8 @@ package struct ComparisonTable: Sendable, Equatable {
             lines.append(cells)
         }
         let rightAligned = Set(1...(columns.count + 1))
-        return PlainTable.render(lines, rightAligned: rightAligned) + "\n* best in its column"
+        let metrics = metricsText()
+        return PlainTable.render(lines, rightAligned: rightAligned) + "\n* best in its column" + (metrics.isEmpty ? "" : "\n\n" + metrics)
     }
 
     /// One line per model: label, model, step, each skill, overall, n, and which columns it leads.
@@ -109,13 +133,14 @@ package struct ComparisonTable: Sendable, Equatable {
         struct Model: Encodable {
             package var label: String; var model: String; var step: Int?; var perSkill: [String: SkillScore]; var overall: Double; var n: Int
             package var best: [String]
-            package enum CodingKeys: String, CodingKey { case label, model, step, perSkill = "per_skill", overall, n, best }
+            package var metrics: [String: EvalMetricsText.Figures]
+            package enum CodingKeys: String, CodingKey { case label, model, step, perSkill = "per_skill", overall, n, best, metrics }
         }
         struct Document: Encodable { var job: String; var dataset: String; var examples: Int; var skills: [String]; var models: [Model] }
         let best = best
         let models = rows.enumerated().map { index, row in
             Model(label: row.model.label, model: row.model.modelName, step: row.model.step, perSkill: row.perSkill,
-                  overall: row.overall, n: row.n, best: columns.filter { best[$0]?.contains(index) == true })
+                  overall: row.overall, n: row.n, best: columns.filter { best[$0]?.contains(index) == true }, metrics: row.metrics)
         }
         return try ManagementJSON.encode(Document(job: job, dataset: dataset, examples: examples, skills: skills, models: models))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MoontuneRewards
 
 /// An eval's per-skill metrics (the `per_skill` JSON an eval records) said in words, for the
 /// report and `status`.
@@ -19,6 +20,16 @@ package enum EvalMetricsText {
         package var hitRate: Double?
         package var predictedPoints: Int?
         package var noPrediction: Int?
+
+        /// A skill's reward mean and count with its metrics (compare computes them as eval does).
+        package init(mean: Double, count: Int?, metrics: EvalSkillMetrics) {
+            self.mean = mean
+            self.count = count
+            (accuracy, precision, recall, f1) = (metrics.accuracy, metrics.precision, metrics.recall, metrics.f1)
+            (truePositives, predictedBoxes, truthBoxes) = (metrics.truePositives, metrics.predictedBoxes, metrics.truthBoxes)
+            (meanDistance, hitRate, predictedPoints, noPrediction) = (metrics.meanDistance, metrics.hitRate, metrics.predictedPoints,
+                                                                     metrics.noPrediction)
+        }
 
         enum CodingKeys: String, CodingKey {
             case mean, count, accuracy, precision, recall, f1, truePositives = "true_positives", predictedBoxes = "predicted_boxes"

@@ -156,6 +156,18 @@ extension EndToEnd {
                 #expect((final["best"] as? [String])?.contains("overall") == true)
                 #expect((base["best"] as? [String])?.contains("overall") == false)
                 #expect(models.allSatisfy { $0["n"] as? Int == 18 })
+                // Each model's eval metrics per skill, as an eval records them.
+                for model in models {
+                    let metrics = try #require(model["metrics"] as? [String: [String: Any]], "\(model)")
+                    #expect(Set(metrics.keys) == ["query", "point", "detect"], "\(metrics.keys)")
+                    #expect((metrics["query"]?["accuracy"] as? Double).map { (0...1).contains($0) } == true)
+                    #expect(metrics["detect"]?["f1"] is Double && metrics["detect"]?["precision"] is Double)
+                    #expect((metrics["point"]?["hit_rate"] as? Double).map { (0...1).contains($0) } == true)
+                    #expect(metrics["point"]?["count"] as? Int == 6)
+                }
+                #expect((final["metrics"] as? [String: [String: Any]])?["query"]?["accuracy"] as? Double
+                    ?? 0 >= (base["metrics"] as? [String: [String: Any]])?["query"]?["accuracy"] as? Double ?? 1,
+                    "training did not help query accuracy: \(base) \(final)")
 
                 // Recorded in the database.
                 let store = try ProgressStore(path: workspace.database.path, readOnly: true)
@@ -172,6 +184,7 @@ extension EndToEnd {
                 let row = try #require(table.stdout.split(separator: "\n").first { $0.hasPrefix("step 24") })
                 #expect(row.contains("*"))
                 #expect(row.hasSuffix("18"))
+                #expect(table.stdout.contains("step 24:") && table.stdout.contains("F1") && table.stdout.contains("accuracy"), "\(table.stdout)")
                 let csv = try await workspace.run(["compare", "config.json", "--set", "train", "--steps", "latest", "--csv"])
                 #expect(csv.status == 0, "\(csv.stderr)")
                 let csvLines = csv.stdout.split(separator: "\n")
