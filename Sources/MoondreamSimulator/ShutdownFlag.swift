@@ -1,5 +1,4 @@
 import MoondreamSimulatorEngine
-import Dispatch
 import Synchronization
 
 /// Set when the simulator begins to stop, so hangs and latencies end early instead of holding a
@@ -11,39 +10,36 @@ final class ShutdownFlag: Sendable {
 
     func set() { state.withLock { $0 = true } }
 
-    /// Waits `seconds` (never blocking a thread), or less if shutdown begins or the task is
-    /// cancelled.
+    /// Waits until `deadline` on `clock` (never blocking a thread), or less if shutdown begins or
+    /// the task is cancelled.
     ///
-    /// Sleeps to a deadline with no timer tolerance, so that a set latency is what a client sees
-    /// (the benchmark's ideal step time is computed from it).
-    func pause(seconds: Double) async {
-        let clock = ContinuousClock()
-        let end = clock.now + .nanoseconds(Int64((seconds * 1e9).rounded()))
-        while !isSet {
-            let now = clock.now
-            guard now < end else { return }
-            do {
-                try await clock.sleep(until: min(end, now + .milliseconds(50)), tolerance: .zero)
-            } catch {
-                return
+    /// The wait and the watch on the flag race: the wait sleeps to its deadline on the clock (for
+    /// the system clock, with no timer tolerance, so a set latency is what a client sees), and the
+    /// watch looks at the flag every 50 ms of real time, so a stop ends the wait even on a manual
+    /// clock that nobody moves.
+    func pause(until deadline: Duration, on clock: any SimulatorClock) async {
+        guard !isSet, clock.now < deadline else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await clock.sleep(until: deadline) }
+            group.addTask {
+                while !self.isSet {
+                    do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
+                }
             }
+            await group.next()
+            group.cancelAll()
         }
     }
 
-    /// Waits `seconds` even if the task is cancelled (a client that hangs up must not cut a slow
-    /// train step short); only a shutdown ends it early. Never blocks a thread: each slice is a
-    /// Dispatch timer resuming a continuation.
-    func pauseIgnoringCancellation(seconds: Double) async {
-        let clock = ContinuousClock()
-        let end = clock.now + .nanoseconds(Int64((seconds * 1e9).rounded()))
-        while !isSet {
-            let left = end - clock.now
-            guard left > .zero else { return }
-            let slice = min(left, .milliseconds(50))
-            let nanoseconds = Int(slice.components.seconds) * 1_000_000_000 + Int(slice.components.attoseconds / 1_000_000_000)
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(max(1, nanoseconds))) { continuation.resume() }
-            }
-        }
+    func pause(for duration: Duration, on clock: any SimulatorClock) async {
+        await pause(until: clock.now + duration, on: clock)
+    }
+
+    /// As `pause`, but the wait goes on if the task is cancelled (a client that hangs up must not
+    /// cut a slow train step short); only a shutdown ends it early. The wait runs in a task of its
+    /// own, which the caller's cancellation does not reach.
+    func pauseIgnoringCancellation(for duration: Duration, on clock: any SimulatorClock) async {
+        let deadline = clock.now + duration
+        await Task { await self.pause(until: deadline, on: clock) }.value
     }
 }

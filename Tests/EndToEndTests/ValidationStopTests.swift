@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+extension EndToEnd {
+    /// A stop during the first indexing of a large dataset (issue 16): the scan is interrupted,
+    /// not waited for.
+    @Suite("A stop during validation")
+    struct ValidationStopTests {
+        /// Lines of the generated dataset: enough that its first indexing lasts far longer than
+        /// the stop may take (about 10 s in a debug build).
+        static let lines = 400_000
+
+        @Test func sigtermDuringTheFirstIndexingExitsPromptlyAndTheNextRunIndexesAndRuns() async throws {
+            try await withWorkspace { workspace in
+                let generated = try await MoontuneProcess.run(["bench-data", "big", "--images", "2", "--lines", "\(Self.lines)"],
+                                                              in: workspace.directory)
+                try #require(generated.status == 0, "\(generated.stderr)")
+                try workspace.writeConfig(name: "big", steps: 2, groups: 2, rollouts: 2, concurrency: 2, every: 2,
+                                          extra: ["data": ["train": "big/train.jsonl"]])
+                let dataset = workspace.directory.appendingPathComponent("big/train.jsonl").resolvingSymlinksInPath().path
+                let cache = URL(fileURLWithPath: workspace.database.path + ".cache")
+
+                let running = try workspace.start(["run", "config.json"])
+                // Indexing: the run has the dataset open (there is no index entry to read yet).
+                try await waitUntil("the run to be indexing the dataset", seconds: 30) {
+                    Self.openFiles(of: running.pid).contains(dataset)
+                }
+                let signalled = ContinuousClock.now
+                running.signal(SIGTERM)
+                let stopped = await running.wait(timeout: .seconds(60))
+                let took = ContinuousClock.now - signalled
+                #expect(stopped.status == 1, "\(stopped.stderr)")
+                #expect(stopped.stderr.contains("stopped while the job was being validated"), "\(stopped.stderr)")
+                #expect(took < .seconds(5), "the scan was interrupted, not waited for: \(took)")
+                #expect(Self.entries(in: cache).isEmpty, "no index entry of a half-read dataset")
+                #expect(await workspace.simulator.stats().requestsTotal == 0, "nothing was sent")
+                if FileManager.default.fileExists(atPath: workspace.database.path) {
+                    #expect(try await workspace.job("big") == nil, "no job was recorded")
+                }
+
+                // The next run indexes the whole dataset, stores its entry and trains.
+                let resumed = try await workspace.run(["run", "config.json"])
+                #expect(resumed.status == 0, "\(resumed.stderr)")
+                #expect(Self.entries(in: cache).count == 1)
+                #expect(await workspace.finetune("big")?.trainStepsApplied == 2)
+                #expect(try await workspace.job("big")?.state == .completed)
+            }
+        }
+
+        /// The paths a process has open, from /proc (Linux).
+        static func openFiles(of pid: Int32) -> Set<String> {
+            let folder = "/proc/\(pid)/fd"
+            guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+            return Set(descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\($0)") })
+        }
+
+        static func entries(in cache: URL) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: cache.path)) ?? []).filter { $0.hasSuffix(".index") }
+        }
+    }
+}
