@@ -26,14 +26,27 @@ extension EndToEnd {
         }
 
         @Test func aTrainStepSlowerThanItsDeadlineIsWatchedUntilItLandsAndRecordedOnce() async throws {
+            // Each train_step is held on the simulator's clock, which only this test moves: it lands
+            // once moontune has given up on it and is watching the server, never before.
+            let clock = ManualSimulatorClock()
             var faults = FaultOptions()
             faults.trainLatencyMs = 2000
-            try await withWorkspace(faults: faults) { workspace in
+            try await withWorkspace(faults: faults, simulator: { $0.clock = clock }) { workspace in
                 // The client gives up on each train_step after 1.2 s; the server applies it at 2 s. With
                 // a window longer than the step, moontune watches the server until it lands.
                 try workspace.writeConfig(name: "late", steps: 3, groups: 2, rollouts: 2, concurrency: 2, every: 3,
                                           extraAPI: ["train_step_timeout_s": 1.2, "in_doubt_wait_s": 6])
-                let result = try await workspace.run(["run", "config.json", "--log-format", "json"])
+                let running = try workspace.start(["run", "config.json", "--log-format", "json"])
+                func inDoubtCount() -> Int { running.stdoutSoFar.components(separatedBy: "in doubt: waiting up to").count - 1 }
+                var seen = 0
+                for step in 1...3 {
+                    try await waitUntil("step \(step) to be held and in doubt", seconds: 30) {
+                        clock.sleeperCount == 1 && inDoubtCount() > seen
+                    }
+                    seen = inDoubtCount()
+                    clock.advance(by: .milliseconds(2000))
+                }
+                let result = await running.wait()
                 #expect(result.status == 0, "\(result.stderr)\n\(result.stdout.suffix(1500))")
                 let finetune = try #require(await workspace.finetune("late"))
                 #expect(finetune.trainStepsApplied == 3, "each slow step was applied once")
