@@ -16,6 +16,9 @@ public protocol SimulatorClock: Sendable {
     /// Returns once `now` has reached `deadline`; throws `CancellationError` if the task is
     /// cancelled first.
     func sleep(until deadline: Duration) async throws
+    /// Calls `action` once, when `now` reaches `deadline`, whatever becomes of the task that asked:
+    /// for a wait that must outlive its request's cancellation (a slow train step).
+    func wake(at deadline: Duration, _ action: @escaping @Sendable () -> Void)
 }
 
 extension SimulatorClock {
@@ -37,6 +40,12 @@ public struct SystemSimulatorClock: SimulatorClock {
     public func sleep(until deadline: Duration) async throws {
         try await ContinuousClock().sleep(until: origin + deadline, tolerance: .zero)
     }
+
+    public func wake(at deadline: Duration, _ action: @escaping @Sendable () -> Void) {
+        let (seconds, attoseconds) = (deadline - now).components
+        let nanoseconds = max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: action)
+    }
 }
 
 /// A clock that moves only when told (`advance(by:)`), for in-process tests. Sleepers wake in
@@ -45,14 +54,16 @@ public struct SystemSimulatorClock: SimulatorClock {
 public final class ManualSimulatorClock: SimulatorClock {
     private struct Sleeper {
         let deadline: Duration
-        let continuation: CheckedContinuation<Void, any Error>
+        /// Called with nil when the time comes, with an error when a sleeping task is cancelled.
+        let resume: @Sendable ((any Error)?) -> Void
     }
 
     private struct State {
         var now: Duration = .zero
         var nextID = 0
         var sleepers: [Int: Sleeper] = [:]
-        /// Ids cancelled before their continuation was registered.
+        /// Ids cancelled before their continuation was registered (or just after they woke: a
+        /// few integers per cancelled sleep, for a clock that lives as long as a test).
         var cancelled: Set<Int> = []
     }
 
@@ -83,7 +94,17 @@ public final class ManualSimulatorClock: SimulatorClock {
             for id in due.keys { state.sleepers[id] = nil }
             return due.values.sorted { $0.deadline < $1.deadline }
         }
-        for sleeper in woken { sleeper.continuation.resume() }
+        for sleeper in woken { sleeper.resume(nil) }
+    }
+
+    public func wake(at deadline: Duration, _ action: @escaping @Sendable () -> Void) {
+        let due: Bool = state.withLock { state in
+            guard deadline > state.now else { return true }
+            state.nextID += 1
+            state.sleepers[state.nextID] = Sleeper(deadline: deadline, resume: { _ in action() })
+            return false
+        }
+        if due { action() }
     }
 
     public func sleep(until deadline: Duration) async throws {
@@ -98,7 +119,9 @@ public final class ManualSimulatorClock: SimulatorClock {
                 let resumeNow: (any Error)?? = state.withLock { state in
                     if state.cancelled.remove(id) != nil { return .some(CancellationError()) }
                     if deadline <= state.now { return .some(nil) }
-                    state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
+                    state.sleepers[id] = Sleeper(deadline: deadline, resume: { error in
+                        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+                    })
                     return .none
                 }
                 switch resumeNow {
@@ -115,7 +138,8 @@ public final class ManualSimulatorClock: SimulatorClock {
                 }
                 return sleeper
             }
-            sleeper?.continuation.resume(throwing: CancellationError())
+            // Removed under the lock, so `advance` did not wake it: only this resumes it.
+            sleeper?.resume(CancellationError())
         }
     }
 
