@@ -24,15 +24,16 @@ extension EndToEnd {
                 // detaches: both are stopped while indexing.
                 for command in ["run", "start"] {
                     let running = try workspace.start([command, "config.json"])
-                    // Indexing: the process has the dataset open (there is no index entry to read yet).
+                    // Indexing: the process has the dataset open (there is no index entry to read yet)
+                    // and has read a few chunks of it (so its signal handling is surely in place).
                     try await waitUntil("\(command) to be indexing the dataset", seconds: 30) {
-                        Self.openFiles(of: running.pid).contains(dataset)
+                        Self.openFiles(of: running.pid).contains(dataset) && Self.bytesRead(by: running.pid) >= 4 << 20
                     }
                     let signalled = ContinuousClock.now
                     running.signal(SIGTERM)
                     let stopped = await running.wait(timeout: .seconds(60))
                     let took = ContinuousClock.now - signalled
-                    #expect(stopped.status == 1, "\(command): \(stopped.stderr)")
+                    #expect(stopped.status == 1, "\(command): \(stopped.stderr)\n\(stopped.stdout.suffix(1500))")
                     #expect(stopped.stderr.contains("stopped while the job was being validated"), "\(command): \(stopped.stderr)")
                     #expect(took < .seconds(3), "\(command): the scan was interrupted, not waited for: \(took)")
                     #expect(Self.entries(in: cache).isEmpty, "\(command): no index entry of a half-read dataset")
@@ -56,6 +57,13 @@ extension EndToEnd {
             let folder = "/proc/\(pid)/fd"
             guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
             return Set(descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\($0)") })
+        }
+
+        /// The bytes a process has read so far (`rchar` in /proc/PID/io, Linux).
+        static func bytesRead(by pid: Int32) -> Int {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8),
+                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("rchar:") }) else { return 0 }
+            return Int(line.dropFirst("rchar:".count).trimmingCharacters(in: .whitespaces)) ?? 0
         }
 
         static func entries(in cache: URL) -> [String] {
