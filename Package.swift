@@ -90,7 +90,7 @@ let package = Package(
         ]),
         // The simulator's engine: what a faithful tuning API does with each request (finetunes,
         // rollouts, train steps, checkpoints, inference), its learning policies and rewards, and
-        // its fault injection. No HTTP: it takes and gives `SimJSON`.
+        // its fault injection. No HTTP: it takes and gives `JSONValue` (MoontuneJSON), normalized.
         .target(name: "MoondreamSimulatorEngine", dependencies: [
             "MoontuneJSON", "MoontuneRandom",
             .product(name: "Logging", package: "swift-log"),

@@ -55,7 +55,7 @@ public enum Simulator {
 
     static func makeParts(_ options: SimulatorOptions) -> Parts {
         Parts(engine: SimulatorEngine(seed: options.seed, apiKey: options.apiKey, faults: options.faults,
-                                      style: AnswerStyle(options)),
+                                      style: AnswerStyle(options), clock: options.clock),
               shutdown: ShutdownFlag())
     }
 

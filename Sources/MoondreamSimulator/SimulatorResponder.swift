@@ -1,3 +1,4 @@
+import MoontuneJSON
 import MoondreamSimulatorEngine
 import Foundation
 import HTTPTypes
@@ -42,8 +43,9 @@ struct SimulatorResponder: HTTPResponder {
         case .trainStep: faults.trainLatencyMs
         default: faults.otherLatencyMs
         }
-        let deadline = ContinuousClock.now + .milliseconds(latencyMs)
-        if latencyMs > 0, !latencyCoversWork { await shutdown.pause(seconds: Double(latencyMs) / 1000) }
+        let clock = engine.clock
+        let deadline = clock.now + .milliseconds(latencyMs)
+        if latencyMs > 0, !latencyCoversWork { await shutdown.pause(until: deadline, on: clock) }
 
         switch await engine.drawFault() {
         case .none: break
@@ -59,10 +61,10 @@ struct SimulatorResponder: HTTPResponder {
             await engine.finish(status: 429)
             return Self.failure(.injected(status: 429), headers: Self.retryAfter(faults))
         case .hang:
-            await shutdown.pause(seconds: faults.hangSeconds)
+            await shutdown.pause(for: .nanoseconds(Int64((faults.hangSeconds * 1e9).rounded())), on: clock)
         }
 
-        let status: Int, body: SimJSON
+        let status: Int, body: JSONValue
         do {
             body = try await api(match, request: request)
             status = 200
@@ -94,10 +96,9 @@ struct SimulatorResponder: HTTPResponder {
 
     /// With `latencyCoversWork`, waits out what is left of the request's latency: the answer
     /// leaves at arrival + latency, or as soon as the work is done if that is later.
-    private func settle(_ deadline: ContinuousClock.Instant) async {
+    private func settle(_ deadline: Duration) async {
         guard latencyCoversWork else { return }
-        let left = deadline - ContinuousClock.now
-        if left > .zero { await shutdown.pause(seconds: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18) }
+        await shutdown.pause(until: deadline, on: engine.clock)
     }
 
     private func drop(_ context: Context) async throws -> Response {
@@ -108,7 +109,7 @@ struct SimulatorResponder: HTTPResponder {
 
     // MARK: /v1
 
-    private func api(_ match: (route: Route?, pathExists: Bool), request: Request) async throws -> SimJSON {
+    private func api(_ match: (route: Route?, pathExists: Bool), request: Request) async throws -> JSONValue {
         try authorize(request)
         guard let route = match.route else {
             if match.pathExists { throw APIFailure.methodNotAllowed("\(request.method.rawValue) is not allowed on \(request.uri.path)") }
@@ -135,7 +136,7 @@ struct SimulatorResponder: HTTPResponder {
             if let milliseconds = await engine.drawSlowTrain() {
                 // The body is read; the step now lands after the wait whether or not the client
                 // is still there (the wait ignores cancellation; only a shutdown cuts it short).
-                await shutdown.pauseIgnoringCancellation(seconds: Double(milliseconds) / 1000)
+                await shutdown.pauseIgnoringCancellation(for: .milliseconds(milliseconds), on: engine.clock)
             }
             return try await engine.trainStep(input)
         case .logMetrics(let id): return try await engine.logMetrics(id, MetricsInput(try await readJSON(request)))
@@ -175,7 +176,7 @@ struct SimulatorResponder: HTTPResponder {
         return try PageCursor.parameters(limit: query["limit"].map(String.init), cursor: query["cursor"].map(String.init))
     }
 
-    private func readJSON(_ request: Request) async throws -> SimJSON {
+    private func readJSON(_ request: Request) async throws -> JSONValue {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maxBodyBytes)
@@ -184,10 +185,10 @@ struct SimulatorResponder: HTTPResponder {
         }
         let bytes = Array(buffer.readableBytesView)
         guard !bytes.isEmpty else { throw APIFailure.badRequest("the body is empty; a JSON object is required") }
-        do {
-            return try SimJSON.parse(bytes)
+        do throws(JSONParseError) {
+            return try JSONValue.parseNormalized(bytes)
         } catch {
-            throw APIFailure.badRequest("the body is not valid JSON: \(error)")
+            throw APIFailure.badRequest("the body is not valid JSON: malformed JSON at byte \(error.offset): \(error.message)")
         }
     }
 
@@ -215,13 +216,13 @@ struct SimulatorResponder: HTTPResponder {
                 let status = try fields.optionalInt("status") ?? 503
                 guard (400...599).contains(status) else { throw APIFailure.badRequest("status must be from 400 to 599, got \(status)") }
                 await engine.startOutage(seconds: seconds, status: status)
-                return Self.json(status: 200, .object([("ok", .bool(true)), ("seconds", .double(seconds)), ("status", .int(status))]))
+                return Self.json(status: 200, .members([("ok", .bool(true)), ("seconds", .canonicalDouble(seconds)), ("status", .int(status))]))
             case .simRestore(let id):
                 let fields = try Fields(try await readJSON(request), path: "")
                 return Self.json(status: 200, try await engine.restore(id, step: try fields.int("step")))
             case .simResetStats:
                 await engine.resetStats()
-                return Self.json(status: 200, .object([("ok", .bool(true))]))
+                return Self.json(status: 200, .members([("ok", .bool(true))]))
             case .simMetrics(let id):
                 return Self.json(status: 200, try await engine.loggedMetrics(id))
             default:
@@ -246,10 +247,10 @@ struct SimulatorResponder: HTTPResponder {
         return headers
     }
 
-    static func json(status: Int, _ body: SimJSON, headers extra: HTTPFields = HTTPFields()) -> Response {
+    static func json(status: Int, _ body: JSONValue, headers extra: HTTPFields = HTTPFields()) -> Response {
         var headers = extra
         headers[.contentType] = "application/json"
-        return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body.bytes)))
+        return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body.serialized())))
     }
 
     static func failure(_ failure: APIFailure, headers: HTTPFields = HTTPFields()) -> Response {

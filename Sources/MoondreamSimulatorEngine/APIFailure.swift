@@ -1,3 +1,4 @@
+import MoontuneJSON
 /// An error answer of the simulated API: `{"error": {"code": ..., "message": ...}}` with a status.
 package struct APIFailure: Error, Sendable, Equatable {
     package let status: Int
@@ -28,7 +29,7 @@ package struct APIFailure: Error, Sendable, Equatable {
         }
     }
 
-    package var body: SimJSON {
-        .object([("error", .object([("code", .string(code)), ("message", .string(message))]))])
+    package var body: JSONValue {
+        .members([("error", .members([("code", .string(code)), ("message", .string(message))]))])
     }
 }

@@ -1,3 +1,4 @@
+import MoontuneJSON
 /// FNV-1a, 64-bit: a stable hash (unlike Swift's per-process seeded `Hasher`), so policy keys
 /// and base policies are the same in every run.
 package struct FNV1a: Sendable {
@@ -40,7 +41,7 @@ package struct FNV1a: Sendable {
     /// A 128-bit hex digest of JSON meaning: two FNV-1a passes with different bases over the
     /// canonical text. Not cryptographic; it only has to catch edits, not resist forgers who can
     /// read this source.
-    package static func digest(of value: SimJSON) -> String {
+    package static func digest(of value: JSONValue) -> String {
         var text = value.canonicalText
         var first = FNV1a.offsetBasis, second: UInt64 = 0x6c62_272e_07bb_0142
         text.withUTF8 { buffer in

@@ -1,3 +1,4 @@
+import MoontuneJSON
 /// Latency and faults the simulator injects into `/v1` requests, each drawn from its seeded
 /// random stream. Rates are fractions of requests (0–1).
 ///
@@ -82,7 +83,7 @@ public struct FaultOptions: Sendable, Codable, Equatable {
     }
 
     /// These options with the members present in `patch` (a partial JSON object) replaced.
-    package func merging(_ patch: SimJSON) throws(APIFailure) -> FaultOptions {
+    package func merging(_ patch: JSONValue) throws(APIFailure) -> FaultOptions {
         let fields = try Fields(patch, path: "")
         try fields.rejectUnknown(Set(CodingKeys.allCases.map(\.rawValue)))
         var merged = self

@@ -1,10 +1,11 @@
+import MoontuneJSON
 /// Typed reading of request fields, each failure a 400 that names the field and what is wrong.
 package struct Fields {
-    package let object: [(String, SimJSON)]
+    package let object: [JSONMember]
     /// Where these fields sit in the body, e.g. "request" or "groups[2]", for messages.
     package let path: String
 
-    package init(_ value: SimJSON, path: String) throws(APIFailure) {
+    package init(_ value: JSONValue, path: String) throws(APIFailure) {
         guard let members = value.objectMembers else {
             throw .badRequest(path.isEmpty ? "the body must be a JSON object, not \(value.kindName)" : "\(path) must be an object, not \(value.kindName)")
         }
@@ -15,8 +16,8 @@ package struct Fields {
     package func name(_ field: String) -> String { path.isEmpty ? field : "\(path).\(field)" }
 
     /// The member's value; an explicit null counts as absent.
-    package func value(_ field: String) -> SimJSON? {
-        guard let found = object.last(where: { $0.0 == field })?.1, !found.isNull else { return nil }
+    package func value(_ field: String) -> JSONValue? {
+        guard let found = object.last(where: { $0.key == field })?.value, !found.isNull else { return nil }
         return found
     }
 
@@ -64,7 +65,7 @@ package struct Fields {
         return flag
     }
 
-    package func array(_ field: String) throws(APIFailure) -> [SimJSON] {
+    package func array(_ field: String) throws(APIFailure) -> [JSONValue] {
         guard let found = value(field) else { throw .badRequest("\(name(field)) is required") }
         guard let elements = found.arrayValue else { throw .badRequest("\(name(field)) must be an array, not \(found.kindName)") }
         return elements
@@ -77,8 +78,8 @@ package struct Fields {
 
     /// Refuses members not in `known`, so a misspelt field is an error rather than ignored.
     package func rejectUnknown(_ known: Set<String>) throws(APIFailure) {
-        if let unknown = object.first(where: { !known.contains($0.0) }) {
-            throw .badRequest("\(name(unknown.0)) is not a known field")
+        if let unknown = object.first(where: { !known.contains($0.key) }) {
+            throw .badRequest("\(name(unknown.key)) is not a known field")
         }
     }
 }

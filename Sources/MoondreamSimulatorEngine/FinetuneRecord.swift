@@ -1,3 +1,4 @@
+import MoontuneJSON
 /// A finetune as the simulator keeps it: its current policy and step, and its checkpoints.
 package struct FinetuneRecord: Sendable {
     package struct CheckpointRecord: Sendable {
@@ -34,19 +35,19 @@ package struct FinetuneRecord: Sendable {
     package var metrics: [Int: [String: Double]] = [:]
     package var metricPushes = 0
 
-    package var json: SimJSON {
-        .object([("finetune_id", .string(finetuneID)), ("name", .string(name)), ("rank", .int(rank)),
-                 ("created_at_ms", .number(String(createdAtMs))), ("updated_at_ms", .number(String(updatedAtMs)))])
+    package var json: JSONValue {
+        .members([("finetune_id", .string(finetuneID)), ("name", .string(name)), ("rank", .int(rank)),
+                 ("created_at_ms", .int(Int(createdAtMs))), ("updated_at_ms", .int(Int(updatedAtMs)))])
     }
 
     /// A checkpoint object; live answers add `expires_at_ms` (null when it never expires).
-    package func checkpointJSON(_ checkpoint: CheckpointRecord, live: Bool) -> SimJSON {
-        var members: [(String, SimJSON)] = [
+    package func checkpointJSON(_ checkpoint: CheckpointRecord, live: Bool) -> JSONValue {
+        var members: [(String, JSONValue)] = [
             ("checkpoint_id", .string(checkpoint.checkpointID)), ("finetune_id", .string(finetuneID)),
-            ("step", .int(checkpoint.step)), ("created_at_ms", .number(String(checkpoint.createdAtMs))),
-            ("updated_at_ms", .number(String(checkpoint.updatedAtMs)))]
-        if live { members.append(("expires_at_ms", checkpoint.expiresAtMs.map { .number(String($0)) } ?? .null)) }
-        return .object(members)
+            ("step", .int(checkpoint.step)), ("created_at_ms", .int(Int(checkpoint.createdAtMs))),
+            ("updated_at_ms", .int(Int(checkpoint.updatedAtMs)))]
+        if live { members.append(("expires_at_ms", checkpoint.expiresAtMs.map { .int(Int($0)) } ?? .null)) }
+        return .members(members)
     }
 
     package var summary: SimulatorStats.FinetuneSummary {

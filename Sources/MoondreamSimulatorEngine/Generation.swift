@@ -1,3 +1,4 @@
+import MoontuneJSON
 /// One policy sample as the model would emit it: cut to `max_tokens`, with the token and
 /// geometry fields the live service adds to each rollout.
 ///
@@ -11,13 +12,13 @@ package struct Generation: Sendable {
     /// The reasoning text (query with `reasoning: true`), possibly cut.
     package var reasoning: String?
     /// Reasoning grounding entries: one per spatial reference, spanning "the image" in the text.
-    package var grounding: [SimJSON]
+    package var grounding: [JSONValue]
     package var finishReason: String
     package var answerTokens: [Int]
     package var thinkingTokens: [Int]
     package var hasAnswerSeparator: Bool
-    package var coords: [SimJSON]
-    package var sizes: [SimJSON]
+    package var coords: [JSONValue]
+    package var sizes: [JSONValue]
 
     package static func make(_ call: SkillCall, sample: PolicySample) -> Generation {
         let budget = max(1, call.settings.maxTokens)
@@ -46,7 +47,7 @@ package struct Generation: Sendable {
             if kept.count < points.count { generation.finishReason = "length" }
             generation.output = .points(kept)
             generation.answerTokens = kept.flatMap { [Self.quantized($0.x), Self.quantized($0.y)] }
-            generation.coords = kept.map { .array([.double($0.x), .double($0.y)]) }
+            generation.coords = kept.map { .list([.canonicalDouble($0.x), .canonicalDouble($0.y)]) }
         case .boxes(let boxes):
             let kept = Array(boxes.prefix(budget / 4))
             if kept.count < boxes.count { generation.finishReason = "length" }
@@ -56,27 +57,27 @@ package struct Generation: Sendable {
                 let cx = round6((box.xMin + box.xMax) / 2), cy = round6((box.yMin + box.yMax) / 2)
                 let width = round6(box.xMax - box.xMin), height = round6(box.yMax - box.yMin)
                 generation.answerTokens += [Self.quantized(cx), Self.quantized(cy), Self.quantized(width), Self.quantized(height)]
-                generation.coords.append(.array([.double(cx), .double(cy)]))
-                generation.sizes.append(.array([.double(width), .double(height)]))
+                generation.coords.append(.list([.canonicalDouble(cx), .canonicalDouble(cy)]))
+                generation.sizes.append(.list([.canonicalDouble(width), .canonicalDouble(height)]))
             }
         }
         return generation
     }
 
     /// The live service's members of a rollout beside `skill`, `output` and our `metadata`.
-    package var liveMembers: [(String, SimJSON)] {
+    package var liveMembers: [(String, JSONValue)] {
         [("finish_reason", .string(finishReason)),
-         ("answer_tokens", .array(answerTokens.map(SimJSON.int))),
-         ("thinking_tokens", .array(thinkingTokens.map(SimJSON.int))),
+         ("answer_tokens", .list(answerTokens.map(JSONValue.int))),
+         ("thinking_tokens", .list(thinkingTokens.map(JSONValue.int))),
          ("has_answer_separator", .bool(hasAnswerSeparator)),
-         ("coords", .array(coords)), ("sizes", .array(sizes))]
+         ("coords", .list(coords)), ("sizes", .list(sizes))]
     }
 
     /// The reasoning as the live service sends it, `{"text", "grounding"}`, or the reference's string.
-    package func reasoningJSON(live: Bool) -> SimJSON {
+    package func reasoningJSON(live: Bool) -> JSONValue {
         guard let reasoning else { return .null }
         guard live else { return .string(reasoning) }
-        return .object([("text", .string(reasoning)), ("grounding", .array(grounding))])
+        return .members([("text", .string(reasoning)), ("grounding", .list(grounding))])
     }
 
     package static func words(_ text: String) -> [String] {
@@ -88,14 +89,14 @@ package struct Generation: Sendable {
     /// A coordinate as one of 1024 bins, as a coordinate tokenizer would.
     package static func quantized(_ value: Double) -> Int { Int((clamp01(value) * 1023).rounded()) }
 
-    package static func grounding(_ text: String, refs: [[Double]]) -> [SimJSON] {
+    package static func grounding(_ text: String, refs: [[Double]]) -> [JSONValue] {
         guard !refs.isEmpty, let range = text.range(of: "the image") else { return [] }
         let start = text.distance(from: text.startIndex, to: range.lowerBound)
         let end = text.distance(from: text.startIndex, to: range.upperBound)
         return refs.map { ref in
             let x = ref.count == 4 ? (ref[0] + ref[2]) / 2 : ref[0], y = ref.count == 4 ? (ref[1] + ref[3]) / 2 : ref[1]
-            return .object([("start_idx", .int(start)), ("end_idx", .int(end)),
-                            ("points", .array([.array([.double(round6(x)), .double(round6(y))])]))])
+            return .members([("start_idx", .int(start)), ("end_idx", .int(end)),
+                            ("points", .list([.list([.canonicalDouble(round6(x)), .canonicalDouble(round6(y))])]))])
         }
     }
 }

@@ -1,9 +1,10 @@
+import MoontuneJSON
 /// A point in normalized image coordinates.
 package struct SimPoint: Sendable, Equatable {
     package var x: Double
     package var y: Double
 
-    package var json: SimJSON { .object([("x", .double(x)), ("y", .double(y))]) }
+    package var json: JSONValue { .members([("x", .canonicalDouble(x)), ("y", .canonicalDouble(y))]) }
 }
 
 /// A box in normalized image coordinates.
@@ -27,8 +28,8 @@ package struct SimBox: Sendable, Equatable {
         return union > 0 ? intersection / union : 0
     }
 
-    package var json: SimJSON {
-        .object([("x_min", .double(xMin)), ("y_min", .double(yMin)), ("x_max", .double(xMax)), ("y_max", .double(yMax))])
+    package var json: JSONValue {
+        .members([("x_min", .canonicalDouble(xMin)), ("y_min", .canonicalDouble(yMin)), ("x_max", .canonicalDouble(xMax)), ("y_max", .canonicalDouble(yMax))])
     }
 }
 

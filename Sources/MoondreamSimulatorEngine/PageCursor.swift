@@ -1,10 +1,11 @@
+import MoontuneJSON
 import Foundation
 
 /// Opaque pagination cursors: base64url of a small JSON object naming the last item returned
 /// (`{"after": n}`), so a client cannot make sense of them but the simulator can check them.
 package enum PageCursor {
     package static func encode(after position: Int) -> String {
-        let text = SimJSON.object([("after", .int(position))]).text
+        let text = JSONValue.members([("after", .int(position))]).serialized()
         return Data(text.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
@@ -14,7 +15,7 @@ package enum PageCursor {
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64),
-              let value = try? SimJSON.parse(Array(data)),
+              let value = try? JSONValue.parseNormalized(Array(data)),
               let position = value["after"]?.intValue, position >= 0 else {
             throw .badRequest("cursor is not a cursor this server issued")
         }

@@ -1,16 +1,17 @@
+import MoontuneJSON
 /// Writes policy samples as rollout objects and reads verified rollouts back for learning.
 package enum RolloutCodec {
     /// A fixed extra member added to echoed requests: unknown to clients, nested, with a null,
     /// so a client that rebuilds the request instead of passing it back is caught.
-    package static let echoNested = SimJSON.object([("a", .array([.int(1), .object([("b", .null)])]))])
+    package static let echoNested = JSONValue.members([("a", .list([.int(1), .members([("b", .null)])]))])
 
     /// The note in every rollout's metadata: non-ASCII text that must survive re-encoding.
     package static let note = "ünïcødé ✓ 🚀"
 
     /// The echoed request: the request as sent, plus an `_echo` member.
-    package static func echo(_ request: SimJSON) -> SimJSON {
-        let original = request.objectMembers.map { SimJSON.object($0.filter { $0.0 != "_echo" }) } ?? request
-        return original.setting("_echo", to: .object([("digest", .string(FNV1a.digest(of: original))), ("nested", echoNested)]))
+    package static func echo(_ request: JSONValue) -> JSONValue {
+        let original = request.objectMembers.map { JSONValue.object($0.filter { $0.key != "_echo" }) } ?? request
+        return original.setting("_echo", to: .members([("digest", .string(FNV1a.digest(of: original))), ("nested", echoNested)]))
     }
 
     /// Outputs are reported to six decimals, as a server serializing floats would.
@@ -24,11 +25,11 @@ package enum RolloutCodec {
     }
 
     /// `reasoning` is null, the reference's string or the live service's `{text, grounding}`.
-    package static func outputJSON(_ output: PolicyOutput, reasoning: SimJSON) -> SimJSON {
+    package static func outputJSON(_ output: PolicyOutput, reasoning: JSONValue) -> JSONValue {
         switch output {
-        case .points(let points): .object([("points", .array(points.map(\.json)))])
-        case .boxes(let boxes): .object([("objects", .array(boxes.map(\.json)))])
-        case .answer(let text): .object([("answer", .string(text)), ("reasoning", reasoning)])
+        case .points(let points): .members([("points", .list(points.map(\.json)))])
+        case .boxes(let boxes): .members([("objects", .list(boxes.map(\.json)))])
+        case .answer(let text): .members([("answer", .string(text)), ("reasoning", reasoning)])
         }
     }
 
@@ -38,7 +39,7 @@ package enum RolloutCodec {
     }
 
     /// Token ids a tokenizer might have produced for an output: stable, opaque, small integers.
-    package static func tokens(for output: SimJSON) -> [SimJSON] {
+    package static func tokens(for output: JSONValue) -> [JSONValue] {
         var hasher = FNV1a()
         hasher.combine(output.canonicalText)
         var random = SimRandom(seed: hasher.value)
@@ -46,19 +47,19 @@ package enum RolloutCodec {
     }
 
     package static func metadata(rolloutID: String, policyStep: Int, seq: UInt64, sample: PolicySample,
-                         output: SimJSON, requestDigest: String) -> SimJSON {
-        var sampleInfo: [(String, SimJSON)] = []
+                         output: JSONValue, requestDigest: String) -> JSONValue {
+        var sampleInfo: [(String, JSONValue)] = []
         if sample.explored { sampleInfo.append(("explored", .bool(true))) }
-        if !sample.slots.isEmpty { sampleInfo.append(("slots", .array(sample.slots.map(SimJSON.int)))) }
-        return .object([
+        if !sample.slots.isEmpty { sampleInfo.append(("slots", .list(sample.slots.map(JSONValue.int)))) }
+        return .members([
             ("rollout_id", .string(rolloutID)), ("policy_step", .int(policyStep)), ("seq", .uint(seq)),
-            ("logprob", .double((sample.logprob * 10_000).rounded() / 10_000)), ("tokens", .array(tokens(for: output))),
-            ("note", .string(note)), ("request_digest", .string(requestDigest)), ("sample", .object(sampleInfo)),
+            ("logprob", .canonicalDouble((sample.logprob * 10_000).rounded() / 10_000)), ("tokens", .list(tokens(for: output))),
+            ("note", .string(note)), ("request_digest", .string(requestDigest)), ("sample", .members(sampleInfo)),
         ])
     }
 
     /// Reads what learning needs from a rollout already verified against the registry.
-    package static func trained(_ rollout: SimJSON, skill: SimSkill) -> TrainedRollout? {
+    package static func trained(_ rollout: JSONValue, skill: SimSkill) -> TrainedRollout? {
         guard let output = rollout["output"] else { return nil }
         let sample = rollout["metadata"]?["sample"]
         let explored = sample?["explored"]?.boolValue ?? false

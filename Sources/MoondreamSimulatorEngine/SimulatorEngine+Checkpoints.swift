@@ -1,18 +1,19 @@
+import MoontuneJSON
 /// Checkpoints: snapshots of a finetune's policy at a step, and the server-side restore.
 extension SimulatorEngine {
-    package func listCheckpoints(_ id: String, limit: Int, after: Int?) throws(APIFailure) -> SimJSON {
+    package func listCheckpoints(_ id: String, limit: Int, after: Int?) throws(APIFailure) -> JSONValue {
         let record = try liveFinetune(id)
         let now = nowMs
         let live = record.checkpoints.values.filter { $0.isAvailable(at: now) && $0.step > (after ?? -1) }.sorted { $0.step < $1.step }
         let page = Array(live.prefix(limit))
         let hasMore = live.count > page.count
-        let next: SimJSON = hasMore ? .string(PageCursor.encode(after: page.last?.step ?? 0)) : .null
-        return .object([("checkpoints", .array(page.map { record.checkpointJSON($0, live: style.live) })), ("next_cursor", next), ("has_more", .bool(hasMore))])
+        let next: JSONValue = hasMore ? .string(PageCursor.encode(after: page.last?.step ?? 0)) : .null
+        return .members([("checkpoints", .list(page.map { record.checkpointJSON($0, live: style.live) })), ("next_cursor", next), ("has_more", .bool(hasMore))])
     }
 
     /// Saves the current step's policy; saving the same step again returns the same checkpoint
     /// (and brings a deleted one back; an expired one is saved anew).
-    package func saveCheckpoint(_ id: String) throws(APIFailure) -> SimJSON {
+    package func saveCheckpoint(_ id: String) throws(APIFailure) -> JSONValue {
         var record = try liveFinetune(id)
         guard record.step > 0 else { throw .notFound("no checkpoint is available: finetune \(id) has not been trained yet") }
         let now = nowMs
@@ -29,21 +30,21 @@ extension SimulatorEngine {
         }
         finetunes[id] = record
         guard let saved = record.checkpoints[record.step] else { throw .notFound("no checkpoint is available") }
-        return .object([("ok", .bool(true)), ("checkpoint", record.checkpointJSON(saved, live: style.live))])
+        return .members([("ok", .bool(true)), ("checkpoint", record.checkpointJSON(saved, live: style.live))])
     }
 
-    package func deleteCheckpoint(_ id: String, step: Int) throws(APIFailure) -> SimJSON {
+    package func deleteCheckpoint(_ id: String, step: Int) throws(APIFailure) -> JSONValue {
         let record = try liveFinetune(id)
         guard let checkpoint = record.checkpoints[step] else { throw .notFound("finetune \(id) has no checkpoint at step \(step)") }
         guard !checkpoint.deleted else { throw .gone("the checkpoint at step \(step) of finetune \(id) was already deleted") }
         finetunes[id]?.checkpoints[step]?.deleted = true
         finetunes[id]?.checkpoints[step]?.updatedAtMs = nowMs
-        return .object([("ok", .bool(true))])
+        return .members([("ok", .bool(true))])
     }
 
     /// As if the server had been restored from the checkpoint at `step`: the policy and step roll
     /// back to it and every later checkpoint disappears.
-    package func restore(_ id: String, step: Int) throws(APIFailure) -> SimJSON {
+    package func restore(_ id: String, step: Int) throws(APIFailure) -> JSONValue {
         var record = try liveFinetune(id)
         guard let checkpoint = record.checkpoints[step], checkpoint.isAvailable(at: nowMs) else {
             throw .notFound("finetune \(id) has no saved checkpoint at step \(step)")
@@ -53,7 +54,7 @@ extension SimulatorEngine {
         record.checkpoints = record.checkpoints.filter { $0.key <= step }
         record.updatedAtMs = nowMs
         finetunes[id] = record
-        return .object([("ok", .bool(true)), ("step", .int(step))])
+        return .members([("ok", .bool(true)), ("step", .int(step))])
     }
 
     /// The policy a `model` string names: the base policy, or a saved checkpoint's snapshot.

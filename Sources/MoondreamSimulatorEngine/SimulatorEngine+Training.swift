@@ -1,9 +1,10 @@
+import MoontuneJSON
 /// Rollouts and train steps: where the policy is sampled and where it learns.
 extension SimulatorEngine {
-    package func rollouts(_ input: RolloutsInput) throws(APIFailure) -> SimJSON {
+    package func rollouts(_ input: RolloutsInput) throws(APIFailure) -> JSONValue {
         let record = try liveFinetune(input.finetuneID)
         let requestDigest = input.requestDigest
-        var rollouts: [SimJSON] = [], rewards: [SimJSON] = []
+        var rollouts: [JSONValue] = [], rewards: [JSONValue] = []
         for _ in 0..<input.numRollouts {
             var sample = drawSample(input.call, policy: record.policy)
             sample.output = RolloutCodec.rounded(sample.output)
@@ -11,30 +12,30 @@ extension SimulatorEngine {
             sample.output = generation.output
             sample.slots = generation.slots
             if let truth = input.groundTruth {
-                rewards.append(.double(Rewards.reward(skill: input.call.skill, output: sample.output, truth: truth)))
+                rewards.append(.canonicalDouble(Rewards.reward(skill: input.call.skill, output: sample.output, truth: truth)))
             }
             let output = RolloutCodec.outputJSON(sample.output, reasoning: generation.reasoningJSON(live: style.live))
             let rolloutID = makeID()
             let metadata = RolloutCodec.metadata(rolloutID: rolloutID, policyStep: record.step, seq: rolloutSequence,
                                                  sample: sample, output: output, requestDigest: requestDigest)
             rolloutSequence &+= 1
-            var members: [(String, SimJSON)] = [("skill", .string(input.call.skill.rawValue))]
+            var members: [(String, JSONValue)] = [("skill", .string(input.call.skill.rawValue))]
             if style.live { members += generation.liveMembers.prefix(1) }
             members.append(("output", output))
             if style.live { members += generation.liveMembers.dropFirst() }
             members.append(("metadata", metadata))
-            let rollout = SimJSON.object(members)
+            let rollout = JSONValue.members(members)
             registry.register(id: rolloutID, entry: .init(digest: FNV1a.digest(of: rollout), requestDigest: requestDigest,
                                                           finetuneID: input.finetuneID))
             rollouts.append(rollout)
         }
-        return .object([("request", input.echo), ("rollouts", .array(rollouts)),
-                        ("rewards", input.groundTruth == nil ? .null : .array(rewards))])
+        return .members([("request", input.echo), ("rollouts", .list(rollouts)),
+                        ("rewards", input.groundTruth == nil ? .null : .list(rewards))])
     }
 
     /// Checks every rollout against what was issued, then applies one step to the policy: RL
     /// groups by their rewards, SFT groups toward their targets.
-    package func trainStep(_ input: TrainStepInput) throws(APIFailure) -> SimJSON {
+    package func trainStep(_ input: TrainStepInput) throws(APIFailure) -> JSONValue {
         var record = try liveFinetune(input.finetuneID)
         var problems: [String] = []
         for (groupIndex, group) in input.groups.enumerated() {

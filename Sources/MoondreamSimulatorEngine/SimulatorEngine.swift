@@ -1,3 +1,4 @@
+import MoontuneJSON
 import Foundation
 
 /// All the simulator's state — finetunes, policies, issued rollouts, counters, faults — behind one
@@ -8,7 +9,8 @@ package actor SimulatorEngine {
     nonisolated package let apiKey: String?
     /// Live-service answers (the default) or the reference's.
     nonisolated package let style: AnswerStyle
-    private let clock: @Sendable () -> Int64
+    /// The time for ids, timestamps and outages; the HTTP face waits on it too.
+    nonisolated package let clock: any SimulatorClock
     package private(set) var faults: FaultOptions
 
     /// Separate streams, so that turning faults on does not change what the policies sample.
@@ -20,13 +22,13 @@ package actor SimulatorEngine {
     private var creationOrder: [String] = []
     package var registry = RolloutRegistry()
     package var counters = SimulatorStats()
-    private var outage: (until: ContinuousClock.Instant, status: Int)?
+    private var outage: (until: Duration, status: Int)?
     /// Numbers the `seq` metadata of rollouts: above 2^53, so a client that reads it as a Double
     /// changes it.
     package var rolloutSequence: UInt64 = 9_007_199_254_740_993
 
     package init(seed: UInt64, apiKey: String?, faults: FaultOptions, style: AnswerStyle = AnswerStyle(),
-         clock: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }) {
+         clock: any SimulatorClock = SystemSimulatorClock()) {
         self.seed = seed
         self.apiKey = apiKey
         self.style = style
@@ -37,9 +39,9 @@ package actor SimulatorEngine {
         idRandom = SimRandom(seed: seed, stream: 3)
     }
 
-    package var nowMs: Int64 { clock() }
+    package var nowMs: Int64 { clock.epochMilliseconds }
 
-    package func makeID() -> String { ULID.make(milliseconds: clock(), random: &idRandom) }
+    package func makeID() -> String { ULID.make(milliseconds: nowMs, random: &idRandom) }
 
     package func drawSample(_ call: SkillCall, policy: Policy) -> PolicySample {
         policy.sample(call, random: &sampling)
@@ -59,7 +61,7 @@ package actor SimulatorEngine {
         counters.inFlight += 1
         counters.maxInFlight = max(counters.maxInFlight, counters.inFlight)
         if let outage {
-            if ContinuousClock.now < outage.until {
+            if clock.now < outage.until {
                 counters.faultsInjected.outage += 1
                 return .outage(status: outage.status)
             }
@@ -113,13 +115,13 @@ package actor SimulatorEngine {
 
     package func setFaults(_ options: FaultOptions) { faults = options }
 
-    package func patchFaults(_ patch: SimJSON) throws(APIFailure) -> FaultOptions {
+    package func patchFaults(_ patch: JSONValue) throws(APIFailure) -> FaultOptions {
         faults = try faults.merging(patch)
         return faults
     }
 
     package func startOutage(seconds: Double, status: Int) {
-        outage = (ContinuousClock.now + .milliseconds(Int64((seconds * 1000).rounded())), status)
+        outage = (clock.now + .milliseconds(Int64((seconds * 1000).rounded())), status)
     }
 
     package func stats() -> SimulatorStats {
@@ -148,62 +150,62 @@ package actor SimulatorEngine {
         return record
     }
 
-    package func createFinetune(name: String, rank: Int) throws(APIFailure) -> SimJSON {
+    package func createFinetune(name: String, rank: Int) throws(APIFailure) -> JSONValue {
         if let existing = creationOrder.lazy.compactMap({ self.finetunes[$0] }).first(where: { !$0.deleted && $0.name == name }) {
             guard existing.rank == rank else {
                 throw .conflict("finetune '\(name)' already exists with rank \(existing.rank), not \(rank)")
             }
-            return .object([("finetune_id", .string(existing.finetuneID))])
+            return .members([("finetune_id", .string(existing.finetuneID))])
         }
-        let now = clock()
+        let now = nowMs
         let record = FinetuneRecord(finetuneID: makeID(), name: name, rank: rank, creationIndex: creationOrder.count + 1,
                                     createdAtMs: now, updatedAtMs: now, policy: Policy(seed: seed))
         finetunes[record.finetuneID] = record
         creationOrder.append(record.finetuneID)
-        return .object([("finetune_id", .string(record.finetuneID))])
+        return .members([("finetune_id", .string(record.finetuneID))])
     }
 
-    package func listFinetunes(limit: Int, after: Int?) -> SimJSON {
+    package func listFinetunes(limit: Int, after: Int?) -> JSONValue {
         let live = creationOrder.compactMap { finetunes[$0] }.filter { !$0.deleted && $0.creationIndex > (after ?? 0) }
         let page = Array(live.prefix(limit))
         let hasMore = live.count > page.count
-        let next: SimJSON = hasMore ? .string(PageCursor.encode(after: page.last?.creationIndex ?? 0)) : .null
-        return .object([("finetunes", .array(page.map(\.json))), ("next_cursor", next), ("has_more", .bool(hasMore))])
+        let next: JSONValue = hasMore ? .string(PageCursor.encode(after: page.last?.creationIndex ?? 0)) : .null
+        return .members([("finetunes", .list(page.map(\.json))), ("next_cursor", next), ("has_more", .bool(hasMore))])
     }
 
-    package func getFinetune(_ id: String) throws(APIFailure) -> SimJSON {
+    package func getFinetune(_ id: String) throws(APIFailure) -> JSONValue {
         let json = try liveFinetune(id).json
-        return style.wrapFinetune ? .object([("finetune", json)]) : json
+        return style.wrapFinetune ? .members([("finetune", json)]) : json
     }
 
     // MARK: Metrics
 
     /// `POST /tuning/finetunes/:id/metrics`: keeps the values by step (a name pushed again for a
     /// step keeps its last value).
-    package func logMetrics(_ id: String, _ input: MetricsInput) throws(APIFailure) -> SimJSON {
+    package func logMetrics(_ id: String, _ input: MetricsInput) throws(APIFailure) -> JSONValue {
         _ = try liveFinetune(id)
         for (name, value) in input.metrics { finetunes[id]?.metrics[input.step, default: [:]][name] = value }
         finetunes[id]?.metricPushes += 1
-        return .object([("ok", .bool(true)), ("step", .int(input.step)), ("logged_count", .int(input.metrics.count))])
+        return .members([("ok", .bool(true)), ("step", .int(input.step)), ("logged_count", .int(input.metrics.count))])
     }
 
     /// What clients pushed to a finetune (deleted ones included), by step ascending.
-    package func loggedMetrics(_ id: String) throws(APIFailure) -> SimJSON {
+    package func loggedMetrics(_ id: String) throws(APIFailure) -> JSONValue {
         guard let record = finetunes[id] else { throw .notFound("finetune \(id) does not exist") }
-        let steps: [SimJSON] = record.metrics.keys.sorted().map { step in
+        let steps: [JSONValue] = record.metrics.keys.sorted().map { step in
             let values = record.metrics[step] ?? [:]
-            return .object([("step", .int(step)),
-                            ("metrics", .object(values.keys.sorted().map { ($0, SimJSON.double(values[$0] ?? 0)) }))])
+            return .members([("step", .int(step)),
+                            ("metrics", .members(values.keys.sorted().map { ($0, JSONValue.canonicalDouble(values[$0] ?? 0)) }))])
         }
-        return .object([("finetune_id", .string(id)), ("pushes", .int(record.metricPushes)), ("steps", .array(steps))])
+        return .members([("finetune_id", .string(id)), ("pushes", .int(record.metricPushes)), ("steps", .list(steps))])
     }
 
     package func metricsByStep(_ id: String) -> [Int: [String: Double]] { finetunes[id]?.metrics ?? [:] }
 
-    package func deleteFinetune(_ id: String) throws(APIFailure) -> SimJSON {
+    package func deleteFinetune(_ id: String) throws(APIFailure) -> JSONValue {
         _ = try liveFinetune(id)
         finetunes[id]?.deleted = true
-        finetunes[id]?.updatedAtMs = clock()
-        return .object([("ok", .bool(true))])
+        finetunes[id]?.updatedAtMs = nowMs
+        return .members([("ok", .bool(true))])
     }
 }

@@ -29,12 +29,17 @@ public struct SimulatorOptions: Sendable {
     public var checkpointTTLSeconds: Int? = SimulatorOptions.defaultCheckpointTTLSeconds
     /// Where the simulator and its HTTP server log; quiet (warnings only) by default.
     public var logger: Logger
+    /// The time the simulator reads and waits on: the real one by default; in-process tests
+    /// give a `ManualSimulatorClock` and move it themselves.
+    public var clock: any SimulatorClock = SystemSimulatorClock()
 
     public static let defaultCheckpointTTLSeconds = 30 * 86_400
 
     public init(host: String = "127.0.0.1", port: Int = 0, apiKey: String? = nil, seed: UInt64 = 0,
                 faults: FaultOptions = FaultOptions(), logger: Logger? = nil, referenceAnswers: Bool = false,
-                wrapFinetune: Bool = false, checkpointTTLSeconds: Int? = SimulatorOptions.defaultCheckpointTTLSeconds) {
+                wrapFinetune: Bool = false, checkpointTTLSeconds: Int? = SimulatorOptions.defaultCheckpointTTLSeconds,
+                clock: any SimulatorClock = SystemSimulatorClock()) {
+        self.clock = clock
         self.referenceAnswers = referenceAnswers
         self.wrapFinetune = wrapFinetune
         self.checkpointTTLSeconds = checkpointTTLSeconds

@@ -1,3 +1,4 @@
+import MoontuneJSON
 import Foundation
 
 /// The simulator's skills.
@@ -53,7 +54,7 @@ package struct SkillCall: Sendable {
     package let key: UInt64
 
     /// Reads the `request` of `/tuning/rollouts` (or of a train_step group).
-    package init(rolloutRequest value: SimJSON, path: String) throws(APIFailure) {
+    package init(rolloutRequest value: JSONValue, path: String) throws(APIFailure) {
         let fields = try Fields(value, path: path)
         let skillName = try fields.string("skill")
         guard let skill = SimSkill(rawValue: skillName) else {
@@ -83,7 +84,7 @@ package struct SkillCall: Sendable {
     /// prompt (so requests without them keep the keys they always had).
     private static func key(_ skill: SimSkill, _ imageURL: String?, _ prompt: String, _ refs: [[Double]]) -> UInt64 {
         guard !refs.isEmpty else { return FNV1a.hash(skill.rawValue, imageURL ?? "", prompt) }
-        let refsText = refs.map { $0.map { SimJSON.canonicalNumber(of: $0) }.joined(separator: ",") }.joined(separator: ";")
+        let refsText = refs.map { $0.map { JSONNumber.canonicalLiteral(of: $0) }.joined(separator: ",") }.joined(separator: ";")
         return FNV1a.hash(skill.rawValue, imageURL ?? "", prompt, refsText)
     }
 

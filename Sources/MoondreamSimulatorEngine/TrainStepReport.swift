@@ -1,3 +1,4 @@
+import MoontuneJSON
 /// The live train_step answer:
 /// `{"step", "applied", "kl", "router_kl", "grad_norm", "sft_loss", "reward_mean", "reward_std"}`.
 ///
@@ -27,13 +28,13 @@ package struct TrainStepReport {
         return (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
     }
 
-    package var json: SimJSON {
-        func number(_ value: Double?) -> SimJSON { value.map { .double(round6($0)) } ?? .null }
+    package var json: JSONValue {
+        func number(_ value: Double?) -> JSONValue { value.map { .canonicalDouble(round6($0)) } ?? .null }
         guard applied else {
-            return .object([("step", .int(step)), ("applied", .bool(false)), ("kl", .null), ("router_kl", .null),
+            return .members([("step", .int(step)), ("applied", .bool(false)), ("kl", .null), ("router_kl", .null),
                             ("grad_norm", .null), ("sft_loss", .null), ("reward_mean", .null), ("reward_std", .null)])
         }
-        return .object([("step", .int(step)), ("applied", .bool(true)), ("kl", number(Self.mean(kls))),
+        return .members([("step", .int(step)), ("applied", .bool(true)), ("kl", number(Self.mean(kls))),
                         ("router_kl", number(Self.mean(routerKLs))), ("grad_norm", number(Self.mean(groupSignals))),
                         ("sft_loss", number(Self.mean(sftLosses))), ("reward_mean", number(Self.mean(rewards))),
                         ("reward_std", number(rewards.isEmpty ? nil : Self.standardDeviation(rewards)))])

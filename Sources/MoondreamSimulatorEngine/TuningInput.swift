@@ -1,15 +1,16 @@
+import MoontuneJSON
 /// A validated `POST /tuning/rollouts` body.
 package struct RolloutsInput: Sendable {
     package let finetuneID: String
     package let numRollouts: Int
     /// The request as sent, and the echo answered for it (with an extra member).
-    package let request: SimJSON
-    package let echo: SimJSON
+    package let request: JSONValue
+    package let echo: JSONValue
     package let requestDigest: String
     package let call: SkillCall
     package let groundTruth: SimGroundTruth?
 
-    package init(_ body: SimJSON) throws(APIFailure) {
+    package init(_ body: JSONValue) throws(APIFailure) {
         let fields = try Fields(body, path: "")
         finetuneID = try fields.nonEmptyString("finetune_id")
         numRollouts = try fields.int("num_rollouts")
@@ -33,11 +34,11 @@ package struct RolloutsInput: Sendable {
 package struct TrainStepInput: Sendable {
     /// One group: RL (`mode` "rl" or absent: scored rollouts) or SFT (`mode` "sft": a target).
     package struct Group: Sendable {
-        package let request: SimJSON
+        package let request: JSONValue
         package let requestDigest: String
         package let call: SkillCall
         /// RL only (empty for SFT).
-        package let rollouts: [SimJSON]
+        package let rollouts: [JSONValue]
         /// Each rollout's `metadata.rollout_id` (nil if missing) and digest, for the registry check.
         package let rolloutIDs: [String?]
         package let rolloutDigests: [String]
@@ -56,7 +57,7 @@ package struct TrainStepInput: Sendable {
 
     /// `acceptsSFT` false (reference mode) refuses `mode: "sft"` groups, as the reference does
     /// not know them.
-    package init(_ body: SimJSON, acceptsSFT: Bool = true) throws(APIFailure) {
+    package init(_ body: JSONValue, acceptsSFT: Bool = true) throws(APIFailure) {
         let fields = try Fields(body, path: "")
         finetuneID = try fields.nonEmptyString("finetune_id")
         lr = try fields.optionalDouble("lr") ?? Self.defaultLearningRate
@@ -102,7 +103,7 @@ package struct TrainStepInput: Sendable {
         self.groups = groups
     }
 
-    private static func sftGroup(_ group: Fields, request: SimJSON, call: SkillCall) throws(APIFailure) -> Group {
+    private static func sftGroup(_ group: Fields, request: JSONValue, call: SkillCall) throws(APIFailure) -> Group {
         for member in ["rollouts", "rewards"] where group.has(member) {
             throw .badRequest("\(group.name(member)) is not accepted in an sft group: it takes request and target")
         }
@@ -163,12 +164,12 @@ package struct MetricsInput: Sendable {
     package static let maxCount = 100
     package static let reservedPrefixes = ["sys/", "usr/"]
 
-    package init(_ body: SimJSON) throws(APIFailure) {
+    package init(_ body: JSONValue) throws(APIFailure) {
         let fields = try Fields(body, path: "")
         try fields.rejectUnknown(["step", "metrics"])
         guard let stepValue = fields.value("step") else { throw .badRequest("step is required") }
         guard let step = stepValue.intValue, step >= 0 else {
-            throw .badRequest("step must be a non-negative integer, got \(stepValue.text)")
+            throw .badRequest("step must be a non-negative integer, got \(stepValue.serialized())")
         }
         self.step = step
         guard let metricsValue = fields.value("metrics") else { throw .badRequest("metrics is required") }
@@ -176,7 +177,8 @@ package struct MetricsInput: Sendable {
             throw .badRequest("metrics must be an object of name → number, not \(metricsValue.kindName)")
         }
         var seen: [String: Int] = [:], metrics: [(String, Double)] = []
-        for (name, value) in members {
+        for member in members {
+            let name = member.key, value = member.value
             let place = "metrics[\"\(name)\"]"
             guard !name.isEmpty, name.utf8.allSatisfy(Self.isNameByte) else {
                 throw .badRequest("\(place): the name must match [A-Za-z0-9_/-]+")

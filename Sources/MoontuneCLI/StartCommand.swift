@@ -4,8 +4,9 @@ import MoondreamAPI
 import MoontuneJob
 import MoontuneConsole
 import MoontuneReport
+import MoontuneLoop
 import MoontuneStore
-import NIOPosix
+import Logging
 
 /// `moontune start CONFIG`: the same job as `run`, detached in its own session.
 struct StartCommand: AsyncParsableCommand {
@@ -38,8 +39,16 @@ struct StartCommand: AsyncParsableCommand {
         umask(0o077)
         let configURL = URL(fileURLWithPath: config)
         let indexCache = DatasetIndexCache(databasePath: absolute(database.path))
-        // A first scan of a large dataset takes seconds: off the cooperative pool (2 threads here).
-        let report = try await NIOThreadPool.singleton.runIfActive { validateJob(configURL: configURL, indexCache: indexCache) }
+        // A first scan of a large dataset takes seconds: off the cooperative pool (2 threads here),
+        // and a SIGTERM or SIGINT meanwhile stops it (the next start indexes again).
+        let validation: Result<ValidationReport, any Error> = try await GracefulShutdown.run(logger: Logger(label: "moontune")) {
+            do { return .success(try await validateJobStoppably(configURL: configURL, indexCache: indexCache)) } catch { return .failure(error) }
+        }
+        let report = try validation.get()
+        if report.stopped {
+            FileHandle.standardError.write(Data("moontune: \(stoppedDuringValidationMessage)\n".utf8))
+            throw ExitCode(1)
+        }
         guard report.problems.isEmpty else {
             for problem in report.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             throw ExitCode(2)

@@ -72,13 +72,13 @@ public struct DatasetIndexCache: Sendable {
     }
 
     /// The scan of `url`: from the cache when a valid entry exists, otherwise a full scan, whose
-    /// result is then stored if it found no problem.
-    package func scan(_ url: URL, options: DatasetOptions) -> (scan: DatasetScanner.Scan, source: Source) {
+    /// result is then stored if it found no problem (a scan cut short by `stop` is not stored).
+    package func scan(_ url: URL, options: DatasetOptions, stop: ScanStop? = nil) -> (scan: DatasetScanner.Scan, source: Source) {
         switch lookup(url, options: options) {
         case .success(let scan):
             return (scan, .cache)
         case .failure(let miss):
-            let scan = DatasetScanner(url: url, options: options).scan()
+            let scan = DatasetScanner(url: url, options: options, stop: stop).scan()
             store(scan, url: url, options: options)
             return (scan, .indexed(missReason: miss.reason))
         }
@@ -130,7 +130,7 @@ public struct DatasetIndexCache: Sendable {
     /// space, a read-only folder) the next run indexes again, and that is all.
     @discardableResult
     package func store(_ scan: DatasetScanner.Scan, url: URL, options: DatasetOptions) -> Bool {
-        guard scan.problems.isEmpty, let reader = scan.reader, let fingerprint = scan.fingerprint,
+        guard scan.problems.isEmpty, !scan.stopped, let reader = scan.reader, let fingerprint = scan.fingerprint,
               // The file must not have changed while it was being read.
               FileIdentity.of(path: url.path) == reader.identity else { return false }
         let header = Header(format: Self.formatVersion, path: Self.canonicalPath(url), file: reader.identity,

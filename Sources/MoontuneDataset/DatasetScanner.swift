@@ -3,11 +3,25 @@ import MoontuneJSON
 import Crypto
 import Foundation
 import MoondreamAPI
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// A request to stop a scan early (a SIGTERM during the first indexing of a large dataset). The
+/// scan looks at it between chunks and every `DatasetScanner.stopCheckLines` lines, so it ends
+/// within a fraction of a second; a stopped scan is never stored in the index cache.
+public final class ScanStop: Sendable {
+    private let requested = Atomic(false)
+
+    public init() {}
+
+    public func request() { requested.store(true, ordering: .relaxed) }
+
+    public var isRequested: Bool { requested.load(ordering: .relaxed) }
+}
 
 /// One pass over a dataset file: it hashes the bytes, indexes every example's line, checks every
 /// line (and every image header, if asked), and gathers statistics. Memory holds the index
@@ -15,10 +29,12 @@ import Darwin
 package struct DatasetScanner {
     package let url: URL
     package let options: DatasetOptions
+    package let stop: ScanStop?
 
-    package init(url: URL, options: DatasetOptions) {
+    package init(url: URL, options: DatasetOptions, stop: ScanStop? = nil) {
         self.url = url
         self.options = options
+        self.stop = stop
     }
 
     /// What one pass found.
@@ -30,9 +46,14 @@ package struct DatasetScanner {
         package var stats = DatasetStats()
         package var problems: [Problem] = []
         package var skippedProblems = 0
+        /// The scan ended early at a `ScanStop`: its index and stats are partial, and `problems`
+        /// says so (a stopped scan is never valid).
+        package var stopped = false
     }
 
     package static let chunkSize = 1 << 20
+    /// How often, in lines, a scan looks at its `ScanStop` within a chunk.
+    package static let stopCheckLines = 4096
     package static let headerCacheLimit = 4096
 
     /// Runs two pieces of work over disjoint state at once, on two cores, and returns when both
@@ -81,6 +102,10 @@ package struct DatasetScanner {
             var current = 0
             var count = try reader.read(at: 0, into: buffers[current])
             while count > 0 {
+                if stop?.isRequested == true {
+                    state.scan.stopped = true
+                    break
+                }
                 let bytes = UnsafeRawBufferPointer(rebasing: buffers[current][0..<count])
                 let next = buffers[1 - current]
                 let nextOffset = offset + count
@@ -98,6 +123,11 @@ package struct DatasetScanner {
         } catch {
             let reason = (error as? FileReadError)?.message ?? "\(error)"
             state.scan.problems.append(Problem(file: file, field: "", message: "cannot read the dataset: \(reason)"))
+            return state.scan
+        }
+        if state.scan.stopped {
+            // Nothing partial goes on: no duplicate check or fingerprint of half a file.
+            state.scan.problems.append(Problem(file: file, field: "", message: "the scan was stopped at byte \(offset) (a stop was asked for)"))
             return state.scan
         }
         state.finish()
@@ -167,6 +197,10 @@ private struct LineState {
         guard let base = chunk.baseAddress else { return }
         var start = 0
         while start < chunk.count {
+            if lineNumber % DatasetScanner.stopCheckLines == 0, scanner.stop?.isRequested == true {
+                scan.stopped = true
+                return
+            }
             guard let found = memchr(base + start, 0x0A, chunk.count - start) else {
                 append(UnsafeRawBufferPointer(rebasing: chunk[start...]), at: chunkOffset + start)
                 return

@@ -77,10 +77,10 @@ public enum JobSession {
         //
         // The scan reads every line (20 s for a million on a first run): it runs on NIO's thread
         // pool, never on the cooperative pool, which is only as wide as the cores. A stop asked
-        // for meanwhile is honoured as soon as it returns, before anything is recorded.
+        // for meanwhile ends the scan within a chunk, before anything is recorded.
         let report = try await validateOffPool(request)
-        if Task.isShuttingDownGracefully || Task.isCancelled {
-            throw SessionError.setup("stopped while the job was being validated: nothing was sent and the record is unchanged")
+        if report.stopped || Task.isShuttingDownGracefully || Task.isCancelled {
+            throw SessionError.setup(stoppedDuringValidationMessage)
         }
         guard report.problems.isEmpty else { throw SessionError.invalid(report.problems) }
         guard let config = report.config, let dataset = report.train else {
@@ -165,13 +165,9 @@ public enum JobSession {
         return .ran(outcome)
     }
 
-    /// Validates the job on NIO's thread pool.
+    /// Validates the job on NIO's thread pool; a stop ends the dataset scan early.
     static func validateOffPool(_ request: RunRequest) async throws -> ValidationReport {
-        let configURL = request.configURL
-        let databasePath = request.databasePath
-        return try await NIOThreadPool.singleton.runIfActive {
-            validateJob(configURL: configURL, indexCache: DatasetIndexCache(databasePath: databasePath))
-        }
+        try await validateJobStoppably(configURL: request.configURL, indexCache: DatasetIndexCache(databasePath: request.databasePath))
     }
 
     /// The training fingerprint the job was started with. One that no longer decodes is an

@@ -26,14 +26,27 @@ extension EndToEnd {
         }
 
         @Test func aTrainStepSlowerThanItsDeadlineIsWatchedUntilItLandsAndRecordedOnce() async throws {
+            // Each train_step is held on the simulator's clock, which only this test moves: it lands
+            // once moontune has given up on it and is watching the server, never before.
+            let clock = ManualSimulatorClock()
             var faults = FaultOptions()
             faults.trainLatencyMs = 2000
-            try await withWorkspace(faults: faults) { workspace in
+            try await withWorkspace(faults: faults, simulator: { $0.clock = clock }) { workspace in
                 // The client gives up on each train_step after 1.2 s; the server applies it at 2 s. With
                 // a window longer than the step, moontune watches the server until it lands.
                 try workspace.writeConfig(name: "late", steps: 3, groups: 2, rollouts: 2, concurrency: 2, every: 3,
                                           extraAPI: ["train_step_timeout_s": 1.2, "in_doubt_wait_s": 6])
-                let result = try await workspace.run(["run", "config.json", "--log-format", "json"])
+                let running = try workspace.start(["run", "config.json", "--log-format", "json"])
+                func inDoubtCount() -> Int { running.stdoutSoFar.components(separatedBy: "in doubt: waiting up to").count - 1 }
+                var seen = 0
+                for step in 1...3 {
+                    try await waitUntil("step \(step) to be held and in doubt", seconds: 30) {
+                        clock.sleeperCount == 1 && inDoubtCount() > seen
+                    }
+                    seen = inDoubtCount()
+                    clock.advance(by: .milliseconds(2000))
+                }
+                let result = await running.wait()
                 #expect(result.status == 0, "\(result.stderr)\n\(result.stdout.suffix(1500))")
                 let finetune = try #require(await workspace.finetune("late"))
                 #expect(finetune.trainStepsApplied == 3, "each slow step was applied once")
@@ -150,29 +163,31 @@ extension EndToEnd {
         }
 
         @Test func withAShortInDoubtWaitALateLandingIsDetectedAndTheJobFailsNeverCompletes() async throws {
-            // The first step runs 4 s on the server: far past the 1.2 s deadline and the 0.3 s window,
-            // and far enough that no read of the server under a loaded machine sees it landed.
+            // The first step is held on the simulator's clock, which only this test moves: it lands
+            // when the test lets it, after moontune has given up on it (1.2 s deadline, 0.3 s window)
+            // and concluded it did not land, however loaded the machine.
+            let clock = ManualSimulatorClock()
             var slow = FaultOptions()
-            slow.rolloutLatencyMs = 300
             slow.slowTrainRate = 1
             slow.slowTrainMs = 4000
-            try await withWorkspace(try await workspace(.live, faults: slow)) { workspace in
+            try await withWorkspace(try await Workspace.make(faults: slow) { $0.clock = clock }) { workspace in
                 // The user set a window (0.3 s) shorter than the first step really runs (4 s): moontune
                 // concludes "did not land" too early and sends step 1 again. The late landing shows in
                 // the next answer's step, and the job stops there, failed.
                 try workspace.writeConfig(name: "short", steps: 12, groups: 2, rollouts: 2, concurrency: 2, every: 12,
                                           extraAPI: ["train_step_timeout_s": 1.2, "in_doubt_wait_s": 0.3])
                 let running = try workspace.start(["run", "config.json"])
-                // Only the first train_step is slow: once the simulator has drawn it slow (on its
-                // arrival), the rest are answered at once.
-                let deadline = ContinuousClock.now + .seconds(20)
-                while ContinuousClock.now < deadline, await workspace.simulator.stats().faultsInjected.slowTrainStep == 0 {
-                    try await Task.sleep(for: .milliseconds(10))
-                }
-                var fast = FaultOptions()
-                fast.rolloutLatencyMs = 300
-                await workspace.simulator.setFaults(fast)
+                // Only the first train_step is slow: once the simulator holds it, the rest are answered at once.
+                try await clock.waitForSleepers(1, timeout: .seconds(30))
+                await workspace.simulator.setFaults(FaultOptions())
                 #expect(await workspace.simulator.stats().faultsInjected.slowTrainStep == 1)
+                // Its conclusion, after the window: "step 1 did not land on the server ... it runs again".
+                try await waitUntil("moontune to conclude that step 1 did not land", seconds: 30) {
+                    running.stdoutSoFar.contains("did not land on the server")
+                }
+                #expect(clock.sleeperCount == 1, "the first step is still held")
+                // Now it lands, late: the server is a step ahead of what moontune has recorded.
+                clock.advance(by: .milliseconds(4000))
                 let result = await running.wait()
                 #expect(result.status != 0, "\(result.stdout.suffix(1500))")
                 let job = try #require(try await workspace.job("short"))

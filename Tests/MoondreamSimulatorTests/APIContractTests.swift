@@ -1,3 +1,4 @@
+import MoontuneJSON
 import Testing
 @testable import MoondreamSimulator
 @testable import MoondreamSimulatorEngine
@@ -26,7 +27,7 @@ struct APIContractTests {
             let again = try await sim.createFinetune("kitchen-v1", rank: 16)
             #expect(first == again)
             #expect(ULID.isWellFormed(first))
-            let conflict = try await sim.post("/v1/tuning/finetunes", .object([("name", .string("kitchen-v1")), ("rank", .int(32))]))
+            let conflict = try await sim.post("/v1/tuning/finetunes", .members([("name", .string("kitchen-v1")), ("rank", .int(32))]))
             #expect(conflict.status == 409 && conflict.errorCode == "conflict")
             let other = try await sim.createFinetune("kitchen-v2", rank: 8)
             #expect(other != first)
@@ -134,7 +135,7 @@ struct APIContractTests {
             #expect(answer.json?["rewards"]?.arrayValue?.count == 3)
             let metadata = rollouts.first?["metadata"]
             #expect(metadata?["note"]?.stringValue == "ünïcødé ✓ 🚀")
-            #expect((metadata?["seq"]?.text.count ?? 0) >= 16)
+            #expect((metadata?["seq"]?.serialized().count ?? 0) >= 16)
             #expect(rollouts.first?["output"]?["points"]?.arrayValue?.count == 1)
             let noTruth = try await sim.rollouts(id, request: queryRequest("What color is the cup?", image: "a"), count: 2)
             #expect(noTruth.json?["rewards"]?.isNull == true)

@@ -1,3 +1,4 @@
+import MoontuneJSON
 import AsyncHTTPClient
 import Foundation
 import Testing
@@ -16,7 +17,7 @@ struct FaultInjectionTests {
         try await withSimulator { sim in
             try await setFaults(sim, #"{"drop_rate": 1}"#)
             await #expect(throws: (any Error).self) {
-                _ = try await sim.post("/v1/tuning/finetunes", .object([("name", .string("dropped")), ("rank", .int(8))]))
+                _ = try await sim.post("/v1/tuning/finetunes", .members([("name", .string("dropped")), ("rank", .int(8))]))
             }
             try await setFaults(sim, #"{"drop_rate": 0}"#)
             #expect(try await sim.get("/v1/tuning/finetunes").json?["finetunes"]?.arrayValue?.isEmpty == true)
@@ -32,7 +33,7 @@ struct FaultInjectionTests {
         options.faults.serverErrorRate = 1
         try await withSimulator(options) { sim in
             for _ in 0..<6 {
-                let answer = try await sim.post("/v1/tuning/finetunes", .object([("name", .string("x")), ("rank", .int(8))]))
+                let answer = try await sim.post("/v1/tuning/finetunes", .members([("name", .string("x")), ("rank", .int(8))]))
                 #expect([500, 502, 503].contains(answer.status))
             }
             await sim.simulator.setFaults(FaultOptions())
@@ -91,54 +92,66 @@ struct FaultInjectionTests {
 
     @Test("an outage answers every /v1 request with its status until it ends")
     func outage() async throws {
-        try await withSimulator { sim in
+        let clock = ManualSimulatorClock()
+        try await withSimulator(SimulatorOptions(clock: clock)) { sim in
             let started = try await sim.send(.POST, "/_sim/outage", body: #"{"seconds": 2.5, "status": 503}"#, key: .some(nil))
             #expect(started.status == 200)
             #expect(try await sim.get("/v1/tuning/finetunes").status == 503)
             #expect(try await sim.send(.POST, "/v1/tuning/finetunes", body: "{}").status == 503)
             #expect(try await sim.stats()["faults_injected"]?["outage"]?.intValue == 2)
-            try await Task.sleep(for: .milliseconds(2600))
+            clock.advance(by: .milliseconds(2499))
+            #expect(try await sim.get("/v1/tuning/finetunes").status == 503, "a millisecond before it ends")
+            clock.advance(by: .milliseconds(1))
             #expect(try await sim.get("/v1/tuning/finetunes").status == 200)
         }
     }
 
     @Test("a hang waits hang_seconds, then answers normally")
     func hang() async throws {
-        var options = SimulatorOptions()
+        let clock = ManualSimulatorClock()
+        var options = SimulatorOptions(clock: clock)
         options.faults.hangRate = 1
         options.faults.hangSeconds = 0.4
         try await withSimulator(options) { sim in
-            let start = ContinuousClock.now
-            let answer = try await sim.get("/v1/tuning/finetunes")
-            #expect(answer.status == 200)
-            #expect(ContinuousClock.now - start >= .milliseconds(400))
+            async let answer = sim.get("/v1/tuning/finetunes")
+            try await clock.waitForSleepers(1)
+            clock.advance(by: .milliseconds(399))
+            #expect(clock.sleeperCount == 1, "a millisecond before hang_seconds it still hangs")
+            clock.advance(by: .milliseconds(1))
+            #expect(try await answer.status == 200)
             #expect(await sim.simulator.stats().faultsInjected.hang == 1)
         }
     }
 
     @Test("stop does not wait out a long hang")
     func stopDuringHang() async throws {
-        var options = SimulatorOptions()
+        // On a clock nobody moves, the hang would last for ever: only the stop can end it.
+        let clock = ManualSimulatorClock()
+        var options = SimulatorOptions(clock: clock)
         options.faults.hangRate = 1
         options.faults.hangSeconds = 60
         let simulator = try await Simulator.start(options)
         let harness = Harness(simulator: simulator, client: .init(eventLoopGroupProvider: .singleton), key: "k")
         let start = ContinuousClock.now
         async let hung = try? harness.get("/v1/tuning/finetunes")
-        try await Task.sleep(for: .milliseconds(200))
+        try await clock.waitForSleepers(1)
         await simulator.stop()
         _ = await hung
         try await harness.client.shutdown()
-        #expect(ContinuousClock.now - start < .seconds(30))
+        #expect(ContinuousClock.now - start < .seconds(10))
     }
 
     @Test("requests in flight are counted and their maximum kept")
     func maxInFlight() async throws {
-        var options = SimulatorOptions()
+        let clock = ManualSimulatorClock()
+        var options = SimulatorOptions(clock: clock)
         options.faults.otherLatencyMs = 1500
         try await withSimulator(options) { sim in
             try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<5 { group.addTask { try await sim.get("/v1/tuning/finetunes").status } }
+                // All five are in their latency at once; then the time passes for all of them.
+                try await clock.waitForSleepers(5)
+                clock.advance(by: .milliseconds(1500))
                 for try await status in group { #expect(status == 200) }
             }
             let stats = await sim.simulator.stats()
@@ -151,13 +164,18 @@ struct FaultInjectionTests {
 
     @Test("latency is added to rollouts only when rollout latency is set")
     func rolloutLatency() async throws {
-        var options = SimulatorOptions()
+        let clock = ManualSimulatorClock()
+        var options = SimulatorOptions(clock: clock)
         options.faults.rolloutLatencyMs = 300
         try await withSimulator(options) { sim in
             let id = try await sim.createFinetune("slow")
-            let start = ContinuousClock.now
-            #expect(try await sim.rollouts(id, request: pointRequest("cup", image: "a")).status == 200)
-            #expect(ContinuousClock.now - start >= .milliseconds(300))
+            #expect(clock.sleeperCount == 0 && clock.now == .zero, "create answered with no latency")
+            async let rollouts = sim.rollouts(id, request: pointRequest("cup", image: "a"))
+            try await clock.waitForSleepers(1)
+            clock.advance(by: .milliseconds(299))
+            #expect(clock.sleeperCount == 1, "a millisecond before the latency it still waits")
+            clock.advance(by: .milliseconds(1))
+            #expect(try await rollouts.status == 200)
         }
     }
 

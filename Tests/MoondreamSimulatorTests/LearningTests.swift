@@ -1,11 +1,12 @@
+import MoontuneJSON
 import Testing
 @testable import MoondreamSimulator
 @testable import MoondreamSimulatorEngine
 
 /// One training example of a small fixed set.
 struct Example: Sendable {
-    let request: SimJSON
-    let truth: SimJSON?
+    let request: JSONValue
+    let truth: JSONValue?
     /// For query examples: the accepted answer word (moontune computes query rewards itself).
     let answer: String?
 }
@@ -14,7 +15,7 @@ struct Example: Sendable {
 func train(_ sim: Harness, _ finetuneID: String, _ examples: [Example], steps: Int) async throws -> [Double] {
     var means: [Double] = []
     for _ in 0..<steps {
-        var groups: [(request: SimJSON, rollouts: [SimJSON], rewards: [Double])] = []
+        var groups: [(request: JSONValue, rollouts: [JSONValue], rewards: [Double])] = []
         for example in examples {
             let answer = try await sim.rollouts(finetuneID, request: example.request, count: 4, truth: example.truth)
             guard let echo = answer.json?["request"], let rollouts = answer.json?["rollouts"]?.arrayValue else {
@@ -89,9 +90,9 @@ struct LearningTests {
 @Suite("Inference, determinism and checkpoints")
 struct InferenceTests {
     func point(_ sim: Harness, model: String?) async throws -> Harness.Answer {
-        var members: [(String, SimJSON)] = [("object", .string("cup")), ("image_url", .string(imageURL("a")))]
+        var members: [(String, JSONValue)] = [("object", .string("cup")), ("image_url", .string(imageURL("a")))]
         if let model { members.append(("model", .string(model))) }
-        return try await sim.post("/v1/point", .object(members))
+        return try await sim.post("/v1/point", .members(members))
     }
 
     @Test("inference with @step uses a saved checkpoint; unsaved or deleted steps are 404")
@@ -121,13 +122,13 @@ struct InferenceTests {
             let id = try await sim.createFinetune("greedy")
             let answer = try await sim.rollouts(id, request: detectRequest("car", image: "a", temperature: 0), count: 5)
             let outputs = answer.json?["rollouts"]?.arrayValue?.compactMap { $0["output"] } ?? []
-            #expect(outputs.count == 5 && Set(outputs.map(\.text)).count == 1)
+            #expect(outputs.count == 5 && Set(outputs.map { $0.serialized() }).count == 1)
             let first = try await point(sim, model: nil), second = try await point(sim, model: nil)
             #expect(first.json?["points"] == second.json?["points"])
-            let query = try await sim.post("/v1/query", .object([("question", .string("What color is the car?"))]))
-            let again = try await sim.post("/v1/query", .object([("question", .string("What color is the car?"))]))
+            let query = try await sim.post("/v1/query", .members([("question", .string("What color is the car?"))]))
+            let again = try await sim.post("/v1/query", .members([("question", .string("What color is the car?"))]))
             #expect(query.json?["answer"] == again.json?["answer"] && query.json?["answer"] != nil)
-            let caption = try await sim.post("/v1/caption", .object([("image_url", .string(imageURL("a"))), ("length", .string("short"))]))
+            let caption = try await sim.post("/v1/caption", .members([("image_url", .string(imageURL("a"))), ("length", .string("short"))]))
             #expect(caption.status == 200 && caption.json?["caption"]?.stringValue?.isEmpty == false)
         }
     }
@@ -140,7 +141,7 @@ struct InferenceTests {
                 var texts: [String] = []
                 for request in [pointRequest("cup", image: "a"), detectRequest("car", image: "b"), queryRequest("Is it red?", image: "c")] {
                     let answer = try await sim.rollouts(id, request: request, count: 4)
-                    texts += answer.json?["rollouts"]?.arrayValue?.compactMap { $0["output"]?.text } ?? []
+                    texts += answer.json?["rollouts"]?.arrayValue?.compactMap { $0["output"]?.serialized() } ?? []
                 }
                 return texts
             }
@@ -154,7 +155,7 @@ struct InferenceTests {
     func restore() async throws {
         try await withSimulator { sim in
             let id = try await sim.createFinetune("restore")
-            var atTwo: SimJSON?
+            var atTwo: JSONValue?
             for step in 1...4 {
                 #expect(try await sim.oneStep(id, request: pointRequest("cup", image: "a"), truth: pointTruth(0.1, 0.9)).status == 200)
                 if step % 2 == 0 { #expect(try await sim.post("/v1/tuning/finetunes/\(id)/checkpoints/save", .object([])).status == 200) }

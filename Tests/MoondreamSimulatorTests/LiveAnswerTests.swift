@@ -1,3 +1,4 @@
+import MoontuneJSON
 import Foundation
 import Testing
 @testable import MoondreamSimulator
@@ -5,23 +6,23 @@ import Testing
 
 /// Rollouts for `request`, then one RL train_step on them; returns the rollouts' rewards and the
 /// step's answer.
-func rlStep(_ sim: Harness, _ id: String, _ request: SimJSON, truth: SimJSON, count: Int = 8) async throws -> (rewards: [Double], answer: Harness.Answer) {
+func rlStep(_ sim: Harness, _ id: String, _ request: JSONValue, truth: JSONValue, count: Int = 8) async throws -> (rewards: [Double], answer: Harness.Answer) {
     let issued = try await sim.rollouts(id, request: request, count: count, truth: truth)
     guard let echo = issued.json?["request"], let rollouts = issued.json?["rollouts"]?.arrayValue,
           let rewards = issued.json?["rewards"]?.arrayValue?.compactMap(\.doubleValue) else {
         throw HarnessError("rollouts answered \(issued.status): \(issued.errorMessage)")
     }
-    let group = SimJSON.object([("mode", .string("rl")), ("request", echo), ("rollouts", .array(rollouts)),
-                                  ("rewards", .array(rewards.map(SimJSON.double)))])
+    let group = JSONValue.members([("mode", .string("rl")), ("request", echo), ("rollouts", .list(rollouts)),
+                                  ("rewards", .list(rewards.map(JSONValue.canonicalDouble)))])
     return (rewards, try await sim.trainGroups(id, [group]))
 }
 
 extension Harness {
     /// A train_step with groups given as JSON (RL, SFT or mixed).
-    func trainGroups(_ id: String, _ groups: [SimJSON], lr: Double? = nil) async throws -> Answer {
-        var members: [(String, SimJSON)] = [("finetune_id", .string(id)), ("groups", .array(groups))]
-        if let lr { members.append(("lr", .double(lr))) }
-        return try await post("/v1/tuning/train_step", .object(members))
+    func trainGroups(_ id: String, _ groups: [JSONValue], lr: Double? = nil) async throws -> Answer {
+        var members: [(String, JSONValue)] = [("finetune_id", .string(id)), ("groups", .list(groups))]
+        if let lr { members.append(("lr", .canonicalDouble(lr))) }
+        return try await post("/v1/tuning/train_step", .members(members))
     }
 }
 
@@ -36,7 +37,7 @@ struct LiveAnswerTests {
                 let (rewards, answer) = try await rlStep(sim, id, pointRequest("button", image: "k"), truth: pointTruth(0.2, 0.3))
                 let json = try #require(answer.json)
                 #expect(answer.status == 200)
-                #expect(json.objectMembers?.map(\.0) == ["step", "applied", "kl", "router_kl", "grad_norm", "sft_loss", "reward_mean", "reward_std"])
+                #expect(json.objectMembers?.map(\.key) == ["step", "applied", "kl", "router_kl", "grad_norm", "sft_loss", "reward_mean", "reward_std"])
                 #expect(json["step"]?.intValue == expected)
                 #expect(json["applied"]?.boolValue == true)
                 #expect(json["sft_loss"]?.isNull == true)
@@ -59,10 +60,10 @@ struct LiveAnswerTests {
         options.faults.unappliedTrainRate = 1  // never drawn in reference mode: `{}` cannot say "not applied"
         try await withSimulator(options) { sim in
             let id = try await sim.createFinetune("reference")
-            let issued = try await sim.rollouts(id, request: .object([("skill", .string("query")), ("question", .string("What color?")),
+            let issued = try await sim.rollouts(id, request: .members([("skill", .string("query")), ("question", .string("What color?")),
                                                                      ("reasoning", .bool(true))]))
             let rollout = try #require(issued.json?["rollouts"]?.arrayValue?.first)
-            #expect(rollout.objectMembers?.map(\.0) == ["skill", "output", "metadata"])
+            #expect(rollout.objectMembers?.map(\.key) == ["skill", "output", "metadata"])
             #expect(rollout["output"]?["reasoning"]?.stringValue != nil)
             let (_, answer) = try await rlStep(sim, id, pointRequest("cup", image: "r"), truth: pointTruth(0.5, 0.5))
             #expect(answer.status == 200 && answer.json == .object([]))
@@ -70,7 +71,7 @@ struct LiveAnswerTests {
             let saved = try await sim.post("/v1/tuning/finetunes/\(id)/checkpoints/save", .object([]))
             #expect(saved.status == 200 && saved.json?["checkpoint"]?["expires_at_ms"] == nil)
             let metrics = try await sim.post("/v1/tuning/finetunes/\(id)/metrics",
-                                             .object([("step", .int(1)), ("metrics", .object([("loss", .double(0.5))]))]))
+                                             .members([("step", .int(1)), ("metrics", .members([("loss", .canonicalDouble(0.5))]))]))
             #expect(metrics.status == 404)
             let sft = try await sim.trainGroups(id, [sftGroup(pointRequest("cup", image: "r"), target: pointTruth(0.5, 0.5))])
             #expect(sft.status == 400 && sft.errorMessage.contains("groups[0].mode"), "\(sft.errorMessage)")
@@ -103,13 +104,13 @@ struct LiveAnswerTests {
     func rolloutFields() async throws {
         try await withSimulator { sim in
             let id = try await sim.createFinetune("fields")
-            let query = SimJSON.object([("skill", .string("query")), ("question", .string("What color is the car?")),
-                                          ("reasoning", .bool(true)), ("spatial_refs", .array([.array([.double(0.2), .double(0.3)])]))])
+            let query = JSONValue.members([("skill", .string("query")), ("question", .string("What color is the car?")),
+                                          ("reasoning", .bool(true)), ("spatial_refs", .list([.list([.canonicalDouble(0.2), .canonicalDouble(0.3)])]))])
             let issued = try await sim.rollouts(id, request: query, count: 2)
             #expect(issued.status == 200, "\(issued.errorMessage)")
-            #expect(issued.json?["request"]?["spatial_refs"] == .array([.array([.double(0.2), .double(0.3)])]))
+            #expect(issued.json?["request"]?["spatial_refs"] == .list([.list([.canonicalDouble(0.2), .canonicalDouble(0.3)])]))
             let rollout = try #require(issued.json?["rollouts"]?.arrayValue?.first)
-            #expect(rollout.objectMembers?.map(\.0) == ["skill", "finish_reason", "output", "answer_tokens", "thinking_tokens",
+            #expect(rollout.objectMembers?.map(\.key) == ["skill", "finish_reason", "output", "answer_tokens", "thinking_tokens",
                                                         "has_answer_separator", "coords", "sizes", "metadata"])
             #expect(rollout["finish_reason"]?.stringValue == "stop")
             #expect(rollout["has_answer_separator"]?.boolValue == true)
@@ -130,8 +131,8 @@ struct LiveAnswerTests {
             #expect(answer.status == 200, "\(answer.errorMessage)")
             let rollouts = try #require(issued.json?["rollouts"]?.arrayValue)
             let edited = [rollouts[0].setting("finish_reason", to: .string("length"))] + rollouts.dropFirst()
-            let group = SimJSON.object([("request", issued.json?["request"] ?? .null), ("rollouts", .array(edited)),
-                                          ("rewards", .array([.int(1), .int(0)]))])
+            let group = JSONValue.members([("request", issued.json?["request"] ?? .null), ("rollouts", .list(edited)),
+                                          ("rewards", .list([.int(1), .int(0)]))])
             let refused = try await sim.trainGroups(id, [group])
             #expect(refused.status == 400 && refused.errorMessage.contains("was changed"), "\(refused.errorMessage)")
         }
@@ -141,8 +142,8 @@ struct LiveAnswerTests {
     func maxTokensCuts() async throws {
         try await withSimulator { sim in
             let id = try await sim.createFinetune("cut")
-            let query = SimJSON.object([("skill", .string("query")), ("question", .string("What color is the car?")),
-                                          ("reasoning", .bool(true)), ("settings", .object([("max_tokens", .int(3))]))])
+            let query = JSONValue.members([("skill", .string("query")), ("question", .string("What color is the car?")),
+                                          ("reasoning", .bool(true)), ("settings", .members([("max_tokens", .int(3))]))])
             let issued = try await sim.rollouts(id, request: query, count: 2)
             let rollout = try #require(issued.json?["rollouts"]?.arrayValue?.first)
             #expect(rollout["finish_reason"]?.stringValue == "length")
@@ -150,8 +151,8 @@ struct LiveAnswerTests {
             #expect(rollout["thinking_tokens"]?.arrayValue?.count == 3)
             #expect(rollout["output"]?["reasoning"]?["text"]?.stringValue == "The question asks:")
             #expect(rollout["output"]?["answer"]?.stringValue == "")
-            let point = SimJSON.object([("skill", .string("point")), ("object", .string("cup")), ("image_url", .string(imageURL("c"))),
-                                          ("settings", .object([("max_tokens", .int(1))]))])
+            let point = JSONValue.members([("skill", .string("point")), ("object", .string("cup")), ("image_url", .string(imageURL("c"))),
+                                          ("settings", .members([("max_tokens", .int(1))]))])
             let cut = try await sim.rollouts(id, request: point, count: 1)
             let pointRollout = try #require(cut.json?["rollouts"]?.arrayValue?.first)
             #expect(pointRollout["finish_reason"]?.stringValue == "length")
@@ -165,7 +166,7 @@ struct LiveAnswerTests {
     func settingsBySkill() async throws {
         try await withSimulator { sim in
             let id = try await sim.createFinetune("settings")
-            let settings = SimJSON.object([("temperature", .double(1)), ("top_p", .double(1)), ("max_tokens", .int(64)), ("max_objects", .int(2))])
+            let settings = JSONValue.members([("temperature", .canonicalDouble(1)), ("top_p", .canonicalDouble(1)), ("max_tokens", .int(64)), ("max_objects", .int(2))])
             for request in [queryRequest("What?", image: "s"), pointRequest("a", image: "s"), detectRequest("a", image: "s")] {
                 let answer = try await sim.rollouts(id, request: request.setting("settings", to: settings), count: 1)
                 #expect(answer.status == 200, "\(answer.errorMessage)")
@@ -205,14 +206,19 @@ struct LiveAnswerTests {
             let saved = try await sim.post("/v1/tuning/finetunes/\(id)/checkpoints/save", .object([]))
             #expect(saved.json?["checkpoint"]?["expires_at_ms"]?.isNull == true)
         }
-        try await withSimulator(SimulatorOptions(checkpointTTLSeconds: 1)) { sim in
+        let clock = ManualSimulatorClock()
+        try await withSimulator(SimulatorOptions(checkpointTTLSeconds: 1, clock: clock)) { sim in
             let id = try await sim.createFinetune("ttl-short")
             _ = try await rlStep(sim, id, pointRequest("cup", image: "t"), truth: pointTruth(0.5, 0.5))
-            #expect(try await sim.post("/v1/tuning/finetunes/\(id)/checkpoints/save", .object([])).status == 200)
-            try await Task.sleep(for: .milliseconds(1_200))
+            let saved = try await sim.post("/v1/tuning/finetunes/\(id)/checkpoints/save", .object([]))
+            #expect(saved.json?["checkpoint"]?["expires_at_ms"]?.intValue == Int(clock.epochMilliseconds) + 1000)
+            clock.advance(by: .milliseconds(999))
+            #expect(try await sim.get("/v1/tuning/finetunes/\(id)/checkpoints").json?["checkpoints"]?.arrayValue?.count == 1,
+                    "a millisecond before its expiry it is still listed")
+            clock.advance(by: .milliseconds(1))
             #expect(try await sim.get("/v1/tuning/finetunes/\(id)/checkpoints").json?["checkpoints"]?.arrayValue?.isEmpty == true)
             let model = "moondream3-preview/\(id)@1"
-            let inference = try await sim.post("/v1/point", .object([("model", .string(model)), ("object", .string("cup")),
+            let inference = try await sim.post("/v1/point", .members([("model", .string(model)), ("object", .string("cup")),
                                                                      ("image_url", .string(imageURL("t")))]))
             #expect(inference.status == 404)
         }
@@ -234,7 +240,7 @@ struct LiveAnswerTests {
 
     @Test("inference answers a query's reasoning as {text, grounding} in live mode, a string in reference mode")
     func inferenceReasoning() async throws {
-        let body = SimJSON.object([("question", .string("What color is it?")), ("reasoning", .bool(true)), ("stream", .bool(false))])
+        let body = JSONValue.members([("question", .string("What color is it?")), ("reasoning", .bool(true)), ("stream", .bool(false))])
         try await withSimulator { sim in
             let answer = try await sim.post("/v1/query", body)
             #expect(answer.json?["reasoning"]?["text"]?.stringValue != nil, "\(answer.errorMessage)")

@@ -1,9 +1,10 @@
+import MoontuneJSON
 import Testing
 @testable import MoondreamSimulator
 @testable import MoondreamSimulatorEngine
 
 /// Rewrites one rollout's metadata member.
-func editingMetadata(_ rollout: SimJSON, _ edit: ([(String, SimJSON)]) -> [(String, SimJSON)]) -> SimJSON {
+func editingMetadata(_ rollout: JSONValue, _ edit: ([JSONMember]) -> [JSONMember]) -> JSONValue {
     guard let metadata = rollout["metadata"]?.objectMembers else { return rollout }
     return rollout.setting("metadata", to: .object(edit(metadata)))
 }
@@ -12,8 +13,8 @@ func editingMetadata(_ rollout: SimJSON, _ edit: ([(String, SimJSON)]) -> [(Stri
 struct RolloutIntegrityTests {
     struct Issued {
         let finetuneID: String
-        let request: SimJSON
-        let rollouts: [SimJSON]
+        let request: JSONValue
+        let rollouts: [JSONValue]
     }
 
     func issue(_ sim: Harness) async throws -> Issued {
@@ -31,9 +32,9 @@ struct RolloutIntegrityTests {
             let issued = try await issue(sim)
             var rollouts = issued.rollouts
             rollouts[1] = editingMetadata(rollouts[1]) { members in
-                members.map { key, value in
-                    guard key == "seq", let digits = UInt64(value.text) else { return (key, value) }
-                    return (key, .uint(digits + 1))
+                members.map { member in
+                    guard member.key == "seq", let digits = UInt64(member.value.serialized()) else { return member }
+                    return JSONMember("seq", .uint(digits + 1))
                 }
             }
             let answer = try await sim.trainStep(issued.finetuneID, groups: [(issued.request, rollouts, [1, 0, 0, 0])])
@@ -51,7 +52,7 @@ struct RolloutIntegrityTests {
         try await withSimulator { sim in
             let issued = try await issue(sim)
             var rollouts = issued.rollouts
-            rollouts[0] = editingMetadata(rollouts[0]) { $0.filter { $0.0 != "note" } }
+            rollouts[0] = editingMetadata(rollouts[0]) { $0.filter { $0.key != "note" } }
             let answer = try await sim.trainStep(issued.finetuneID, groups: [(issued.request, rollouts, [1, 0, 0, 0])])
             #expect(answer.status == 400 && answer.errorMessage.contains("changed"))
         }
@@ -63,7 +64,7 @@ struct RolloutIntegrityTests {
             let issued = try await issue(sim)
             var rollouts = issued.rollouts
             rollouts[2] = editingMetadata(rollouts[2]) { members in
-                members.map { $0.0 == "rollout_id" ? ($0.0, .string("01ARZ3NDEKTSV4RRFFQ69G5FAV")) : $0 }
+                members.map { $0.key == "rollout_id" ? JSONMember($0.key, .string("01ARZ3NDEKTSV4RRFFQ69G5FAV")) : $0 }
             }
             let answer = try await sim.trainStep(issued.finetuneID, groups: [(issued.request, rollouts, [1, 0, 0, 0])])
             #expect(answer.status == 400 && answer.errorMessage.contains("unknown"))
@@ -74,7 +75,7 @@ struct RolloutIntegrityTests {
     func requestNotTheEcho() async throws {
         try await withSimulator { sim in
             let issued = try await issue(sim)
-            let rebuilt = SimJSON.object(issued.request.objectMembers?.filter { $0.0 != "_echo" } ?? [])
+            let rebuilt = JSONValue.object(issued.request.objectMembers?.filter { $0.key != "_echo" } ?? [])
             let answer = try await sim.trainStep(issued.finetuneID, groups: [(rebuilt, issued.rollouts, [1, 0, 0, 0])])
             #expect(answer.status == 400 && answer.errorMessage.contains("echoed request"))
         }
@@ -85,16 +86,16 @@ struct RolloutIntegrityTests {
         try await withSimulator { sim in
             let issued = try await issue(sim)
             // Reverse every object's members and escape the non-ASCII note: other bytes, same JSON.
-            func reversed(_ value: SimJSON) -> SimJSON {
+            func reversed(_ value: JSONValue) -> JSONValue {
                 switch value {
-                case .object(let members): return .object(members.reversed().map { ($0.0, reversed($0.1)) })
-                case .array(let elements): return .array(elements.map(reversed))
+                case .object(let members): return .object(members.reversed().map { JSONMember($0.key, reversed($0.value)) })
+                case .array(let elements): return .list(elements.map { reversed($0.value) })
                 default: return value
                 }
             }
-            let rollouts = issued.rollouts.map { reversed($0).text.replacingOccurrences(of: "ü", with: "\\u00fc") }
+            let rollouts = issued.rollouts.map { reversed($0).serialized().replacingOccurrences(of: "ü", with: "\\u00fc") }
             let body = #"{"finetune_id": "\#(issued.finetuneID)", "groups": [ {"rewards": [1, 0, 0.5, 0], "#
-                + #""request": \#(reversed(issued.request).text), "rollouts": [\#(rollouts.joined(separator: ",\n "))]} ]}"#
+                + #""request": \#(reversed(issued.request).serialized()), "rollouts": [\#(rollouts.joined(separator: ",\n "))]} ]}"#
             let answer = try await sim.send(.POST, "/v1/tuning/train_step", body: body)
             #expect(answer.status == 200, "\(answer.errorMessage)")
             // Live answers (the default) report the step; the reference's `{}` is covered in LiveAnswerTests.

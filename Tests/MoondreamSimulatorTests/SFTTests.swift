@@ -1,13 +1,14 @@
+import MoontuneJSON
 import Testing
 @testable import MoondreamSimulator
 @testable import MoondreamSimulatorEngine
 
-func sftGroup(_ request: SimJSON, target: SimJSON) -> SimJSON {
-    .object([("mode", .string("sft")), ("request", request), ("target", target)])
+func sftGroup(_ request: JSONValue, target: JSONValue) -> JSONValue {
+    .members([("mode", .string("sft")), ("request", request), ("target", target)])
 }
 
 /// The mean reward of `count` fresh rollouts (server rewards, or 1 per answer matching `answer`).
-func meanReward(_ sim: Harness, _ id: String, _ request: SimJSON, truth: SimJSON?, answer: String? = nil, count: Int = 16) async throws -> Double {
+func meanReward(_ sim: Harness, _ id: String, _ request: JSONValue, truth: JSONValue?, answer: String? = nil, count: Int = 16) async throws -> Double {
     let issued = try await sim.rollouts(id, request: request, count: count, truth: truth)
     guard issued.status == 200 else { throw HarnessError("rollouts answered \(issued.status): \(issued.errorMessage)") }
     let rewards: [Double]
@@ -58,10 +59,10 @@ struct SFTTests {
         try await withSimulator { sim in
             let id = try await sim.createFinetune("sft-mixed-bad")
             let issued = try await sim.rollouts(id, request: pointRequest("cup", image: "m"), count: 2, truth: pointTruth(0.5, 0.5))
-            let rl = SimJSON.object([("mode", .string("rl")), ("request", issued.json?["request"] ?? .null),
-                                       ("rollouts", issued.json?["rollouts"] ?? .null), ("rewards", .array([.int(1), .int(0)]))])
+            let rl = JSONValue.members([("mode", .string("rl")), ("request", issued.json?["request"] ?? .null),
+                                       ("rollouts", issued.json?["rollouts"] ?? .null), ("rewards", .list([.int(1), .int(0)]))])
             let good = sftGroup(pointRequest("cup", image: "m"), target: pointTruth(0.5, 0.5))
-            let bad = sftGroup(pointRequest("cup", image: "m"), target: .object([("points", .string("x"))]))
+            let bad = sftGroup(pointRequest("cup", image: "m"), target: .members([("points", .string("x"))]))
             let answer = try await sim.trainGroups(id, [rl, good, bad])
             #expect(answer.status == 400 && answer.errorMessage.contains("groups[2].target.points"), "\(answer.errorMessage)")
         }
@@ -108,8 +109,8 @@ struct SFTTests {
             for target in ["purple", "The car is teal."] {
                 let request = queryRequest("What color is the car?", image: "sq-\(target)")
                 let before = try await meanReward(sim, id, request, truth: nil, answer: target)
-                let group = sftGroup(request, target: .object([("answer", .string(target)),
-                                                               ("reasoning", .object([("text", .string("It looks so.")), ("grounding", .array([]))]))]))
+                let group = sftGroup(request, target: .members([("answer", .string(target)),
+                                                               ("reasoning", .members([("text", .string("It looks so.")), ("grounding", .list([]))]))]))
                 for _ in 1...6 { #expect(try await sim.trainGroups(id, [group]).status == 200) }
                 let after = try await meanReward(sim, id, request, truth: nil, answer: target)
                 #expect(after > before + 0.5, "\(target): reward \(before) → \(after)")
@@ -123,7 +124,7 @@ struct SFTTests {
             let id = try await sim.createFinetune("sft-mixed")
             let issued = try await sim.rollouts(id, request: pointRequest("cup", image: "mx"), count: 4, truth: pointTruth(0.5, 0.5))
             let rewards = issued.json?["rewards"] ?? .null
-            let rl = SimJSON.object([("mode", .string("rl")), ("request", issued.json?["request"] ?? .null),
+            let rl = JSONValue.members([("mode", .string("rl")), ("request", issued.json?["request"] ?? .null),
                                        ("rollouts", issued.json?["rollouts"] ?? .null), ("rewards", rewards)])
             let sft = sftGroup(detectRequest("car", image: "mx"), target: boxesTruth([(0.2, 0.2, 0.5, 0.5)]))
             let answer = try await sim.trainGroups(id, [rl, sft])

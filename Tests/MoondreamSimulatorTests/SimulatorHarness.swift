@@ -1,3 +1,4 @@
+import MoontuneJSON
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -16,7 +17,7 @@ struct Harness: Sendable {
     struct Answer: Sendable {
         let status: Int
         let headers: HTTPHeaders
-        let json: SimJSON?
+        let json: JSONValue?
         var errorMessage: String { json?["error"]?["message"]?.stringValue ?? "" }
         var errorCode: String { json?["error"]?["code"]?.stringValue ?? "" }
     }
@@ -35,12 +36,12 @@ struct Harness: Sendable {
         }
         let response = try await client.execute(request, timeout: timeout)
         let buffer = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        let json = try? SimJSON.parse(Array(buffer.readableBytesView))
+        let json = try? JSONValue.parseNormalized(Array(buffer.readableBytesView))
         return Answer(status: Int(response.status.code), headers: response.headers, json: json)
     }
 
-    func post(_ path: String, _ body: SimJSON) async throws -> Answer {
-        try await send(.POST, path, body: body.text)
+    func post(_ path: String, _ body: JSONValue) async throws -> Answer {
+        try await send(.POST, path, body: body.serialized())
     }
 
     func get(_ path: String) async throws -> Answer { try await send(.GET, path) }
@@ -48,29 +49,29 @@ struct Harness: Sendable {
     // MARK: Common steps
 
     func createFinetune(_ name: String, rank: Int = 16) async throws -> String {
-        let answer = try await post("/v1/tuning/finetunes", .object([("name", .string(name)), ("rank", .int(rank))]))
+        let answer = try await post("/v1/tuning/finetunes", .members([("name", .string(name)), ("rank", .int(rank))]))
         guard answer.status == 200, let id = answer.json?["finetune_id"]?.stringValue else {
             throw HarnessError("create finetune answered \(answer.status): \(answer.errorMessage)")
         }
         return id
     }
 
-    func rollouts(_ finetuneID: String, request: SimJSON, count: Int = 4, truth: SimJSON? = nil) async throws -> Answer {
-        var members: [(String, SimJSON)] = [("finetune_id", .string(finetuneID)), ("num_rollouts", .int(count)), ("request", request)]
+    func rollouts(_ finetuneID: String, request: JSONValue, count: Int = 4, truth: JSONValue? = nil) async throws -> Answer {
+        var members: [(String, JSONValue)] = [("finetune_id", .string(finetuneID)), ("num_rollouts", .int(count)), ("request", request)]
         if let truth { members.append(("ground_truth", truth)) }
-        return try await post("/v1/tuning/rollouts", .object(members))
+        return try await post("/v1/tuning/rollouts", .members(members))
     }
 
-    func trainStep(_ finetuneID: String, groups: [(request: SimJSON, rollouts: [SimJSON], rewards: [Double])], lr: Double? = nil) async throws -> Answer {
-        var members: [(String, SimJSON)] = [("finetune_id", .string(finetuneID)), ("groups", .array(groups.map { group in
-            .object([("request", group.request), ("rollouts", .array(group.rollouts)), ("rewards", .array(group.rewards.map(SimJSON.double)))])
+    func trainStep(_ finetuneID: String, groups: [(request: JSONValue, rollouts: [JSONValue], rewards: [Double])], lr: Double? = nil) async throws -> Answer {
+        var members: [(String, JSONValue)] = [("finetune_id", .string(finetuneID)), ("groups", .list(groups.map { group in
+            .members([("request", group.request), ("rollouts", .list(group.rollouts)), ("rewards", .list(group.rewards.map(JSONValue.canonicalDouble)))])
         }))]
-        if let lr { members.append(("lr", .double(lr))) }
-        return try await post("/v1/tuning/train_step", .object(members))
+        if let lr { members.append(("lr", .canonicalDouble(lr))) }
+        return try await post("/v1/tuning/train_step", .members(members))
     }
 
     /// Rollouts then one train_step on them with the server's rewards; returns the step's answer.
-    func oneStep(_ finetuneID: String, request: SimJSON, truth: SimJSON) async throws -> Answer {
+    func oneStep(_ finetuneID: String, request: JSONValue, truth: JSONValue) async throws -> Answer {
         let answer = try await rollouts(finetuneID, request: request, truth: truth)
         guard answer.status == 200, let json = answer.json, let echo = json["request"],
               let rollouts = json["rollouts"]?.arrayValue, let rewards = json["rewards"]?.arrayValue?.compactMap(\.doubleValue) else {
@@ -79,7 +80,7 @@ struct Harness: Sendable {
         return try await trainStep(finetuneID, groups: [(echo, rollouts, rewards)])
     }
 
-    func stats() async throws -> SimJSON {
+    func stats() async throws -> JSONValue {
         let answer = try await send(.GET, "/_sim/stats", key: .some(nil))
         guard let json = answer.json else { throw HarnessError("stats answered \(answer.status)") }
         return json
@@ -114,28 +115,28 @@ func imageURL(_ name: String) -> String {
     "data:image/png;base64," + Data("image-\(name)".utf8).base64EncodedString()
 }
 
-func pointRequest(_ object: String, image: String, temperature: Double? = nil) -> SimJSON {
-    var members: [(String, SimJSON)] = [("skill", .string("point")), ("object", .string(object)), ("image_url", .string(imageURL(image)))]
-    if let temperature { members.append(("settings", .object([("temperature", .double(temperature))]))) }
-    return .object(members)
+func pointRequest(_ object: String, image: String, temperature: Double? = nil) -> JSONValue {
+    var members: [(String, JSONValue)] = [("skill", .string("point")), ("object", .string(object)), ("image_url", .string(imageURL(image)))]
+    if let temperature { members.append(("settings", .members([("temperature", .canonicalDouble(temperature))]))) }
+    return .members(members)
 }
 
-func detectRequest(_ object: String, image: String, temperature: Double? = nil) -> SimJSON {
-    var members: [(String, SimJSON)] = [("skill", .string("detect")), ("object", .string(object)), ("image_url", .string(imageURL(image)))]
-    if let temperature { members.append(("settings", .object([("temperature", .double(temperature))]))) }
-    return .object(members)
+func detectRequest(_ object: String, image: String, temperature: Double? = nil) -> JSONValue {
+    var members: [(String, JSONValue)] = [("skill", .string("detect")), ("object", .string(object)), ("image_url", .string(imageURL(image)))]
+    if let temperature { members.append(("settings", .members([("temperature", .canonicalDouble(temperature))]))) }
+    return .members(members)
 }
 
-func queryRequest(_ question: String, image: String) -> SimJSON {
-    .object([("skill", .string("query")), ("question", .string(question)), ("image_url", .string(imageURL(image)))])
+func queryRequest(_ question: String, image: String) -> JSONValue {
+    .members([("skill", .string("query")), ("question", .string(question)), ("image_url", .string(imageURL(image)))])
 }
 
-func pointTruth(_ x: Double, _ y: Double) -> SimJSON {
-    .object([("points", .array([.object([("x", .double(x)), ("y", .double(y))])]))])
+func pointTruth(_ x: Double, _ y: Double) -> JSONValue {
+    .members([("points", .list([.members([("x", .canonicalDouble(x)), ("y", .canonicalDouble(y))])]))])
 }
 
-func boxesTruth(_ boxes: [(Double, Double, Double, Double)]) -> SimJSON {
-    .object([("boxes", .array(boxes.map { box in
-        .object([("x_min", .double(box.0)), ("y_min", .double(box.1)), ("x_max", .double(box.2)), ("y_max", .double(box.3))])
+func boxesTruth(_ boxes: [(Double, Double, Double, Double)]) -> JSONValue {
+    .members([("boxes", .list(boxes.map { box in
+        .members([("x_min", .canonicalDouble(box.0)), ("y_min", .canonicalDouble(box.1)), ("x_max", .canonicalDouble(box.2)), ("y_max", .canonicalDouble(box.3))])
     }))])
 }

@@ -55,6 +55,26 @@ import Testing
         }
     }
 
+    @Test func aStoppedScanIsInvalidIsNotStoredAndTheNextScanIndexesInFull() throws {
+        let count = 3 * DatasetScanner.stopCheckLines
+        let fixture = try Fixture(count: count)
+        defer { withExtendedLifetime(fixture) {} }
+        let stop = ScanStop()
+        stop.request()
+        let stopped = fixture.cache.scan(fixture.url, options: options, stop: stop)
+        #expect(stopped.scan.stopped)
+        #expect(stopped.scan.index.count < count)
+        #expect(stopped.scan.fingerprint == nil, "no fingerprint of half a file")
+        #expect(stopped.scan.problems.map(\.message).contains { $0.contains("the scan was stopped") }, "a stopped scan is never valid")
+        guard case .failure = fixture.cache.lookup(fixture.url, options: options) else {
+            Issue.record("a stopped scan must not be stored")
+            return
+        }
+        let again = fixture.cache.scan(fixture.url, options: options, stop: ScanStop())
+        #expect(!again.scan.stopped && again.scan.problems.isEmpty && again.scan.index.count == count)
+        #expect(fixture.cache.scan(fixture.url, options: options).source == .cache)
+    }
+
     @Test func anAppendedLineIsIndexedAgain() throws {
         let fixture = try Fixture()
         defer { withExtendedLifetime(fixture) {} }

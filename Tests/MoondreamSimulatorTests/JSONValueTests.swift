@@ -1,3 +1,4 @@
+import MoontuneJSON
 import Testing
 @testable import MoondreamSimulator
 @testable import MoondreamSimulatorEngine
@@ -6,37 +7,92 @@ import Testing
 struct JSONValueTests {
     @Test("key order, whitespace and escapes do not change the digest")
     func sameMeaningSameDigest() throws {
-        let first = try SimJSON.parse(#"{"a": 1, "b": "caf\u00e9 \ud83d\ude80", "c": [1.0, {"d": null}]}"#)
-        let second = try SimJSON.parse(#"{"c":[1,{"d":null}],"b":"café 🚀","a":1}"#)
+        let first = try JSONValue.parseNormalized(#"{"a": 1, "b": "caf\u00e9 \ud83d\ude80", "c": [1.0, {"d": null}]}"#)
+        let second = try JSONValue.parseNormalized(#"{"c":[1,{"d":null}],"b":"café 🚀","a":1}"#)
         #expect(FNV1a.digest(of: first) == FNV1a.digest(of: second))
     }
 
     @Test("a 64-bit integer changed by one changes the digest")
     func bigIntegerKeepsEveryDigit() throws {
-        let original = try SimJSON.parse(#"{"seq": 9007199254740993}"#)
-        let rounded = try SimJSON.parse(#"{"seq": 9007199254740992}"#)
-        let viaDouble = try SimJSON.parse(#"{"seq": 9.007199254740993e15}"#)
-        #expect(original["seq"]?.text == "9007199254740993")
+        let original = try JSONValue.parseNormalized(#"{"seq": 9007199254740993}"#)
+        let rounded = try JSONValue.parseNormalized(#"{"seq": 9007199254740992}"#)
+        let viaDouble = try JSONValue.parseNormalized(#"{"seq": 9.007199254740993e15}"#)
+        #expect(original["seq"]?.serialized() == "9007199254740993")
         #expect(FNV1a.digest(of: original) != FNV1a.digest(of: rounded))
         #expect(FNV1a.digest(of: original) != FNV1a.digest(of: viaDouble))
     }
 
     @Test("a removed member changes the digest")
     func removedMemberChangesDigest() throws {
-        let full = try SimJSON.parse(#"{"a": 1, "b": {"c": 2, "d": 3}}"#)
-        let missing = try SimJSON.parse(#"{"a": 1, "b": {"c": 2}}"#)
+        let full = try JSONValue.parseNormalized(#"{"a": 1, "b": {"c": 2, "d": 3}}"#)
+        let missing = try JSONValue.parseNormalized(#"{"a": 1, "b": {"c": 2}}"#)
         #expect(FNV1a.digest(of: full) != FNV1a.digest(of: missing))
     }
 
     @Test("malformed JSON is refused with an offset", arguments: ["{", "{\"a\":}", "[1,]", "01", "\"\\x\"", "{} x", "tru"])
     func malformedIsRefused(_ text: String) {
-        #expect(throws: SimJSON.ParseFailure.self) { try SimJSON.parse(text) }
+        #expect(throws: JSONParseError.self) { try JSONValue.parseNormalized(text) }
     }
 
     @Test("written text parses back to the same value")
     func roundTrip() throws {
-        let value = SimJSON.object([("s", .string("line\nbreak \"quoted\" \u{01} ü")), ("n", .double(-0.125)), ("b", .bool(false))])
-        #expect(try SimJSON.parse(value.text) == value)
+        let value = JSONValue.members([("s", .string("line\nbreak \"quoted\" \u{01} ü")), ("n", .canonicalDouble(-0.125)), ("b", .bool(false))])
+        #expect(try JSONValue.parseNormalized(value.serialized()) == value)
+    }
+
+    @Test("canonical numbers: integral values without a fraction, others the shortest text; the config writer's `double` unchanged")
+    func canonicalNumbers() {
+        #expect(JSONValue.canonicalDouble(1).serialized() == "1")
+        #expect(JSONValue.canonicalDouble(-0.0).serialized() == "0")
+        #expect(JSONValue.canonicalDouble(0.5).serialized() == "0.5")
+        #expect(JSONValue.canonicalDouble(1e-7).serialized() == "1e-07")
+        #expect(JSONValue.canonicalDouble(9_007_199_254_740_992).serialized() == "9007199254740992")
+        #expect(JSONValue.canonicalDouble(9_007_199_254_740_994).serialized() == "9.007199254740994e+15")
+        #expect(JSONValue.canonicalDouble(.infinity).serialized() == "null")
+        #expect(JSONValue.double(1).serialized() == "1.0")
+        #expect(JSONValue.uint(UInt64.max).serialized() == "18446744073709551615")
+    }
+
+    @Test("normalizing: number literals canonical, a repeated key once (its last value, where it last was)",
+          arguments: [
+              (#"[3.0, 1e2, -0, 0.50, 12345678901234567890, 2.5E-3]"#, #"[3,100,0,0.5,12345678901234567890,0.0025]"#),
+              (#"{"a": 1, "b": 2, "a": {"c": [], "c": true}}"#, #"{"b":2,"a":{"c":true}}"#),
+              (#" "caf\u00e9" "#, #""café""#),
+          ])
+    func normalizing(_ text: String, _ expected: String) throws {
+        #expect(try JSONValue.parseNormalized(text).serialized() == expected)
+    }
+
+    @Test("a number out of range is refused at its offset; a lone surrogate reads as U+FFFD")
+    func outOfRange() throws {
+        #expect(throws: JSONParseError(offset: 8, message: "number out of range")) { try JSONValue.parseNormalized(#"{"a": [ 1e400]}"#) }
+        #expect(try JSONValue.parseNormalized(#""\ud800""#) == .string("\u{FFFD}"))
+    }
+
+    @Test("parsed and built values are equal when they mean the same, whatever the source offsets")
+    func parsedEqualsBuilt() throws {
+        let parsed = try JSONValue.parseNormalized(#"  {"x": 0.25, "tags": ["a", null], "n": {"k": 7.0}}"#)
+        let built = JSONValue.members([("x", .canonicalDouble(0.25)), ("tags", .list([.string("a"), .null])),
+                                       ("n", .members([("k", .int(7))]))])
+        #expect(parsed == built)
+        #expect(parsed.canonicalText == #"{"n":{"k":7},"tags":["a",null],"x":0.25}"#)
+    }
+
+    @Test("accessors read members, elements and scalars; intValue takes 3.0 but not 3.5")
+    func accessors() throws {
+        let value = try JSONValue.parseNormalized(#"{"i": 3.0, "f": 3.5, "s": "t", "b": false, "z": null, "l": [1, 2], "i": 4}"#)
+        #expect(value["i"]?.intValue == 4 && value["f"]?.intValue == nil && value["f"]?.doubleValue == 3.5)
+        #expect(value["s"]?.stringValue == "t" && value["b"]?.boolValue == false && value["z"]?.isNull == true)
+        #expect(value["l"]?.arrayValue == [.int(1), .int(2)] && value["s"]?.arrayValue == nil)
+        #expect(value.objectMembers?.map(\.key) == ["f", "s", "b", "z", "l", "i"])
+        #expect(value["missing"] == nil && JSONValue.string("x")["i"] == nil)
+    }
+
+    @Test("setting replaces a member and puts it last; on a non-object it changes nothing")
+    func setting() {
+        let value = JSONValue.members([("a", .int(1)), ("b", .int(2))]).setting("a", to: .bool(true))
+        #expect(value.serialized() == #"{"b":2,"a":true}"#)
+        #expect(JSONValue.int(1).setting("a", to: .null) == .int(1))
     }
 }
 
@@ -99,10 +155,10 @@ struct PurePieceTests {
 
     @Test("fault options decode from partial snake_case JSON")
     func faultOptionsDecode() throws {
-        let merged = try FaultOptions().merging(SimJSON.parse(#"{"drop_rate": 0.25, "rollout_latency_ms": 7}"#))
+        let merged = try FaultOptions().merging(JSONValue.parseNormalized(#"{"drop_rate": 0.25, "rollout_latency_ms": 7}"#))
         #expect(merged.dropRate == 0.25 && merged.rolloutLatencyMs == 7 && merged.hangSeconds == 30)
-        #expect(throws: APIFailure.self) { try FaultOptions().merging(SimJSON.parse(#"{"drop_rat": 0.25}"#)) }
-        #expect(throws: APIFailure.self) { try FaultOptions().merging(SimJSON.parse(#"{"drop_rate": 2}"#)) }
+        #expect(throws: APIFailure.self) { try FaultOptions().merging(JSONValue.parseNormalized(#"{"drop_rat": 0.25}"#)) }
+        #expect(throws: APIFailure.self) { try FaultOptions().merging(JSONValue.parseNormalized(#"{"drop_rate": 2}"#)) }
     }
 
     @Test("data URLs must be base64 images", arguments: [
