@@ -32,7 +32,7 @@ enum GracefulShutdown {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             logger: Logger(label: "moontune.lifecycle", factory: { _ in SwiftLogNoOpLogHandler() })))
-        let signals = SignalStream.install([SIGTERM, SIGINT])
+        let signals = await SignalStream.install([SIGTERM, SIGINT])
         defer { signals.uninstall() }
         let (firstSignal, firstSignalSeen) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -106,7 +106,11 @@ private final class SignalStream: @unchecked Sendable {
         self.previous = previous
     }
 
-    static func install(_ numbers: [Int32]) -> SignalStream {
+    /// Returns once every source is registered. A source is registered on its queue after
+    /// `resume()` returns, and a signal that came between the `SIG_IGN` and the registration would
+    /// be ignored: so the caller's work starts only after the registration handlers have run (a
+    /// SIGTERM sent the moment `start` began indexing was once lost that way).
+    static func install(_ numbers: [Int32]) async -> SignalStream {
         let (stream, continuation) = AsyncStream<Int32>.makeStream(bufferingPolicy: .unbounded)
         var sources: [any DispatchSourceSignal] = []
         var previous: [(Int32, Handler?)] = []
@@ -114,7 +118,10 @@ private final class SignalStream: @unchecked Sendable {
             previous.append((number, signal(number, SIG_IGN)))
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler { continuation.yield(number) }
-            source.resume()
+            await withCheckedContinuation { (registered: CheckedContinuation<Void, Never>) in
+                source.setRegistrationHandler { registered.resume() }
+                source.resume()
+            }
             sources.append(source)
         }
         return SignalStream(stream: stream, continuation: continuation, sources: sources, previous: previous)

@@ -52,6 +52,34 @@ extension EndToEnd {
             }
         }
 
+        /// A SIGTERM sent the instant the dataset is opened, the earliest moment the job's work
+        /// has begun, is never lost: the signal sources are registered before any work starts
+        /// (a signal between `SIG_IGN` and their registration used to be ignored). The old window
+        /// was too narrow for this test to hit it reliably (it passed 3 runs of 6 trials without
+        /// the fix); it guards the behaviour, it does not reproduce the race.
+        @Test func aSigtermTheMomentIndexingBeginsIsNeverLost() async throws {
+            try await withWorkspace { workspace in
+                let generated = try await MoontuneProcess.run(["bench-data", "big", "--images", "2", "--lines", "100000"],
+                                                              in: workspace.directory)
+                try #require(generated.status == 0, "\(generated.stderr)")
+                try workspace.writeConfig(name: "big", steps: 2, groups: 2, rollouts: 2, concurrency: 2, every: 2,
+                                          extra: ["data": ["train": "big/train.jsonl"]])
+                let dataset = workspace.directory.appendingPathComponent("big/train.jsonl").resolvingSymlinksInPath().path
+                for trial in 1...6 {
+                    let command = trial % 2 == 0 ? "start" : "run"
+                    let running = try workspace.start([command, "config.json"])
+                    try await waitUntil("\(command) to open the dataset (trial \(trial))", seconds: 30) {
+                        Self.openFiles(of: running.pid).contains(dataset)
+                    }
+                    running.signal(SIGTERM)
+                    let stopped = await running.wait(timeout: .seconds(30))
+                    #expect(stopped.status == 1 && stopped.stderr.contains("stopped while the job was being validated"),
+                            "trial \(trial), \(command): the SIGTERM was lost: \(stopped.status) \(stopped.stderr.suffix(600))")
+                    #expect(await workspace.simulator.stats().requestsTotal == 0, "trial \(trial): nothing was sent")
+                }
+            }
+        }
+
         /// The paths a process has open, from /proc (Linux).
         static func openFiles(of pid: Int32) -> Set<String> {
             let folder = "/proc/\(pid)/fd"
