@@ -81,9 +81,20 @@ let package = Package(
         .target(name: "MoontuneStore", dependencies: [
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        // The training loop: drives the API, records progress in the store.
+        // The training loop's decisions, pure: the state machine (`LoopStateMachine`) over the
+        // recorded progress and the planner (next move, horizon, staleness, checkpoint kinds,
+        // retention, budget and early stop), what a train_step's answer or failure means, the
+        // in-doubt watch, reconciliation, the groups-without-signal filter, and a step's figures.
+        // No I/O, no clock, no sleeping, no tasks: values in, actions out. It uses only the value
+        // types of the API client, the store and the config (no calls into them). Covered by
+        // MoontuneDecisionsTests without a server or a process; MoontuneLoopTests runs them
+        // through the real runner against in-memory fakes.
+        .target(name: "MoontuneDecisions", dependencies: ["MoondreamAPI", "MoontuneConfig", "MoontuneStore"]),
+        // The training loop's I/O: `JobRunner` executes what MoontuneDecisions decides (calls the
+        // API, records progress in the store), with the step gatherer, the job session, the wait
+        // tracker and metrics pushes, behind the `TuningService` and `ProgressRecording` protocols.
         .target(name: "MoontuneLoop", dependencies: [
-            "MoondreamAPI", "MoontuneJob", "MoontuneStore",
+            "MoondreamAPI", "MoontuneDecisions", "MoontuneJob", "MoontuneStore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -121,7 +132,8 @@ let package = Package(
         // How a run shows itself: the live progress line on a terminal, logfmt and JSON log lines
         // (a swift-log handler), with the key redacted on the way out.
         .target(name: "MoontuneConsole", dependencies: [
-            "MoondreamAPI", "MoontuneLoop", "MoontuneStore", "MoontuneReport",
+            // MoontuneDecisions: a step's figures (`StepStatistics`) in the progress line and warnings.
+            "MoondreamAPI", "MoontuneDecisions", "MoontuneLoop", "MoontuneStore", "MoontuneReport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The orchestrator daemon (issue 13): the queue, the shared request budget, the job
@@ -163,9 +175,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
-        .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoondreamSimulator"]),
+        // The loop's pure decisions, one by one: planner, state machine, in-doubt watch, train
+        // answers, reconciliation, learning controls, the group signal filter, step statistics.
+        .testTarget(name: "MoontuneDecisionsTests", dependencies: ["MoontuneDecisions", "MoondreamAPI", "MoontuneStore"]),
+        .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoontuneDecisions", "MoondreamSimulator"]),
         .testTarget(name: "MoontuneCLITests", dependencies: ["MoondreamAPI", "MoontuneCLI", "MoontuneReport", "MoontuneStore",
-                                                            "MoontuneConsole", "MoontuneConfig"]),
+                                                            "MoontuneConsole", "MoontuneConfig", "MoontuneDecisions"]),
         .testTarget(name: "MoontuneServeTests", dependencies: ["MoontuneServe", "MoontuneStore", "MoondreamAPI"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",

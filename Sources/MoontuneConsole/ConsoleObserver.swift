@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MoondreamAPI
+import MoontuneDecisions
 import MoontuneLoop
 import MoontuneStore
 import Synchronization

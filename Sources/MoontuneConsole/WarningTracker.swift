@@ -1,3 +1,4 @@
+import MoontuneDecisions
 import MoontuneLoop
 import MoontuneReport
 import MoontuneStore

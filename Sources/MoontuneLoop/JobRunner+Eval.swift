@@ -1,5 +1,6 @@
 import Foundation
 import MoondreamAPI
+import MoontuneDecisions
 import MoontuneJob
 import MoontuneStore
 import NIOPosix

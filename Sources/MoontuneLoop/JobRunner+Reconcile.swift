@@ -1,5 +1,6 @@
 import Foundation
 import MoondreamAPI
+import MoontuneDecisions
 import MoontuneStore
 import ServiceLifecycle
 

@@ -1,4 +1,5 @@
 import Foundation
+import MoontuneDecisions
 import MoontuneStore
 
 extension JobRunner {

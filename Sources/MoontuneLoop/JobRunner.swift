@@ -1,14 +1,15 @@
 import Foundation
 import Logging
 import MoondreamAPI
+import MoontuneDecisions
 import MoontuneJob
 import MoontuneStore
 import ServiceLifecycle
 
 /// Drives one job: rollouts → rewards → train_step with exactly-once steps, checkpoints, eval
-/// and reconciliation. Every decision comes from `LoopStateMachine` (which holds what the run
-/// recorded); this type only executes its actions — store writes and API calls — and feeds what
-/// was committed back to it as events.
+/// and reconciliation. Every decision comes from `LoopStateMachine` (in MoontuneDecisions; it
+/// holds what the run recorded); this type only executes its actions — store writes and API
+/// calls — and feeds what was committed back to it as events.
 ///
 /// Graceful stop: between steps nothing new starts; any wait on the API ends at once — rollouts
 /// in progress are abandoned (nothing about them was recorded), and preparation, reconciling,

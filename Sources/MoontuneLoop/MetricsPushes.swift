@@ -1,5 +1,6 @@
 import Logging
 import MoondreamAPI
+import MoontuneDecisions
 import Synchronization
 
 /// Step and eval metrics for the finetune's page in the Moondream console

@@ -1,4 +1,5 @@
 import MoondreamAPI
+import MoontuneDecisions
 import MoontuneStore
 
 /// Something the loop did that a person or a log may want to see.

@@ -1,5 +1,6 @@
 import Foundation
 import MoondreamAPI
+import MoontuneDecisions
 import MoontuneLoop
 @testable import MoontuneConsole
 @testable import MoontuneReport

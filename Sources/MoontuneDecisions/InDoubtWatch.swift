@@ -6,27 +6,27 @@
 /// concluded only once `deadlineMs` (the send time plus `api.in_doubt_wait_s`) has passed; before
 /// that the server's step is read again, backing off, so that a step that lands is recorded
 /// within seconds of landing. A pure value: every decision is a function of its inputs.
-public struct InDoubtWatch: Sendable, Equatable {
+package struct InDoubtWatch: Sendable, Equatable {
     /// The step in doubt (the record's last applied step + 1).
-    public let step: Int
+    package let step: Int
     /// The record's last applied step.
-    public let lastApplied: Int
+    package let lastApplied: Int
     /// No "never landed" before this (milliseconds since the epoch).
-    public let deadlineMs: Int64
+    package let deadlineMs: Int64
     /// Reads of the server's step so far.
-    public private(set) var reads = 0
+    package private(set) var reads = 0
     /// The record's skipped steps up to `lastApplied`, which the server never saw: its steps are
     /// the record's less these.
-    public let skipped: Int
+    package let skipped: Int
 
-    public init(step: Int, lastApplied: Int, sentAtMs: Int64, waitMs: Int64, skipped: Int = 0) {
+    package init(step: Int, lastApplied: Int, sentAtMs: Int64, waitMs: Int64, skipped: Int = 0) {
         self.step = step
         self.lastApplied = lastApplied
         self.deadlineMs = sentAtMs + max(0, waitMs)
         self.skipped = skipped
     }
 
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// The step landed.
         case markApplied
         /// The wait is over and the server never got past the last applied step: drop the intent;
@@ -47,7 +47,7 @@ public struct InDoubtWatch: Sendable, Equatable {
     }
 
     /// Decides after reading `serverStep` at `nowMs`.
-    public mutating func decide(serverStep: Int, nowMs: Int64) -> Action {
+    package mutating func decide(serverStep: Int, nowMs: Int64) -> Action {
         reads += 1
         switch ReconcileOutcome.decide(lastApplied: lastApplied - skipped, pendingIntent: step - skipped, serverStep: serverStep) {
         case .markApplied:
@@ -61,7 +61,7 @@ public struct InDoubtWatch: Sendable, Equatable {
     }
 
     /// How long is left, for messages.
-    public func remainingMs(nowMs: Int64) -> Int64 { max(0, deadlineMs - nowMs) }
+    package func remainingMs(nowMs: Int64) -> Int64 { max(0, deadlineMs - nowMs) }
 }
 
 /// A duration in words for messages: "45 s", "14 min", "2 h 5 min".

@@ -14,11 +14,11 @@ import MoontuneStore
 ///   record: a crash at any point leaves a record the next run's state starts from.
 ///
 /// `JobRunner` is the only driver; it holds no state of its own about progress.
-struct LoopStateMachine: Sendable {
+package struct LoopStateMachine: Sendable {
     /// What the record says, mirrored.
-    private(set) var progress: RecordedProgress
+    package private(set) var progress: RecordedProgress
     /// `train.max_staleness`, at least 0.
-    let maxStaleness: Int
+    package let maxStaleness: Int
     /// `--rewind-to-server`.
     let rewindToServer: Bool
     /// The job's name, for messages.
@@ -31,9 +31,9 @@ struct LoopStateMachine: Sendable {
     /// How many times this run moved the record back to the server's step. Rollouts gathered
     /// before a rewind were sampled from a policy the server no longer has, even when its step
     /// number comes round again, so they are never trained on.
-    private(set) var rewinds = 0
+    package private(set) var rewinds = 0
 
-    init(progress: RecordedProgress, maxStaleness: Int, rewindToServer: Bool, jobName: String, sftSteps: Int = 0) {
+    package init(progress: RecordedProgress, maxStaleness: Int, rewindToServer: Bool, jobName: String, sftSteps: Int = 0) {
         self.progress = progress
         self.maxStaleness = max(0, maxStaleness)
         self.rewindToServer = rewindToServer
@@ -44,12 +44,12 @@ struct LoopStateMachine: Sendable {
     // MARK: - The next move
 
     /// The next move, from the record alone (`LoopPlanner`).
-    func next() -> LoopAction { LoopPlanner.next(progress) }
+    package func next() -> LoopAction { LoopPlanner.next(progress) }
 
     /// The steps whose rollouts should be gathering while `step` is next: this step, those the
     /// staleness bound lets run ahead while it trains, and one more, whose requests are built
     /// now and sent the moment the policy they need is applied.
-    func gatherSteps(for step: Int) -> ClosedRange<Int> {
+    package func gatherSteps(for step: Int) -> ClosedRange<Int> {
         // Never past the job's end (early stop included), nor past what the rollout budget allows.
         let horizon = LoopPlanner.affordableHorizon(progress, upTo: min(LoopPlanner.endStep(progress),
                                                                         progress.lastApplied + 2 + maxStaleness))
@@ -61,14 +61,14 @@ struct LoopStateMachine: Sendable {
     /// a gather started before the rewind (`rewindsAtStart`), to a step of the same number
     /// reached again by other updates — or it is more than `maxStaleness` steps old: they are
     /// gathered again.
-    func isStale(step: Int, appliedAtSend: Int, rewindsAtStart: Int) -> Bool {
+    package func isStale(step: Int, appliedAtSend: Int, rewindsAtStart: Int) -> Bool {
         rewindsAtStart != rewinds || appliedAtSend > progress.lastApplied || step - 1 - appliedAtSend > maxStaleness
     }
 
     // MARK: - A train_step's outcome
 
     /// What to do with a 2xx train_step answer.
-    enum AnswerAction: Sendable, Equatable {
+    package enum AnswerAction: Sendable, Equatable {
         /// Record the step applied; then, when `failure` is set, stop the job with it (the
         /// server is not where one applied step takes it).
         case recordApplied(failure: String?)
@@ -78,7 +78,7 @@ struct LoopStateMachine: Sendable {
     }
 
     /// Decides on a 2xx answer to step `step`'s train_step (and counts a decline).
-    mutating func trainAnswered(step: Int, serverStep: Int?, applied: Bool?) -> AnswerAction {
+    package mutating func trainAnswered(step: Int, serverStep: Int?, applied: Bool?) -> AnswerAction {
         // The server counts only the steps it was sent: skipped steps are not among them.
         let expected = progress.serverStep(after: step)
         switch TrainAnswer.decide(k: expected, step: serverStep, applied: applied) {
@@ -104,7 +104,7 @@ struct LoopStateMachine: Sendable {
     }
 
     /// How a train_step failed, as the runner saw it.
-    enum TrainFailure: Sendable, Equatable {
+    package enum TrainFailure: Sendable, Equatable {
         /// Its outcome is unknown (`APIError.isAmbiguous`); `mayStillBeRunning` when the server
         /// may still be working on it.
         case ambiguous(mayStillBeRunning: Bool)
@@ -114,7 +114,7 @@ struct LoopStateMachine: Sendable {
         case refused(APIError.Kind)
     }
 
-    enum FailureAction: Sendable, Equatable {
+    package enum FailureAction: Sendable, Equatable {
         /// Watch the server: until the in-doubt window since sending is over (`window`), or by
         /// asking once.
         case watch(window: Bool)
@@ -126,7 +126,7 @@ struct LoopStateMachine: Sendable {
         case discardThenThrow
     }
 
-    func trainFailed(step: Int, isSFT: Bool, _ failure: TrainFailure) -> FailureAction {
+    package func trainFailed(step: Int, isSFT: Bool, _ failure: TrainFailure) -> FailureAction {
         switch failure {
         case .ambiguous(let mayStillBeRunning):
             return .watch(window: mayStillBeRunning)
@@ -145,7 +145,7 @@ struct LoopStateMachine: Sendable {
     // MARK: - Reconciliation
 
     /// What the server's step says, once the watch (if any) is over.
-    enum ReconcileAction: Sendable, Equatable {
+    package enum ReconcileAction: Sendable, Equatable {
         case none
         /// Record the pending step applied (reconciled), with this `reconciled` event.
         case markApplied(step: Int, message: String)
@@ -161,7 +161,7 @@ struct LoopStateMachine: Sendable {
     ///   - pendingStep: the step in doubt, if any.
     ///   - serverStep: the server's step at the last read.
     ///   - sentAtMs: when the step in doubt was sent, when the watch waited for it.
-    func reconciled(pendingStep: Int?, serverStep: Int, sentAtMs: Int64?, nowMs: Int64) -> ReconcileAction {
+    package func reconciled(pendingStep: Int?, serverStep: Int, sentAtMs: Int64?, nowMs: Int64) -> ReconcileAction {
         // Compared in the server's steps: the skipped steps of the record were never sent.
         let skipped = progress.lastApplied - progress.serverStep(after: progress.lastApplied)
         switch ReconcileOutcome.decide(lastApplied: progress.lastApplied - skipped, pendingIntent: pendingStep.map { $0 - skipped },
@@ -194,14 +194,14 @@ struct LoopStateMachine: Sendable {
     }
 
     /// The watch over a step in doubt; `sentAtMs` nil reads the server once.
-    func watch(pendingStep: Int, sentAtMs: Int64?, inDoubtWaitMs: Int64) -> InDoubtWatch {
+    package func watch(pendingStep: Int, sentAtMs: Int64?, inDoubtWaitMs: Int64) -> InDoubtWatch {
         InDoubtWatch(step: pendingStep, lastApplied: progress.lastApplied, sentAtMs: sentAtMs ?? 0,
                      waitMs: sentAtMs == nil ? 0 : inDoubtWaitMs,
                      skipped: progress.lastApplied - progress.serverStep(after: progress.lastApplied))
     }
 
     /// At start-up, the notice for a step the last run sent, when its in-doubt window is not over.
-    func startupInDoubtNotice(step: Int, sentAtMs: Int64, inDoubtWaitMs: Int64, nowMs: Int64) -> String? {
+    package func startupInDoubtNotice(step: Int, sentAtMs: Int64, inDoubtWaitMs: Int64, nowMs: Int64) -> String? {
         let left = InDoubtWatch(step: step, lastApplied: progress.lastApplied, sentAtMs: sentAtMs, waitMs: inDoubtWaitMs)
             .remainingMs(nowMs: nowMs)
         guard left > 0 else { return nil }
@@ -210,7 +210,7 @@ struct LoopStateMachine: Sendable {
     }
 
     /// The message when a train_step's outcome is unknown.
-    func ambiguousMessage(step: Int, window: Bool, sentAtMs: Int64, inDoubtWaitMs: Int64, nowMs: Int64, error: String) -> String {
+    package func ambiguousMessage(step: Int, window: Bool, sentAtMs: Int64, inDoubtWaitMs: Int64, nowMs: Int64, error: String) -> String {
         window
             ? "step \(step) in doubt: waiting up to \(spokenDuration(ms: max(0, sentAtMs + inDoubtWaitMs - nowMs))) "
                 + "for the server to finish it (\(error))"
@@ -222,18 +222,18 @@ struct LoopStateMachine: Sendable {
     /// The kind a checkpoint saved at `step` is recorded under when it was saved to learn the
     /// server's step (or found on the server): the cadence's kind if the cadence wants that step,
     /// else `reconcile`.
-    func kindForServerCheckpoint(step: Int) -> CheckpointKind {
+    package func kindForServerCheckpoint(step: Int) -> CheckpointKind {
         LoopPlanner.checkpointKind(at: step, progress) ?? .reconcile
     }
 
     /// The record's step of a checkpoint the server saved at its step `serverStep`.
-    func recordStep(ofServerCheckpoint serverStep: Int) -> Int {
+    package func recordStep(ofServerCheckpoint serverStep: Int) -> Int {
         progress.recordStep(forServerStep: serverStep)
     }
 
     /// A cadence or final save answered with `serverStep`: nil when it is the expected step, else
     /// why the job stops.
-    func checkpointSaved(expected step: Int, serverStep: Int) -> String? {
+    package func checkpointSaved(expected step: Int, serverStep: Int) -> String? {
         let expected = progress.serverStep(after: step)
         guard serverStep != expected else { return nil }
         return Self.serverElsewhereMessage(step: step, expected: expected, server: serverStep, source: "checkpoints/save")
@@ -242,7 +242,7 @@ struct LoopStateMachine: Sendable {
     /// What the server lists against the record, at start-up: checkpoints to record (a crash
     /// between saving and recording) and those to mark deleted (gone from the server). The
     /// server lists them by its steps; the record keeps them by its own.
-    func checkpointsToSync(onServer: [Checkpoint]) -> (record: [(Checkpoint, CheckpointKind)], gone: [Int]) {
+    package func checkpointsToSync(onServer: [Checkpoint]) -> (record: [(Checkpoint, CheckpointKind)], gone: [Int]) {
         let serverSteps = Set(onServer.map(\.step))
         let recorded = Set(progress.liveCheckpoints.keys.map(progress.serverStep(ofCheckpoint:)))
         let record = onServer.filter { !recorded.contains($0.step) && $0.step <= progress.serverStep(after: progress.lastApplied) }
@@ -252,12 +252,12 @@ struct LoopStateMachine: Sendable {
     }
 
     /// Whether a deletion of `step` must be recorded as started (not already, by an earlier run).
-    func deletionNeedsIntent(step: Int) -> Bool { !progress.deletingCheckpoints.contains(step) }
+    package func deletionNeedsIntent(step: Int) -> Bool { !progress.deletingCheckpoints.contains(step) }
 
     /// The server's step to delete for the checkpoint recorded at `step`, or nil when another
     /// live record stands for the same checkpoint on the server (a cadence save at a skipped
     /// step saves what the step before it saved): then only the record goes.
-    func serverDeletion(step: Int) -> Int? {
+    package func serverDeletion(step: Int) -> Int? {
         let server = progress.serverStep(ofCheckpoint: step)
         let shared = progress.liveCheckpoints.keys.contains { $0 != step && progress.serverStep(ofCheckpoint: $0) == server }
         return shared ? nil : server
@@ -266,7 +266,7 @@ struct LoopStateMachine: Sendable {
     // MARK: - Groups without signal
 
     /// What to do with an attempt of step `step`'s groups (`train.skip_constant_groups`).
-    enum SignalAction: Sendable, Equatable {
+    package enum SignalAction: Sendable, Equatable {
         /// Send these groups of the attempt (their positions, in order).
         case train(kept: [Int])
         /// Gather this attempt of the step.
@@ -277,7 +277,7 @@ struct LoopStateMachine: Sendable {
         case stopForBudget(reason: String)
     }
 
-    func signalAfter(attempt: Int, constant: [Bool]) -> SignalAction {
+    package func signalAfter(attempt: Int, constant: [Bool]) -> SignalAction {
         switch GroupSignalFilter.decide(constant: constant, attempt: attempt) {
         case .train(let kept):
             return .train(kept: kept)
@@ -292,7 +292,7 @@ struct LoopStateMachine: Sendable {
     // MARK: - Events: what the store has committed
 
     /// The record as loaded from the store (at start-up, and after a rewind).
-    mutating func loaded(lastApplied: Int, pendingIntent: Int?, checkpoints: [CheckpointRecord], evals: [EvalRecord],
+    package mutating func loaded(lastApplied: Int, pendingIntent: Int?, checkpoints: [CheckpointRecord], evals: [EvalRecord],
                          skippedSteps: [Int] = [], extraRollouts: Int = 0) {
         progress.lastApplied = lastApplied
         progress.pendingIntent = pendingIntent
@@ -308,19 +308,19 @@ struct LoopStateMachine: Sendable {
     }
 
     /// The steps after the server's were removed from the record (it is reloaded next).
-    mutating func rewound() {
+    package mutating func rewound() {
         rewinds += 1
     }
 
-    mutating func intentRecorded(step: Int) {
+    package mutating func intentRecorded(step: Int) {
         progress.pendingIntent = step
     }
 
-    mutating func intentDiscarded(step: Int) {
+    package mutating func intentDiscarded(step: Int) {
         if progress.pendingIntent == step { progress.pendingIntent = nil }
     }
 
-    mutating func stepApplied(step: Int, reconciled: Bool, extraRollouts: Int = 0) {
+    package mutating func stepApplied(step: Int, reconciled: Bool, extraRollouts: Int = 0) {
         progress.lastApplied = step
         progress.pendingIntent = nil
         progress.extraRollouts += extraRollouts
@@ -328,7 +328,7 @@ struct LoopStateMachine: Sendable {
     }
 
     /// Step `step` was recorded skipped (nothing was sent).
-    mutating func stepSkipped(step: Int, extraRollouts: Int) {
+    package mutating func stepSkipped(step: Int, extraRollouts: Int) {
         progress.lastApplied = step
         progress.skippedSteps.append(step)
         progress.extraRollouts += extraRollouts
@@ -337,7 +337,7 @@ struct LoopStateMachine: Sendable {
 
     /// Precedence of kinds: a checkpoint recorded under a kind keeps it, except a `reconcile`
     /// one, which a cadence or final save of the same step upgrades.
-    mutating func checkpointRecorded(step: Int, kind: CheckpointKind, serverStep: Int? = nil) {
+    package mutating func checkpointRecorded(step: Int, kind: CheckpointKind, serverStep: Int? = nil) {
         if let serverStep, serverStep != step { progress.checkpointServerSteps[step] = serverStep }
         let previous = progress.liveCheckpoints[step]
         // A reconciliation save takes the cadence's kind; a cadence save at the step where early
@@ -346,34 +346,34 @@ struct LoopStateMachine: Sendable {
             ? kind : previous
     }
 
-    mutating func deletionStarted(step: Int) {
+    package mutating func deletionStarted(step: Int) {
         progress.deletingCheckpoints.insert(step)
     }
 
     /// Deleted, or found gone from the server.
-    mutating func checkpointDeleted(step: Int) {
+    package mutating func checkpointDeleted(step: Int) {
         progress.deletingCheckpoints.remove(step)
         progress.liveCheckpoints.removeValue(forKey: step)
         progress.checkpointServerSteps.removeValue(forKey: step)
     }
 
     /// The running time spent so far and the last step's duration (for `budget.max_hours`).
-    mutating func timeSpent(elapsedMs: Int64, lastStepMs: Int64?) {
+    package mutating func timeSpent(elapsedMs: Int64, lastStepMs: Int64?) {
         progress.elapsedMs = elapsedMs
         if let lastStepMs { progress.lastStepMs = lastStepMs }
     }
 
     /// Whether the job ends early, at the eval step where early stop fired.
-    var earlyStopped: Bool { LoopPlanner.endStep(progress) < progress.totalSteps }
+    package var earlyStopped: Bool { LoopPlanner.endStep(progress) < progress.totalSteps }
 
-    mutating func evalRecorded(step: Int, rewardMean: Double) {
+    package mutating func evalRecorded(step: Int, rewardMean: Double) {
         progress.evalSteps.insert(step)
         progress.evalRewards[step] = rewardMean
     }
 
     // MARK: - Messages
 
-    static func serverElsewhereMessage(step: Int, expected: Int, server: Int, source: String) -> String {
+    package static func serverElsewhereMessage(step: Int, expected: Int, server: Int, source: String) -> String {
         if server > expected {
             return "\(source) says the server's finetune is at step \(server) where moontune expected \(expected) after its "
                 + "step \(step): a step was applied twice, or another client trains this finetune. moontune stopped at once; "

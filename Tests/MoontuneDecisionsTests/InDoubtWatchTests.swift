@@ -1,5 +1,5 @@
 import Testing
-@testable import MoontuneLoop
+@testable import MoontuneDecisions
 
 /// The decisions about a train_step whose outcome is unknown, and about a train_step's answer:
 /// pure, so every case runs here without a server, a process or a sleep.

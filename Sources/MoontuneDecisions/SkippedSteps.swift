@@ -10,11 +10,11 @@ import MoontuneConfig
 /// `maxExtraAttempts` times. The first attempt with a group with signal trains on that attempt's
 /// groups with signal, in their group order. When none has any, the step is recorded skipped and
 /// nothing is sent.
-public enum GroupSignalFilter {
+package enum GroupSignalFilter {
     /// Attempts after the step's own batch, at most.
-    public static let maxExtraAttempts = TrainConfig.maxExtraAttempts
+    package static let maxExtraAttempts = TrainConfig.maxExtraAttempts
 
-    public enum Decision: Sendable, Equatable {
+    package enum Decision: Sendable, Equatable {
         /// Train on these groups of the attempt (their positions, in order).
         case train(kept: [Int])
         /// No group had signal: try this attempt next.
@@ -25,7 +25,7 @@ public enum GroupSignalFilter {
 
     /// - Parameters:
     ///   - constant: whether each group of attempt `attempt` is constant, in group order.
-    public static func decide(constant: [Bool], attempt: Int) -> Decision {
+    package static func decide(constant: [Bool], attempt: Int) -> Decision {
         let kept = constant.indices.filter { !constant[$0] }
         if !kept.isEmpty { return .train(kept: kept) }
         return attempt < maxExtraAttempts ? .tryAgain(attempt: attempt + 1) : .skip
@@ -35,7 +35,7 @@ public enum GroupSignalFilter {
 extension RecordedProgress {
     /// The server's step after moontune step `k`: a skipped step sends nothing, so it is k minus
     /// the skipped steps up to k. Without skipped steps, k itself.
-    public func serverStep(after k: Int) -> Int {
+    package func serverStep(after k: Int) -> Int {
         k - skippedSteps.prefix { $0 <= k }.count
     }
 
@@ -43,7 +43,7 @@ extension RecordedProgress {
     /// last applied one after which the server is at `server` (after a skipped step the server
     /// is where it was after the step before). Beyond the record's server step, the steps to come
     /// are counted on from the last applied one. Without skipped steps, `server` itself.
-    public func recordStep(forServerStep server: Int) -> Int {
+    package func recordStep(forServerStep server: Int) -> Int {
         let last = serverStep(after: lastApplied)
         guard server < last else { return lastApplied + (server - last) }
         // The smallest k with serverStep(after: k) == server + 1, less one.
@@ -53,7 +53,7 @@ extension RecordedProgress {
     }
 
     /// The server's step of the live checkpoint recorded at step `k`.
-    public func serverStep(ofCheckpoint k: Int) -> Int {
+    package func serverStep(ofCheckpoint k: Int) -> Int {
         checkpointServerSteps[k] ?? serverStep(after: k)
     }
 }
@@ -63,7 +63,7 @@ extension LoopPlanner {
     /// or nil. Its rollouts and those of the attempts before it are counted: an attempt the
     /// budget cannot pay for is never started, and the job stops at the step boundary instead
     /// (nothing is recorded for the step; a later run redoes it from attempt 0).
-    public static func attemptExceedsBudget(_ progress: RecordedProgress, attempt: Int) -> String? {
+    package static func attemptExceedsBudget(_ progress: RecordedProgress, attempt: Int) -> String? {
         guard let budget = progress.budget, let max = budget.maxRollouts else { return nil }
         let k = progress.lastApplied + 1
         let spent = rolloutsSpent(progress)

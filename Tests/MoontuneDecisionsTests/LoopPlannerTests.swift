@@ -1,6 +1,6 @@
 import MoontuneStore
 import Testing
-@testable import MoontuneLoop
+@testable import MoontuneDecisions
 
 @Suite struct LoopPlannerTests {
     func progress(_ total: Int = 10, applied: Int = 0, pending: Int? = nil, live: [Int: CheckpointKind] = [:], deleting: Set<Int> = [],

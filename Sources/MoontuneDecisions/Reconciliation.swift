@@ -1,6 +1,6 @@
 /// What the server's step says about a step whose outcome is unknown, or about the record as a
 /// whole at start-up. A pure function: the server's answer is never guessed around.
-public enum ReconcileOutcome: Sendable, Equatable {
+package enum ReconcileOutcome: Sendable, Equatable {
     /// The server is where the record says. Nothing to do.
     case consistent
     /// The pending step landed: mark it applied.
@@ -16,7 +16,7 @@ public enum ReconcileOutcome: Sendable, Equatable {
     ///   - lastApplied: the highest step recorded applied.
     ///   - pendingIntent: the step whose train_step may have been sent, if any (lastApplied + 1).
     ///   - serverStep: the server's current step, as checkpoint save reports it (0 when none).
-    public static func decide(lastApplied: Int, pendingIntent: Int?, serverStep: Int) -> ReconcileOutcome {
+    package static func decide(lastApplied: Int, pendingIntent: Int?, serverStep: Int) -> ReconcileOutcome {
         if let pending = pendingIntent {
             if serverStep == pending { return .markApplied(step: pending) }
             if serverStep == pending - 1 && serverStep == lastApplied { return .discardIntent(step: pending) }

@@ -1,45 +1,45 @@
 import MoontuneStore
 
 /// What the database says about a job's progress: all the loop needs to decide its next move.
-public struct RecordedProgress: Sendable, Equatable {
-    public var totalSteps: Int
+package struct RecordedProgress: Sendable, Equatable {
+    package var totalSteps: Int
     /// The highest applied step; steps 1...lastApplied are all applied.
-    public var lastApplied: Int
+    package var lastApplied: Int
     /// A step whose train_step may have been sent but is not known applied.
-    public var pendingIntent: Int?
+    package var pendingIntent: Int?
     /// Live (not deleted) checkpoints by step.
-    public var liveCheckpoints: [Int: CheckpointKind]
+    package var liveCheckpoints: [Int: CheckpointKind]
     /// Checkpoints whose deletion was recorded as started but not finished.
-    public var deletingCheckpoints: Set<Int>
+    package var deletingCheckpoints: Set<Int>
     /// Steps with a recorded eval.
-    public var evalSteps: Set<Int>
-    public var checkpointEvery: Int
+    package var evalSteps: Set<Int>
+    package var checkpointEvery: Int
     /// nil when the job has no eval.
-    public var evalEvery: Int?
+    package var evalEvery: Int?
     /// Retention: keep this many of the most recent cadence checkpoints (0 keeps all).
-    public var keepLast: Int
+    package var keepLast: Int
     /// Retention: also keep the checkpoint with the best eval reward.
-    public var keepBest: Bool
+    package var keepBest: Bool
     /// Eval reward by step, for `keepBest` and early stop.
-    public var evalRewards: [Int: Double]
+    package var evalRewards: [Int: Double]
     /// `early_stop`, when set.
-    public var earlyStop: EarlyStopRule? = nil
+    package var earlyStop: EarlyStopRule? = nil
     /// `budget`, when set.
-    public var budget: BudgetRule? = nil
+    package var budget: BudgetRule? = nil
     /// Running time spent on the job so far, earlier runs included (for `budget.max_hours`).
-    public var elapsedMs: Int64 = 0
+    package var elapsedMs: Int64 = 0
     /// How long the last step took, as the estimate of the next one.
-    public var lastStepMs: Int64 = 0
+    package var lastStepMs: Int64 = 0
     /// Steps recorded skipped (`train.skip_constant_groups`: no group had signal, nothing was
     /// sent), in order: the server's step is behind the record's by those up to it.
-    public var skippedSteps: [Int] = []
+    package var skippedSteps: [Int] = []
     /// Rollouts the applied steps generated beyond their own batch (the extra attempts of
     /// `train.skip_constant_groups`), for the rollout budget.
-    public var extraRollouts = 0
+    package var extraRollouts = 0
     /// The server's step of a live checkpoint, where the record says it differs from its step.
-    public var checkpointServerSteps: [Int: Int] = [:]
+    package var checkpointServerSteps: [Int: Int] = [:]
 
-    public init(totalSteps: Int, lastApplied: Int = 0, pendingIntent: Int? = nil, liveCheckpoints: [Int: CheckpointKind] = [:],
+    package init(totalSteps: Int, lastApplied: Int = 0, pendingIntent: Int? = nil, liveCheckpoints: [Int: CheckpointKind] = [:],
                 deletingCheckpoints: Set<Int> = [], evalSteps: Set<Int> = [], checkpointEvery: Int, evalEvery: Int? = nil,
                 keepLast: Int = 0, keepBest: Bool = false, evalRewards: [Int: Double] = [:]) {
         self.totalSteps = totalSteps
@@ -57,7 +57,7 @@ public struct RecordedProgress: Sendable, Equatable {
 }
 
 /// The loop's next move.
-public enum LoopAction: Sendable, Equatable {
+package enum LoopAction: Sendable, Equatable {
     /// A train_step's outcome is unknown: ask the server before anything else.
     case reconcile(step: Int)
     /// A checkpoint deletion was started and must be finished (or found already done).
@@ -74,8 +74,8 @@ public enum LoopAction: Sendable, Equatable {
 
 /// Decides the next move from recorded progress alone: a pure function, so every situation a
 /// crash can leave behind is tested without I/O.
-public enum LoopPlanner {
-    public static func next(_ progress: RecordedProgress) -> LoopAction {
+package enum LoopPlanner {
+    package static func next(_ progress: RecordedProgress) -> LoopAction {
         if let pending = progress.pendingIntent {
             return .reconcile(step: pending)
         }
@@ -111,7 +111,7 @@ public enum LoopPlanner {
     }
 
     /// The last applied step, when it must be saved before the job stops for its budget.
-    public static func saveBeforeBudgetStop(_ progress: RecordedProgress) -> Int? {
+    package static func saveBeforeBudgetStop(_ progress: RecordedProgress) -> Int? {
         let k = progress.lastApplied
         guard k >= 1, progress.serverStep(after: k) >= 1,
               progress.liveCheckpoints[k] == nil || progress.liveCheckpoints[k] == .reconcile else { return nil }
@@ -120,14 +120,14 @@ public enum LoopPlanner {
 
     /// The checkpoint a step calls for: every `checkpointEvery`-th step, and the last one (the
     /// last of `train.steps`, or the step at which early stop fired).
-    public static func checkpointKind(at step: Int, _ progress: RecordedProgress) -> CheckpointKind? {
+    package static func checkpointKind(at step: Int, _ progress: RecordedProgress) -> CheckpointKind? {
         if step == endStep(progress) { return .final }
         if step % max(1, progress.checkpointEvery) == 0 { return .cadence }
         return nil
     }
 
     /// Eval runs before the first step (a baseline), every `evalEvery` steps, and at the end.
-    public static func isEvalDue(at step: Int, _ progress: RecordedProgress) -> Bool {
+    package static func isEvalDue(at step: Int, _ progress: RecordedProgress) -> Bool {
         guard let every = progress.evalEvery else { return false }
         return step == 0 || step == progress.totalSteps || step == endStep(progress) || step % max(1, every) == 0
     }
@@ -135,7 +135,7 @@ public enum LoopPlanner {
     /// Live checkpoints that may go now. Never the latest one (training could no longer resume),
     /// never the final one. Reconciliation saves go once a newer checkpoint exists; cadence ones
     /// go when retention says so.
-    public static func deletable(_ progress: RecordedProgress) -> Set<Int> {
+    package static func deletable(_ progress: RecordedProgress) -> Set<Int> {
         guard let latest = progress.liveCheckpoints.keys.max() else { return [] }
         var result: Set<Int> = []
         for (step, kind) in progress.liveCheckpoints where step < latest && kind == .reconcile {

@@ -1,7 +1,7 @@
 /// What a 2xx train_step answer means for step k. The reference answers `{}`: the step was
 /// applied, and nothing more is known. The live service answers `step` (the finetune's step after
 /// the call) and `applied`, which let moontune check the record against the server on every step.
-public enum TrainAnswer: Sendable, Equatable {
+package enum TrainAnswer: Sendable, Equatable {
     /// Applied; `serverStep` when the answer said it (and it is k).
     case applied(serverStep: Int?)
     /// `applied: false` and the server still at k − 1: it did not advance. Nothing was applied;
@@ -17,7 +17,7 @@ public enum TrainAnswer: Sendable, Equatable {
     ///   - k: the step sent (the record's last applied + 1).
     ///   - step: the answer's `step`, if any.
     ///   - applied: the answer's `applied`, if any.
-    public static func decide(k: Int, step: Int?, applied: Bool?) -> TrainAnswer {
+    package static func decide(k: Int, step: Int?, applied: Bool?) -> TrainAnswer {
         if applied == false {
             guard let step, step != k - 1 else { return .declined }
             return .serverElsewhere(expected: k - 1, server: step, applied: false)

@@ -1,5 +1,5 @@
 import Testing
-@testable import MoontuneLoop
+@testable import MoontuneDecisions
 @testable import MoontuneStore
 
 /// Budgets and early stop, decided by the planner from the record alone.

@@ -4,20 +4,20 @@ import MoontuneStore
 /// spend. The job stops at a step boundary before it would go past either: the last applied step
 /// is saved, the state is `stopped` and `stop_reason` is `budget`. A later run with a larger
 /// budget continues exactly (the budget is no training setting).
-public struct BudgetRule: Sendable, Equatable {
-    public var maxRollouts: Int?
-    public var maxMs: Int64?
+package struct BudgetRule: Sendable, Equatable {
+    package var maxRollouts: Int?
+    package var maxMs: Int64?
     /// Rollouts one RL step generates (groups × rollouts per group); SFT steps generate none.
-    public var rolloutsPerStep: Int
-    public var sftSteps: Int
+    package var rolloutsPerStep: Int
+    package var sftSteps: Int
     /// Rollouts one eval generates (one per eval example).
-    public var rolloutsPerEval: Int
+    package var rolloutsPerEval: Int
     /// The most attempts an RL step may make: 1, or 1 + `GroupSignalFilter.maxExtraAttempts` with
     /// `train.skip_constant_groups`. Steps gathered ahead are paid for as if each step before
     /// them took all of its attempts.
-    public var attemptsPerStep: Int
+    package var attemptsPerStep: Int
 
-    public init(maxRollouts: Int?, maxMs: Int64?, rolloutsPerStep: Int, sftSteps: Int, rolloutsPerEval: Int,
+    package init(maxRollouts: Int?, maxMs: Int64?, rolloutsPerStep: Int, sftSteps: Int, rolloutsPerEval: Int,
                 attemptsPerStep: Int = 1) {
         self.maxRollouts = maxRollouts
         self.maxMs = maxMs
@@ -37,11 +37,11 @@ public struct BudgetRule: Sendable, Equatable {
 /// `early_stop`: when `patience` evals in a row have not improved the best eval reward by
 /// `minDelta`, the job saves, keeps the best checkpoint and completes (`stop_reason:
 /// early_stop`).
-public struct EarlyStopRule: Sendable, Equatable {
-    public var patience: Int
-    public var minDelta: Double
+package struct EarlyStopRule: Sendable, Equatable {
+    package var patience: Int
+    package var minDelta: Double
 
-    public init(patience: Int, minDelta: Double) {
+    package init(patience: Int, minDelta: Double) {
         self.patience = max(1, patience)
         self.minDelta = max(0, minDelta)
     }
@@ -49,7 +49,7 @@ public struct EarlyStopRule: Sendable, Equatable {
     /// The eval step at which the rule fired, from the recorded eval rewards; nil while it has
     /// not. The first eval sets the best; each later one either improves it by `minDelta` (and
     /// becomes the best) or adds to the run of evals without improvement.
-    public func firedAt(_ evalRewards: [Int: Double]) -> Int? {
+    package func firedAt(_ evalRewards: [Int: Double]) -> Int? {
         var best: Double?
         var without = 0
         for (step, reward) in evalRewards.sorted(by: { $0.key < $1.key }) {
@@ -70,21 +70,21 @@ public struct EarlyStopRule: Sendable, Equatable {
 }
 
 /// Where the budget stands, for `status`.
-public struct BudgetSpent: Sendable, Equatable {
-    public var rollouts: Int
-    public var ms: Int64
+package struct BudgetSpent: Sendable, Equatable {
+    package var rollouts: Int
+    package var ms: Int64
 }
 
 extension LoopPlanner {
     /// The step the job ends at: the last step, or the eval step at which early stop fired.
-    public static func endStep(_ progress: RecordedProgress) -> Int {
+    package static func endStep(_ progress: RecordedProgress) -> Int {
         guard let rule = progress.earlyStop, let fired = rule.firedAt(progress.evalRewards) else { return progress.totalSteps }
         return min(progress.totalSteps, max(fired, 0))
     }
 
     /// Rollouts the record accounts for: every applied step's (its extra attempts included) and
     /// every recorded eval's.
-    public static func rolloutsSpent(_ progress: RecordedProgress) -> Int {
+    package static func rolloutsSpent(_ progress: RecordedProgress) -> Int {
         guard let budget = progress.budget else { return 0 }
         return budget.cost(throughStep: progress.lastApplied) + progress.extraRollouts + progress.evalSteps.count * budget.rolloutsPerEval
     }
@@ -114,7 +114,7 @@ extension LoopPlanner {
 
     /// The highest step whose rollouts may be gathered ahead within the rollout budget, counting
     /// the evals due before it.
-    public static func affordableHorizon(_ progress: RecordedProgress, upTo horizon: Int) -> Int {
+    package static func affordableHorizon(_ progress: RecordedProgress, upTo horizon: Int) -> Int {
         guard let budget = progress.budget, let max = budget.maxRollouts else { return horizon }
         let k = progress.lastApplied
         var spent = rolloutsSpent(progress)
