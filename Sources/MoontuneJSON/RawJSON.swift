@@ -234,6 +234,8 @@ package struct JSONScanner {
                 }
             case 0x00..<0x20:
                 throw fail("control character in string")
+            case 0x80...0xFF:
+                try scanMultibyte(lead: byte)
             default:
                 break
             }
@@ -281,7 +283,30 @@ package struct JSONScanner {
     /// hundreds of KB, which byte-by-byte `peek` made the most expensive part of an answer.
     private mutating func skipPlainStringBytes() {
         let start = index
-        index = bytes.withUnsafeBytes { JSONPlainBytes.end(in: $0, from: start) }
+        index = bytes.withUnsafeBytes { JSONPlainBytes.asciiEnd(in: $0, from: start) }
+    }
+
+    /// Checks the UTF-8 sequence whose lead byte (≥ 0x80) was just read (RFC 3629: no overlong
+    /// forms, no surrogates, nothing above U+10FFFF), and steps over its continuation bytes.
+    private mutating func scanMultibyte(lead: UInt8) throws(JSONSyntaxError) {
+        let count: Int
+        var range: ClosedRange<UInt8> = 0x80...0xBF
+        switch lead {
+        case 0xC2...0xDF: count = 1
+        case 0xE0: count = 2; range = 0xA0...0xBF
+        case 0xED: count = 2; range = 0x80...0x9F
+        case 0xE1...0xEC, 0xEE...0xEF: count = 2
+        case 0xF0: count = 3; range = 0x90...0xBF
+        case 0xF1...0xF3: count = 3
+        case 0xF4: count = 3; range = 0x80...0x8F
+        default: index -= 1; throw fail("invalid UTF-8 in string")
+        }
+        for position in 0..<count {
+            guard let byte = peek(), (position == 0 ? range : 0x80...0xBF).contains(byte) else {
+                throw fail("invalid UTF-8 in string")
+            }
+            index += 1
+        }
     }
 
     private mutating func skipWhitespace() {

@@ -38,8 +38,21 @@ import Testing
         #expect(raw["ab"]?.text == "1")
     }
 
+    @Test func invalidUTF8InAStringIsRefusedAndValidUTF8Kept() throws {
+        for bad in [[0x22, 0x33, 0xFF, 0x6E, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22],
+                    [0x22, 0xE2, 0x82, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], [0x22, 0x80, 0x22]] as [[UInt8]] {
+            #expect(throws: JSONSyntaxError.self, "\(bad)") { try RawJSON(validating: bad) }
+        }
+        let text = #"{"answer":"café ☕ 𝄞","pad":"0123456789abcdef"}"#
+        let raw = try RawJSON(validating: text)
+        #expect(raw.bytes == Array(text.utf8))
+        #expect(raw["answer"]?.text == #""café ☕ 𝄞""#)
+    }
+
     @Test func randomBytesNeverCrashTheScanner() {
-        var generator = SystemRandomNumberGenerator()
+        // Seeded, so that a failure replays (MOONTUNE_FUZZ_SEED), and printed when it fails.
+        let seed = ProcessInfo.processInfo.environment["MOONTUNE_FUZZ_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+        var generator = SeededBytes(seed: seed)
         let alphabet = Array("{}[]\",:0123456789.-eEtruefalsn \\u".utf8)
         for _ in 0..<3000 {
             let length = Int.random(in: 0..<64, using: &generator)
@@ -49,8 +62,21 @@ import Testing
             if let raw = try? RawJSON(validating: bytes) {
                 // Whatever is accepted must also be accepted by Foundation's parser.
                 #expect((try? JSONSerialization.jsonObject(with: Data(raw.bytes), options: [.fragmentsAllowed])) != nil,
-                        "accepted \(raw.text)")
+                        "accepted \(raw.bytes) (MOONTUNE_FUZZ_SEED=\(seed))")
             }
         }
+    }
+}
+
+/// SplitMix64, for a replayable fuzz run.
+private struct SeededBytes: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
