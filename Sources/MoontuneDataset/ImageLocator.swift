@@ -124,7 +124,7 @@ package struct ImageLocator: Sendable {
     }
 }
 
-/// A bounded memo of `realPath`, as `ImageHeaderCache` bounds the scan's image headers: emptied
+/// A bounded memo of `realPath`, bounded as the scan's image-header cache is: emptied
 /// when full. A class behind a lock, because `ImageLocator` is a Sendable value shared by copies.
 private final class RealPathCache: Sendable {
     static let limit = 4096

@@ -4,37 +4,38 @@ import MoontuneRewards
 /// An eval's per-skill metrics (the `per_skill` JSON an eval records) said in words, for the
 /// report and `status`.
 package enum EvalMetricsText {
-    /// The parts of one skill's `per_skill` entry read here; every metric is optional (evals
-    /// recorded before the metrics existed have only the reward figures).
+    /// The parts of one skill's `per_skill` entry read here: its reward mean and count, and the
+    /// metrics (`EvalSkillMetrics`, flat beside them in the JSON, as `EvalSkillSummary` writes
+    /// them); every metric is optional (evals recorded before the metrics existed have none).
+    @dynamicMemberLookup
     package struct Figures: Codable, Sendable, Equatable {
         package var mean: Double
         package var count: Int?
-        package var accuracy: Double?
-        package var precision: Double?
-        package var recall: Double?
-        package var f1: Double?
-        package var truePositives: Int?
-        package var predictedBoxes: Int?
-        package var truthBoxes: Int?
-        package var meanDistance: Double?
-        package var hitRate: Double?
-        package var predictedPoints: Int?
-        package var noPrediction: Int?
+        package var metrics: EvalSkillMetrics
 
         /// A skill's reward mean and count with its metrics (compare computes them as eval does).
         package init(mean: Double, count: Int?, metrics: EvalSkillMetrics) {
             self.mean = mean
             self.count = count
-            (accuracy, precision, recall, f1) = (metrics.accuracy, metrics.precision, metrics.recall, metrics.f1)
-            (truePositives, predictedBoxes, truthBoxes) = (metrics.truePositives, metrics.predictedBoxes, metrics.truthBoxes)
-            (meanDistance, hitRate, predictedPoints, noPrediction) = (metrics.meanDistance, metrics.hitRate, metrics.predictedPoints,
-                                                                     metrics.noPrediction)
+            self.metrics = metrics
         }
 
-        enum CodingKeys: String, CodingKey {
-            case mean, count, accuracy, precision, recall, f1, truePositives = "true_positives", predictedBoxes = "predicted_boxes"
-            case truthBoxes = "truth_boxes", meanDistance = "mean_distance", hitRate = "hit_rate"
-            case predictedPoints = "predicted_points", noPrediction = "no_prediction"
+        package subscript<T>(dynamicMember keyPath: KeyPath<EvalSkillMetrics, T>) -> T { metrics[keyPath: keyPath] }
+
+        enum CodingKeys: String, CodingKey { case mean, count }
+
+        package init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            mean = try container.decode(Double.self, forKey: .mean)
+            count = try container.decodeIfPresent(Int.self, forKey: .count)
+            metrics = try EvalSkillMetrics(from: decoder)
+        }
+
+        package func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(mean, forKey: .mean)
+            try container.encodeIfPresent(count, forKey: .count)
+            try metrics.encode(to: encoder)
         }
     }
 

@@ -52,7 +52,7 @@ package struct MetricsRow: Sendable, Equatable {
         package var pointMeanDistance: Double?
         package var pointHitRate: Double?
 
-        init(_ perSkill: [String: Summary] = [:]) {
+        init(_ perSkill: [String: EvalMetricsText.Figures] = [:]) {
             queryAccuracy = perSkill["query"]?.accuracy
             (detectPrecision, detectRecall, detectF1) = (perSkill["detect"]?.precision, perSkill["detect"]?.recall, perSkill["detect"]?.f1)
             (pointMeanDistance, pointHitRate) = (perSkill["point"]?.meanDistance, perSkill["point"]?.hitRate)
@@ -108,7 +108,7 @@ package struct MetricsRow: Sendable, Equatable {
         n = record.count
         if let summaries = try? JSONDecoder().decode([String: Summary].self, from: Data(record.perSkillJSON.utf8)) {
             perSkill = summaries.mapValues(\.mean)
-            evalMetrics = EvalMetricCells(summaries)
+            evalMetrics = EvalMetricCells(EvalMetricsText.figures(perSkillJSON: record.perSkillJSON))
             rewardMin = summaries.values.compactMap(\.min).min()
             rewardMax = summaries.values.compactMap(\.max).max()
         }
@@ -145,17 +145,6 @@ package struct MetricsRow: Sendable, Equatable {
         package var mean: Double
         package var min: Double?
         package var max: Double?
-        /// An eval's metrics, flat beside the reward figures (absent in steps' and older evals' JSON).
-        package var accuracy: Double?
-        package var precision: Double?
-        package var recall: Double?
-        package var f1: Double?
-        package var meanDistance: Double?
-        package var hitRate: Double?
-
-        enum CodingKeys: String, CodingKey {
-            case mean, min, max, accuracy, precision, recall, f1, meanDistance = "mean_distance", hitRate = "hit_rate"
-        }
     }
 
     /// The parts of a step's `metrics_json` that the export reads.

@@ -169,11 +169,16 @@ extension EndToEnd {
                 var slow = FaultOptions()
                 slow.otherLatencyMs = landed ? 1500 : 5000
                 await workspace.simulator.setFaults(slow)
+                // Only a deletion started after this is surely held (one sent before could still be
+                // answered at once, and recorded before the kill).
+                let slowSince = ProgressStore.nowMs()
                 let store = try ProgressStore(path: workspace.database.path, readOnly: true)
                 let jobID = try #require(try await store.job(named: "kept")?.id)
                 var interrupted: CheckpointRecord?
                 try await waitUntil("a deletion in flight") {
-                    interrupted = try await store.checkpoints(jobID: jobID).first { $0.deletingAtMs != nil && $0.deletedAtMs == nil }
+                    interrupted = try await store.checkpoints(jobID: jobID).first {
+                        ($0.deletingAtMs ?? 0) >= slowSince && $0.deletedAtMs == nil
+                    }
                     return interrupted != nil
                 }
                 running.signal(SIGKILL)
