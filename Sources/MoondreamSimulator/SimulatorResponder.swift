@@ -133,7 +133,7 @@ struct SimulatorResponder: HTTPResponder {
         case .rollouts: return try await engine.rollouts(RolloutsInput(try await readJSON(request)))
         case .trainStep:
             let input = try TrainStepInput(try await readJSON(request), acceptsSFT: engine.style.live)
-            if let milliseconds = await engine.drawSlowTrain() {
+            if let milliseconds = await engine.drawSlowTrain(finetuneID: input.finetuneID) {
                 // The body is read; the step now lands after the wait whether or not the client
                 // is still there (the wait ignores cancellation; only a shutdown cuts it short).
                 await shutdown.pauseIgnoringCancellation(for: .milliseconds(milliseconds), on: engine.clock)

@@ -33,6 +33,10 @@ public struct FaultOptions: Sendable, Codable, Equatable {
     /// lands later.
     public var slowTrainRate: Double = 0
     public var slowTrainMs: Int = 0
+    /// The finetune steps whose first train_step takes `slowTrainMs` and is then applied, whether
+    /// or not the client is still connected: a late landing at a chosen step (the step the
+    /// finetune reaches by it; a second sending of it, while the first is held, is not slow).
+    public var slowTrainSteps: [Int] = []
 
     public init() {}
 
@@ -43,6 +47,7 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         case dropRate = "drop_rate", ambiguousTrainRate = "ambiguous_train_rate"
         case hangRate = "hang_rate", hangSeconds = "hang_seconds"
         case unappliedTrainRate = "unapplied_train_rate", slowTrainRate = "slow_train_rate", slowTrainMs = "slow_train_ms"
+        case slowTrainSteps = "slow_train_steps"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,6 +66,7 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         options.unappliedTrainRate = try container.decodeIfPresent(Double.self, forKey: .unappliedTrainRate) ?? options.unappliedTrainRate
         options.slowTrainRate = try container.decodeIfPresent(Double.self, forKey: .slowTrainRate) ?? options.slowTrainRate
         options.slowTrainMs = try container.decodeIfPresent(Int.self, forKey: .slowTrainMs) ?? options.slowTrainMs
+        options.slowTrainSteps = try container.decodeIfPresent([Int].self, forKey: .slowTrainSteps) ?? options.slowTrainSteps
         self = options
     }
 
@@ -79,6 +85,7 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         }
         if !(retryAfterSeconds >= 0 && retryAfterSeconds.isFinite) { return "retry_after_seconds must be a non-negative number" }
         if !(hangSeconds >= 0 && hangSeconds.isFinite) { return "hang_seconds must be a non-negative number" }
+        if let step = slowTrainSteps.first(where: { $0 < 1 }) { return "slow_train_steps must hold steps of 1 or more, got \(step)" }
         return nil
     }
 
@@ -100,6 +107,14 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         if let value = try fields.optionalDouble("unapplied_train_rate") { merged.unappliedTrainRate = value }
         if let value = try fields.optionalDouble("slow_train_rate") { merged.slowTrainRate = value }
         if let value = try fields.optionalInt("slow_train_ms") { merged.slowTrainMs = value }
+        if fields.has("slow_train_steps") {
+            var steps: [Int] = []
+            for item in try fields.array("slow_train_steps") {
+                guard let step = item.intValue else { throw .badRequest("slow_train_steps must be a list of integers") }
+                steps.append(step)
+            }
+            merged.slowTrainSteps = steps
+        }
         if let problem = merged.problem { throw .badRequest(problem) }
         return merged
     }

@@ -19,6 +19,8 @@ package actor SimulatorEngine {
     private var idRandom: SimRandom
 
     package var finetunes: [String: FinetuneRecord] = [:]
+    /// `slow_train_steps` already slowed, as `finetune@step`: each is slow once.
+    private var slowedSteps: Set<String> = []
     private var creationOrder: [String] = []
     package var registry = RolloutRegistry()
     package var counters = SimulatorStats()
@@ -98,7 +100,13 @@ package actor SimulatorEngine {
 
     /// Whether this train_step is a slow one, and how long it takes (nothing is drawn when the
     /// rate is 0, so seeded fault sequences stay as they were).
-    package func drawSlowTrain() -> Int? {
+    package func drawSlowTrain(finetuneID: String) -> Int? {
+        // A chosen step is slow the first time a train_step would reach it (issue 20's late landing).
+        if faults.slowTrainMs > 0, !faults.slowTrainSteps.isEmpty, let current = finetunes[finetuneID]?.step,
+           faults.slowTrainSteps.contains(current + 1), slowedSteps.insert("\(finetuneID)@\(current + 1)").inserted {
+            counters.faultsInjected.slowTrainStep += 1
+            return faults.slowTrainMs
+        }
         guard faults.slowTrainRate > 0, faults.slowTrainMs > 0, faultRandom.unit() < faults.slowTrainRate else { return nil }
         counters.faultsInjected.slowTrainStep += 1
         return faults.slowTrainMs

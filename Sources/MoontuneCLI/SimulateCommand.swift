@@ -72,6 +72,10 @@ public struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .customLong("slow-train-ms"), help: "How long a slow train_step takes, in ms.")
     var slowTrainMs: Int = 0
 
+    @Option(name: .customLong("slow-train-steps"),
+            help: "Comma-separated finetune steps whose first train_step takes --slow-train-ms and is then applied (a late landing at a chosen step).")
+    var slowTrainSteps: String?
+
     @Flag(name: .customLong("reference-answers"),
           help: "Answer exactly as the published reference says (train_step {}, no live-service fields, SFT groups refused, no metrics endpoint) instead of as the live service does.")
     var referenceAnswers = false
@@ -100,10 +104,22 @@ public struct SimulateCommand: AsyncParsableCommand {
         faults.unappliedTrainRate = unappliedTrainRate
         faults.slowTrainRate = slowTrainRate
         faults.slowTrainMs = slowTrainMs
+        faults.slowTrainSteps = parsedSlowTrainSteps ?? []
         return faults
     }
 
+    /// `--slow-train-steps` as steps; nil when it is not a list of steps of 1 or more.
+    var parsedSlowTrainSteps: [Int]? {
+        guard let slowTrainSteps else { return [] }
+        let steps = slowTrainSteps.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard steps.allSatisfy({ ($0 ?? 0) >= 1 }) else { return nil }
+        return steps.compactMap { $0 }
+    }
+
     public func validate() throws {
+        guard parsedSlowTrainSteps != nil else {
+            throw ValidationError("--slow-train-steps takes steps of 1 or more separated by commas, got '\(slowTrainSteps ?? "")'")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
         guard checkpointTTL >= 0 else { throw ValidationError("--checkpoint-ttl must not be negative, got \(checkpointTTL)") }

@@ -20,8 +20,15 @@ public struct APIConfig: Sendable, Equatable {
     public var inDoubtWaitOverride: Double?
     /// After a train_step whose outcome is unknown (timeout, lost connection, a gateway error,
     /// a crash), how long the server may still apply it, counted from when it was sent: moontune
-    /// does not conclude that it never landed before then. Defaults to the train_step deadline.
-    public var inDoubtWaitSeconds: Double { inDoubtWaitOverride ?? trainStepTimeoutSeconds }
+    /// does not conclude that it never landed before then.
+    ///
+    /// Defaults to twice the train_step deadline (issue 20): a step that timed out may still be
+    /// running on the server at the very moment the client gives up on it, so "never landed" is
+    /// not concluded before one more full deadline has passed after the timeout.
+    public var inDoubtWaitSeconds: Double { inDoubtWaitOverride ?? Self.defaultInDoubtWait(trainStepTimeout: trainStepTimeoutSeconds) }
+
+    /// The default window: the deadline, then one more full deadline for a step that timed out.
+    public static func defaultInDoubtWait(trainStepTimeout: Double) -> Double { 2 * trainStepTimeout }
     /// Push step and eval metrics to the finetune's metrics endpoint (best effort).
     public var pushMetrics: Bool = true
     /// Answers larger than this are refused rather than buffered (the client's response cap).

@@ -38,6 +38,9 @@ package struct RecordedProgress: Sendable, Equatable {
     package var extraRollouts = 0
     /// The server's step of a live checkpoint, where the record says it differs from its step.
     package var checkpointServerSteps: [Int: Int] = [:]
+    /// A step concluded "never landed" by waiting, whose late landing the job must look for
+    /// before it ends (issue 20).
+    package var lateLandingCheck: LateLandingCheck? = nil
 
     package init(totalSteps: Int, lastApplied: Int = 0, pendingIntent: Int? = nil, liveCheckpoints: [Int: CheckpointKind] = [:],
                 deletingCheckpoints: Set<Int> = [], evalSteps: Set<Int> = [], checkpointEvery: Int, evalEvery: Int? = nil,
@@ -69,7 +72,25 @@ package enum LoopAction: Sendable, Equatable {
     case train(step: Int)
     /// The budget would be exceeded by the next move: stop here (the last applied step is saved).
     case stopForBudget(reason: String)
+    /// Before the job ends (completes, stops early or for its budget): read the server's step
+    /// once more, no earlier than `afterMs`, because `step` was concluded "never landed" by
+    /// waiting and may have landed late on top of its second sending.
+    case checkLateLanding(step: Int, afterMs: Int64)
     case complete
+}
+
+/// A step concluded "never landed" by waiting, not by an answer: it may still land late, so the
+/// server's step is read again before the job ends, once `afterMs` (one train_step deadline after
+/// the last such conclusion) has passed.
+package struct LateLandingCheck: Sendable, Equatable {
+    /// The first step concluded that way since the last check, which the doubled-step message names.
+    package var step: Int
+    package var afterMs: Int64
+
+    package init(step: Int, afterMs: Int64) {
+        self.step = step
+        self.afterMs = afterMs
+    }
 }
 
 /// Decides the next move from recorded progress alone: a pure function, so every situation a
@@ -96,6 +117,7 @@ package enum LoopPlanner {
         if evalDue || k < end, let reason = budgetExceeded(progress, evalNext: evalDue) {
             // The last applied step is saved before the job stops.
             if let step = saveBeforeBudgetStop(progress) { return .saveCheckpoint(step: step, kind: .cadence) }
+            if let check = progress.lateLandingCheck { return .checkLateLanding(step: check.step, afterMs: check.afterMs) }
             return .stopForBudget(reason: reason)
         }
         if evalDue {
@@ -107,6 +129,7 @@ package enum LoopPlanner {
         if k < end {
             return .train(step: k + 1)
         }
+        if let check = progress.lateLandingCheck { return .checkLateLanding(step: check.step, afterMs: check.afterMs) }
         return .complete
     }
 

@@ -98,8 +98,8 @@ package struct LoopStateMachine: Sendable {
         case .applied:
             return .recordApplied(failure: nil)
         case let .serverElsewhere(expected, server, _):
-            return .recordApplied(failure: Self.serverElsewhereMessage(step: step, expected: expected, server: server,
-                                                                       source: "train_step's answer"))
+            return .recordApplied(failure: serverAheadMessage(step: step, expected: expected, server: server,
+                                                              source: "train_step's answer"))
         }
     }
 
@@ -189,7 +189,8 @@ package struct LoopStateMachine: Sendable {
                 + "Give this job another name, or run it with the database that trained it.")
         case .serverAhead(let recorded, let server):
             return .fail("the server's finetune is at step \(server) but the record explains only \(recorded) steps "
-                + "(another process training the same finetune?). moontune will not guess; nothing was changed.")
+                + "(another process training the same finetune?). moontune will not guess; nothing was changed."
+                + (lateLandingNote.map { " " + $0 } ?? ""))
         }
     }
 
@@ -217,6 +218,47 @@ package struct LoopStateMachine: Sendable {
             : "step \(step) in doubt: asking the server whether it was applied (\(error))"
     }
 
+    // MARK: - The final check for a late landing (issue 20)
+
+    /// When a step in doubt that `reconciled` drops was concluded "never landed" by waiting (its
+    /// window since sending, `sentAtMs`, is known), the time from which its final check may run:
+    /// one train_step deadline after the conclusion. Nil when the server's own answer settled it.
+    package func lateLandingCheckAfter(sentAtMs: Int64?, nowMs: Int64, trainStepDeadlineMs: Int64) -> Int64? {
+        guard sentAtMs != nil else { return nil }
+        return nowMs + max(0, trainStepDeadlineMs)
+    }
+
+    /// What the server's step, read at the final check, says: nil when it is the step the record
+    /// explains (the check is cleared), else why the job fails.
+    package func lateLandingChecked(serverStep: Int) -> String? {
+        let expected = progress.serverStep(after: progress.lastApplied)
+        guard serverStep != expected else { return nil }
+        guard serverStep > expected, let check = progress.lateLandingCheck else {
+            return Self.serverElsewhereMessage(step: progress.lastApplied, expected: expected, server: serverStep,
+                                               source: "the final check (checkpoints/save)")
+        }
+        return "step \(check.step) was applied twice: it was concluded \"never landed\" after waiting out its in-doubt window and "
+            + "sent again, and it landed late. The server's finetune is at step \(serverStep) where moontune's record explains "
+            + "\(expected) (the final check, checkpoints/save). moontune stopped; the job is not complete. Set api.in_doubt_wait_s "
+            + "above the longest a train_step can run on the server (its default is twice api.train_step_timeout_s). "
+            + "See docs/guarantees.md"
+    }
+
+    /// The doubled-step message, naming the step concluded "never landed" by waiting when there is one.
+    func serverAheadMessage(step: Int, expected: Int, server: Int, source: String) -> String {
+        let message = Self.serverElsewhereMessage(step: step, expected: expected, server: server, source: source)
+        guard server > expected, let note = lateLandingNote else { return message }
+        return message + ". " + note
+    }
+
+    /// Names the step concluded "never landed" by waiting, the likely cause of a server ahead.
+    var lateLandingNote: String? {
+        progress.lateLandingCheck.map { check in
+            "Step \(check.step) was concluded \"never landed\" after waiting out its in-doubt window and sent again: "
+                + "it most likely landed late, so step \(check.step) was applied twice"
+        }
+    }
+
     // MARK: - Checkpoints
 
     /// The kind a checkpoint saved at `step` is recorded under when it was saved to learn the
@@ -236,7 +278,7 @@ package struct LoopStateMachine: Sendable {
     package func checkpointSaved(expected step: Int, serverStep: Int) -> String? {
         let expected = progress.serverStep(after: step)
         guard serverStep != expected else { return nil }
-        return Self.serverElsewhereMessage(step: step, expected: expected, server: serverStep, source: "checkpoints/save")
+        return serverAheadMessage(step: step, expected: expected, server: serverStep, source: "checkpoints/save")
     }
 
     /// What the server lists against the record, at start-up: checkpoints to record (a crash
@@ -293,8 +335,9 @@ package struct LoopStateMachine: Sendable {
 
     /// The record as loaded from the store (at start-up, and after a rewind).
     package mutating func loaded(lastApplied: Int, pendingIntent: Int?, checkpoints: [CheckpointRecord], evals: [EvalRecord],
-                         skippedSteps: [Int] = [], extraRollouts: Int = 0) {
+                         skippedSteps: [Int] = [], extraRollouts: Int = 0, lateLandingCheck: LateLandingCheck? = nil) {
         progress.lastApplied = lastApplied
+        progress.lateLandingCheck = lateLandingCheck
         progress.pendingIntent = pendingIntent
         progress.skippedSteps = skippedSteps.sorted()
         progress.extraRollouts = extraRollouts
@@ -314,6 +357,19 @@ package struct LoopStateMachine: Sendable {
 
     package mutating func intentRecorded(step: Int) {
         progress.pendingIntent = step
+    }
+
+    /// Step `step`'s intent was dropped, concluded "never landed" by waiting, and the final check
+    /// it calls for recorded (as the store merges them: the first step, the latest time).
+    package mutating func concludedNotLanded(step: Int, checkAfterMs: Int64) {
+        intentDiscarded(step: step)
+        let first = progress.lateLandingCheck?.step ?? step
+        progress.lateLandingCheck = LateLandingCheck(step: first, afterMs: max(progress.lateLandingCheck?.afterMs ?? 0, checkAfterMs))
+    }
+
+    /// The final check found the server where the record says, and was cleared.
+    package mutating func lateLandingCleared() {
+        progress.lateLandingCheck = nil
     }
 
     package mutating func intentDiscarded(step: Int) {

@@ -63,8 +63,10 @@ extension JobRunner {
         let train = context.config.train
         let skipped = train.skipConstantGroups ? try await store.skippedSteps(jobID: jobID) : []
         let extraGroups = train.skipConstantGroups ? try await store.extraGroupsTried(jobID: jobID, groupsPerStep: train.groupsPerStep) : 0
+        let job = try await store.job(id: jobID)
+        let check = job?.lateCheckStep.map { LateLandingCheck(step: $0, afterMs: job?.lateCheckAfterMs ?? 0) }
         machine.loaded(lastApplied: lastApplied, pendingIntent: pending, checkpoints: checkpoints, evals: evals, skippedSteps: skipped,
-                       extraRollouts: extraGroups * train.rolloutsPerGroup)
+                       extraRollouts: extraGroups * train.rolloutsPerGroup, lateLandingCheck: check)
     }
 
     /// Asks the server for its step — `checkpoints/save` is idempotent and returns it, and gives a
@@ -101,7 +103,14 @@ extension JobRunner {
             try await noteReconciled(step: step, message)
             if let statistics { pushes.stepApplied(step: step, statistics: statistics) }
         case let .discardIntent(step, message):
-            try await discardIntent(step: step)
+            if let checkAfterMs = machine.lateLandingCheckAfter(sentAtMs: sentAtMs, nowMs: now, trainStepDeadlineMs: trainStepDeadlineMs) {
+                // Concluded by waiting, not by an answer: the step may still land late, so the job
+                // looks again before it ends (issue 20).
+                try await store.concludeStepNotLanded(jobID: jobID, k: step, checkAfterMs: checkAfterMs)
+                machine.concludedNotLanded(step: step, checkAfterMs: checkAfterMs)
+            } else {
+                try await discardIntent(step: step)
+            }
             try await noteReconciled(step: step, message)
         case let .rewind(server, recorded):
             try await rewind(to: server, from: recorded)
@@ -158,5 +167,48 @@ extension JobRunner {
             machine.checkpointDeleted(step: step)
             try await noteReconciled(step: step, "checkpoint \(step) is no longer on the server; recorded as deleted")
         }
+    }
+
+    /// The final check before the job ends (issue 20): a step was concluded "never landed" by
+    /// waiting, so once a late landing of it could have happened (one train_step deadline after
+    /// the conclusion), the server's step is read again. A server ahead of the record fails the
+    /// job, naming the step; one where the record says clears the check.
+    ///
+    /// The wait is shown in the log and `status`, and a graceful stop ends it: the check stays
+    /// recorded, and the next run does it before it ends.
+    func checkLateLanding(step: Int, afterMs: Int64) async throws {
+        let left = afterMs - now
+        if left > 0 {
+            let message = "final check: step \(step) was concluded \"never landed\" by waiting, so before the job ends moontune "
+                + "reads the server's step again in \(spokenSeconds(left)), once a late landing of it could have happened"
+            context.observer.record(.notice(message))
+            try await store.recordEvent(jobID: jobID, kind: "final_check", step: step, message: message, dataJSON: nil, now: now)
+            let wait = APIWait(what: "final check for a late landing of step \(step)", endpoint: "POST /tuning/finetunes/:id/checkpoints/save",
+                               since: Date(timeIntervalSince1970: Double(now) / 1000),
+                               reason: "step \(step) was concluded \"never landed\" by waiting and may still land late; "
+                                   + "the job is not recorded complete before the server's step is read again",
+                               attempt: 0, maxAttempts: 0, nextAttemptAt: Date(timeIntervalSince1970: Double(afterMs) / 1000),
+                               givesUpAt: Date(timeIntervalSince1970: Double(afterMs) / 1000), atTheEnd: "reads the server's step")
+            try await stoppable { [self] in
+                try await context.waits.holding(wait) {
+                    try await cancelWhenGracefulShutdown { [clock = context.clock] in
+                        try await clock.sleep(for: .milliseconds(left))
+                    }
+                }
+            }
+        }
+        let (serverStep, _) = try await stoppable { [self] in try await currentServerStep() }
+        if let failure = machine.lateLandingChecked(serverStep: serverStep) {
+            throw JobFailure(failure)
+        }
+        try await store.clearLateLandingCheck(jobID: jobID)
+        machine.lateLandingCleared()
+        try await noteReconciled(step: step, "final check: the server is at step \(serverStep), as the record says; "
+            + "step \(step) did not land late")
+    }
+
+    func spokenSeconds(_ ms: Int64) -> String {
+        let seconds = Double(ms) / 1000
+        return seconds < 120 ? String(format: "%.1f s", seconds) : "\(Int((seconds / 60).rounded())) min"
     }
 }

@@ -59,6 +59,7 @@ public final class JobRunner: @unchecked Sendable {
     var jobID: Int64 { context.jobID }
     var now: Int64 { context.clock.nowMs() }
     var inDoubtWaitMs: Int64 { Int64(context.inDoubtWait.milliseconds) }
+    var trainStepDeadlineMs: Int64 { Int64(context.config.api.trainStepTimeoutSeconds * 1000) }
 
     /// Runs until the job is complete, asked to stop, or fails. Never throws: the outcome says
     /// how it ended, and is recorded in the database when the database can still be written.
@@ -153,7 +154,9 @@ public final class JobRunner: @unchecked Sendable {
                 // Between steps, every call may be cut short by a graceful stop: each records
                 // its intent or its result atomically, and the next run finishes what is left.
                 case .reconcile(let step):
-                    try await stoppable { [self] in try await reconcile(pendingStep: step, statistics: nil) }
+                    // Its window counts from when it was sent, as at start-up.
+                    let sentAtMs = try await store.pendingIntent(jobID: jobID)?.intentAtMs
+                    try await stoppable { [self] in try await reconcile(pendingStep: step, statistics: nil, sentAtMs: sentAtMs) }
                     serverApplied.reset(to: progress.lastApplied)
                 case .finishDeletion(let step), .deleteCheckpoint(let step):
                     try await stoppable { [self] in try await deleteCheckpoint(step: step) }
@@ -190,6 +193,9 @@ public final class JobRunner: @unchecked Sendable {
                     if Task.isShuttingDownGracefully { throw StopRequested() }
                     try await apply(kept)
                     serverApplied.reset(to: progress.lastApplied)
+                case let .checkLateLanding(step, afterMs):
+                    rollouts.cancelAll()
+                    try await checkLateLanding(step: step, afterMs: afterMs)
                 case .stopForBudget(let reason):
                     rollouts.cancelAll()
                     throw BudgetReached(reason: reason)

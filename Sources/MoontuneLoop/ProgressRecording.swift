@@ -17,6 +17,11 @@ public protocol ProgressRecording: Sendable {
                           now: Int64) async throws
     func markStepApplied(jobID: Int64, k: Int, metrics: StepMetrics, reconciled: Bool, now: Int64) async throws
     func discardStepIntent(jobID: Int64, k: Int) async throws
+    /// Drops step `k`'s intent, concluded "never landed" by waiting, with the final check it calls
+    /// for (issue 20), in one write.
+    func concludeStepNotLanded(jobID: Int64, k: Int, checkAfterMs: Int64) async throws
+    /// The final check found the server where the record says.
+    func clearLateLandingCheck(jobID: Int64) async throws
     /// Removes every step record after `step`; returns how many went.
     func rewindSteps(jobID: Int64, after step: Int) async throws -> Int
     func noteServerStep(jobID: Int64, step: Int) async throws

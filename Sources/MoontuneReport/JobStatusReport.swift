@@ -55,6 +55,16 @@ package struct JobStatusReport: Encodable, Sendable {
     /// `train.skip_constant_groups`: steps skipped and groups tried, kept and dropped over the
     /// job; nil when no step recorded them.
     package var groupSignal: GroupSignalTotals? = nil
+    /// Issue 20: a step concluded "never landed" by waiting, whose late landing the job looks for
+    /// (the server's step read once more) before it ends; nil when none is pending.
+    package var finalCheck: FinalCheck? = nil
+
+    package struct FinalCheck: Encodable, Sendable, Equatable {
+        package var step: Int
+        /// When the check may run: one train_step deadline after the conclusion.
+        package var afterMs: Int64
+        package enum CodingKeys: String, CodingKey { case step, afterMs = "after_ms" }
+    }
 
     package struct LastTrain: Encodable, Sendable, Equatable {
         package var step: Int
@@ -128,7 +138,7 @@ package struct JobStatusReport: Encodable, Sendable {
         case perSkill = "per_skill", lastEval = "last_eval", checkpoints
         case retries, reconciliations, pendingIntent = "pending_intent", baseURL = "base_url", configPath = "config_path"
         case pendingIntentState = "pending_intent_state", serverStep = "server_step", lastTrain = "last_train", warnings, budget
-        case groupSignal = "group_signal"
+        case groupSignal = "group_signal", finalCheck = "final_check"
     }
 
     /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
@@ -170,6 +180,7 @@ package struct JobStatusReport: Encodable, Sendable {
         try container.encode(budget, forKey: .budget)
         try container.encode(warnings, forKey: .warnings)
         try container.encode(groupSignal, forKey: .groupSignal)
+        try container.encode(finalCheck, forKey: .finalCheck)
     }
 }
 
@@ -248,7 +259,8 @@ extension JobStatusReport {
                                                                                      truncationRates: recent.compactMap(\.truncationRate)),
             budget: BudgetReport.from(job: job, appliedSteps: step, evals: evals, now: now,
                                       extraGroupsTried: signal?.extraGroupsTried(groupsPerStep: BudgetReport.groupsPerStep(job)) ?? 0),
-            groupSignal: signal)
+            groupSignal: signal,
+            finalCheck: job.lateCheckStep.map { FinalCheck(step: $0, afterMs: job.lateCheckAfterMs ?? 0) })
     }
 
     /// How close to its expiry the latest checkpoint may come before `status` warns.

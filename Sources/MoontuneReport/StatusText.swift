@@ -88,6 +88,10 @@ package enum StatusText {
         if let wait = report.waiting {
             lines.append("  waiting    " + StatusText.describe(wait, now: ProgressStore.nowMs()))
         }
+        if let check = report.finalCheck {
+            lines.append("  final check step \(check.step) was concluded \"never landed\" by waiting and may still land late: "
+                + "before the job ends, the server's step is read again, from \(clock(check.afterMs)) on")
+        }
         if let reason = report.stopReason, report.state == "stopped" {
             let why = switch reason {
             case "signal": "a signal (graceful stop)"

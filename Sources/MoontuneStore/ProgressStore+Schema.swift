@@ -151,6 +151,7 @@ extension ProgressStore {
         registerEvalExamplesMigration(&migrator)
         // ---- end of v8 ----
         registerSignalMigration(&migrator)  // v9 (issue 14)
+        registerLateLandingMigration(&migrator)  // v13 (issue 20): ProgressStore+LateLanding.swift
         return migrator
     }
 }

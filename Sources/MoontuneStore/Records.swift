@@ -40,6 +40,12 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
     public var retriesOutsideSteps: Int?
     /// Running time of the runs before this one (v7), for `budget.max_hours`.
     public var runningMs: Int64?
+    /// The first step concluded "never landed" by waiting (not by an answer) since the last final
+    /// check (v13, issue 20): before the job completes or stops for its budget, moontune reads the
+    /// server's step again once a late landing of it could have happened.
+    public var lateCheckStep: Int?
+    /// When that final check may run: one train_step deadline after the last such conclusion.
+    public var lateCheckAfterMs: Int64?
 
     /// The recorded wait, decoded.
     public var waiting: WaitRecord? {
@@ -54,6 +60,7 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
         case finetuneDeletedAtMs = "finetune_deleted_at_ms", serverStep = "server_step"
         case waitingJSON = "waiting_json", stopReason = "stop_reason", retriesOutsideSteps = "retries_outside_steps"
         case runningMs = "running_ms"
+        case lateCheckStep = "late_check_step", lateCheckAfterMs = "late_check_after_ms"
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {

@@ -73,6 +73,7 @@ import Testing
             case .deleteCheckpoint(let step), .finishDeletion(let step): state.liveCheckpoints.removeValue(forKey: step)
             case .reconcile: Issue.record("no reconcile expected"); break loop
             case .stopForBudget: Issue.record("no budget set"); break loop
+            case .checkLateLanding: Issue.record("no step was concluded \"never landed\""); break loop
             case .complete: break loop
             }
         }

@@ -26,14 +26,15 @@ import Testing
         }
     }
 
-    @Test func trainStepHasItsOwnDeadlineAndTheInDoubtWindowDefaultsToIt() throws {
+    @Test func trainStepHasItsOwnDeadlineAndTheInDoubtWindowReachesOneDeadlinePastIt() throws {
         let defaults = try load(minimalConfig())
         #expect(defaults.api.requestTimeoutSeconds == 120)
         #expect(defaults.api.trainStepTimeoutSeconds == 900)
-        #expect(defaults.api.inDoubtWaitSeconds == 900)
+        // Issue 20: a step that timed out gets one more full deadline to land.
+        #expect(defaults.api.inDoubtWaitSeconds == 1800)
         #expect(defaults.api.pushMetrics)
         let set = try load(minimalConfig(top: #""api": {"train_step_timeout_s": 300, "push_metrics": false}"#))
-        #expect(set.api.inDoubtWaitSeconds == 300)
+        #expect(set.api.inDoubtWaitSeconds == 600)
         #expect(!set.api.pushMetrics)
         let both = try load(minimalConfig(top: #""api": {"train_step_timeout_s": 300, "in_doubt_wait_s": 5}"#))
         #expect(both.api.inDoubtWaitSeconds == 5)

@@ -36,7 +36,11 @@ struct Workspace {
         var train: [String: Any] = ["steps": steps, "groups_per_step": groups, "rollouts_per_group": rollouts, "lr": 0.002,
                                     "seed": seed, "concurrency": concurrency]
         train.merge(extraTrain) { $1 }
-        var api: [String: Any] = ["base_url": simulator.baseURL, "api_key_env": "MOONDREAM_API_KEY", "max_backoff_s": 0.5, "in_doubt_wait_s": 0.2]
+        // A short in-doubt window, and a train_step deadline (6 s) far above what the simulator's
+        // steps take but short enough that the final check after a step concluded "never landed"
+        // (one deadline after the conclusion, issue 20) costs a fault test seconds, not 15 minutes.
+        var api: [String: Any] = ["base_url": simulator.baseURL, "api_key_env": "MOONDREAM_API_KEY", "max_backoff_s": 0.5,
+                                  "in_doubt_wait_s": 0.2, "train_step_timeout_s": 6]
         api.merge(extraAPI) { $1 }
         var config: [String: Any] = [
             "name": name, "rank": 8, "api": api,

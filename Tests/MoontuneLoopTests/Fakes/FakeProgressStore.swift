@@ -129,6 +129,19 @@ actor FakeProgressStore: ProgressRecording {
         if steps[k]?.state == .intent { steps[k] = nil }
     }
 
+    func concludeStepNotLanded(jobID: Int64, k: Int, checkAfterMs: Int64) async throws {
+        try write("concludeStepNotLanded")
+        if steps[k]?.state == .intent { steps[k] = nil }
+        job.lateCheckStep = job.lateCheckStep ?? k
+        job.lateCheckAfterMs = max(job.lateCheckAfterMs ?? 0, checkAfterMs)
+    }
+
+    func clearLateLandingCheck(jobID: Int64) async throws {
+        try write("clearLateLandingCheck")
+        job.lateCheckStep = nil
+        job.lateCheckAfterMs = nil
+    }
+
     func rewindSteps(jobID: Int64, after step: Int) async throws -> Int {
         try write("rewindSteps")
         let removed = steps.keys.filter { $0 > step }

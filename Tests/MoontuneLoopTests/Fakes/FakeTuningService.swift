@@ -48,6 +48,8 @@ final class FakeTuningService: TuningService {
         var evalPeak = 0
         var evalCalls = 0
         var crashAfterNextDelete = false
+        /// Crash at the first save asked for once a checkpoint at this step exists (issue 20's final check).
+        var crashAtSaveAfterCheckpoint: Int?
         var crashBeforeNextDelete = false
         var deletes: [Int] = []
         /// Policy ids of steps 0...step: a step applied adds a new one, a restore drops the later ones.
@@ -81,6 +83,8 @@ final class FakeTuningService: TuningService {
     func script(_ behaviours: TrainBehaviour...) { state.withLock { $0.script += behaviours } }
     func setStep(_ step: Int) { state.withLock { $0.step = step } }
     func crashAfterNextDelete() { state.withLock { $0.crashAfterNextDelete = true } }
+    /// The runner dies at the first save asked for once the checkpoint at `step` was saved.
+    func crashAtSaveAfterCheckpoint(_ step: Int) { state.withLock { $0.crashAtSaveAfterCheckpoint = step } }
     func crashBeforeNextDelete() { state.withLock { $0.crashBeforeNextDelete = true } }
     var staleTrains: Int { state.withLock { $0.staleTrains } }
     var step: Int { state.withLock { $0.step } }
@@ -216,7 +220,16 @@ final class FakeTuningService: TuningService {
     }
 
     func saveCheckpoint(finetuneID: String) async throws -> Checkpoint {
-        try state.withLock { state in
+        let crash = state.withLock { state in
+            guard let step = state.crashAtSaveAfterCheckpoint, state.checkpoints[step] != nil else { return false }
+            state.crashAtSaveAfterCheckpoint = nil
+            return true
+        }
+        if crash {
+            await onCrash()
+            throw SimulatedCrash()
+        }
+        return try state.withLock { state in
             land(&state)
             guard state.step > 0 else {
                 throw APIError(kind: .notFound, endpoint: "POST /tuning/finetunes/\(finetuneID)/checkpoints/save", status: 404,
