@@ -222,9 +222,6 @@ public struct TrainStepResult: Sendable {
         self.raw = raw
     }
 
-    /// The numbers moontune records with a step, by their names in the answer.
-    public static let knownNumbers = ["kl", "router_kl", "grad_norm", "sft_loss", "reward_mean", "reward_std"]
-
     /// The server's step after this call, when it says.
     public var step: Int? {
         guard let value = raw["step"], let step = try? value.decode(Int.self), step >= 0 else { return nil }

@@ -40,7 +40,7 @@ struct LocalJobs {
 
     /// `running`, `interrupted`, `completed`, ... as `status` shows it.
     func displayedState(_ job: JobRecord) -> String {
-        LivenessCheck.displayedState(job, databasePath: path, now: ProgressStore.nowMs())
+        JobLiveness.displayedState(job, databasePath: path, now: ProgressStore.nowMs())
     }
 
     /// The job's finetune id, or a failure saying the job never created one.

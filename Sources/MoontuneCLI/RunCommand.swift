@@ -6,6 +6,7 @@ import MoontuneJob
 import MoontuneConsole
 import MoontuneReport
 import MoontuneLoop
+import MoontuneServe
 import MoontuneStore
 
 /// `moontune run CONFIG`: the job in the foreground.
@@ -89,6 +90,10 @@ struct RunCommand: AsyncParsableCommand {
         case .success(.alreadyComplete(let step)):
             print("job is already complete at step \(step); nothing to do")
         case .success(.ran(let outcome)):
+            // The job's end is told as under `serve`: its webhook, from the recorded config.
+            if let name = loaded?.name {
+                await JobEndNotice.tell(jobName: name, databasePath: database.path, environment: environment, logger: logger)
+            }
             if outcome.state == .failed {
                 if !interactive {
                     // The structured log has it too; stderr is where a person looks first.

@@ -38,42 +38,34 @@ struct StartCommand: AsyncParsableCommand {
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be logfmt or json") }
         umask(0o077)
         let configURL = URL(fileURLWithPath: config)
-        let indexCache = DatasetIndexCache(databasePath: absolute(database.path))
-        // A first scan of a large dataset takes seconds: off the cooperative pool (2 threads here),
-        // and a SIGTERM or SIGINT meanwhile stops it (the next start indexes again).
-        let validation: Result<ValidationReport, any Error> = try await GracefulShutdown.run(logger: Logger(label: "moontune")) {
-            do { return .success(try await validateJobStoppably(configURL: configURL, indexCache: indexCache)) } catch { return .failure(error) }
+        let databasePath = absolute(database.path)
+        // The one way in (`JobAdmission`, as `run`, `submit` and `serve`). A first scan of a large
+        // dataset takes seconds: off the cooperative pool (2 threads here), and a SIGTERM or SIGINT
+        // meanwhile stops it (the next start indexes again).
+        let result: Result<Admission, any Error> = try await GracefulShutdown.run(logger: Logger(label: "moontune")) {
+            do { return .success(try await JobAdmission.admit(.file(configURL), databasePath: databasePath)) } catch { return .failure(error) }
         }
-        let report = try validation.get()
-        if report.stopped {
-            FileHandle.standardError.write(Data("moontune: \(stoppedDuringValidationMessage)\n".utf8))
-            throw ExitCode(1)
-        }
-        guard report.problems.isEmpty else {
-            for problem in report.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
-            throw ExitCode(2)
-        }
-        let jobConfig: JobConfig
+        let admission: Admission
         do {
-            jobConfig = try JobConfig.load(from: configURL).config
-            _ = try jobConfig.api.apiKey(environment: ProcessInfo.processInfo.environment)
+            admission = try result.get()
+            _ = try admission.config.api.apiKey(environment: ProcessInfo.processInfo.environment)
+        } catch SessionError.invalid(let problems) {
+            for problem in problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+            throw ExitCode(2)
         } catch {
             FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let databasePath = absolute(database.path)
+        let jobConfig = admission.config
         if JobLock.isHeld(databasePath: databasePath, jobName: jobConfig.name) {
             let store = try? ProgressStore(path: databasePath, readOnly: true)
             let job = try await store?.job(named: jobConfig.name)
             FileHandle.standardError.write(Data("moontune: \(SessionErrorText.alreadyRunning(jobConfig.name, pid: job?.pid))\n".utf8))
             throw ExitCode(1)
         }
-        // A job that has done every step has nothing to start (run says the same and exits 0).
-        if FileManager.default.fileExists(atPath: databasePath),
-           let store = try? ProgressStore(path: databasePath, readOnly: true),
-           let job = try? await store.job(named: jobConfig.name), job.state == .completed,
-           let id = job.id, let applied = try? await store.lastAppliedStep(jobID: id), applied >= jobConfig.train.steps {
-            print("job \(jobConfig.name) is already complete at step \(applied); nothing to start")
+        // A job that has done every step, or ended by early stop, has nothing to start (run says the same and exits 0).
+        if let step = admission.completeAtStep {
+            print("job \(jobConfig.name) is already complete at step \(step); nothing to start")
             return
         }
         let logPath = absolute(log ?? URL(fileURLWithPath: databasePath).deletingLastPathComponent()

@@ -28,12 +28,23 @@ struct SubmitCommand: AsyncParsableCommand {
         umask(0o077)
         let databasePath = absolute(database.path)
         let configURL = URL(fileURLWithPath: absolute(config))
-        let report = validateJob(configURL: configURL, indexCache: DatasetIndexCache(databasePath: databasePath))
-        guard report.problems.isEmpty, let jobConfig = report.config, let train = report.train else {
-            for problem in report.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+        // The one way in (`JobAdmission`, as `run` and `serve`): the same located errors, the same
+        // refusal of changed training settings, the same "already complete".
+        let admission: Admission
+        do {
+            admission = try await JobAdmission.admit(.file(configURL), databasePath: databasePath)
+        } catch SessionError.invalid(let problems) {
+            for problem in problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             throw ExitCode(2)
+        } catch {
+            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
+            throw ExitCode(1)
         }
-        let fingerprint = jobConfig.trainingFingerprint(train: train.fingerprint)
+        let jobConfig = admission.config
+        if let step = admission.completeAtStep {
+            print("job \(jobConfig.name) is already complete at step \(step); nothing to queue")
+            return
+        }
         let store: ProgressStore
         do {
             store = try ProgressStore(path: databasePath)
@@ -41,21 +52,7 @@ struct SubmitCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        // The same refusal as `run`: resuming with other training settings would not reproduce the job.
-        if let existing = try await store.job(named: jobConfig.name),
-           let recorded = try? JSONDecoder().decode(TrainingFingerprint.self, from: Data(existing.fingerprintJSON.utf8)),
-           recorded != fingerprint {
-            let changes = fingerprint.changes(from: recorded)
-            let error = SessionError.configChanged(job: jobConfig.name, changes: changes.isEmpty ? ["(the training fingerprint differs)"] : changes)
-            FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let record = JobRecord(name: jobConfig.name, configPath: jobConfig.sourceURL.path, configJSON: jobConfig.snapshotJSON,
-                               fingerprintJSON: String(decoding: try encoder.encode(fingerprint), as: UTF8.self),
-                               baseURL: jobConfig.api.baseURL, apiKeyEnv: jobConfig.api.apiKeyEnv, totalSteps: jobConfig.train.steps,
-                               now: ProgressStore.nowMs())
+        let record = admission.newRecord(now: ProgressStore.nowMs())
         let held = JobLock.isHeld(databasePath: databasePath, jobName: jobConfig.name)
         switch try await store.submitJob(record, priority: priority, runnerAlive: held, now: ProgressStore.nowMs()) {
         case .queued:

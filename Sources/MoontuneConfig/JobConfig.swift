@@ -44,20 +44,32 @@ public struct JobConfig: Sendable, Equatable {
     /// Reads and checks a config file. Every problem is reported at once, each with its line and
     /// JSON path; warnings are things that work but are probably not what was meant.
     public static func load(from url: URL) throws(ConfigError) -> LoadedConfig {
-        let decoding = decode(from: url)
+        try load(from: url, text: nil)
+    }
+
+    /// Checks a config given as `text`, as if read from the file at `url` (its folder resolves
+    /// relative paths, and messages name it): a job's config as recorded at its admission.
+    /// With `text` nil, the file is read.
+    public static func load(from url: URL, text: String?) throws(ConfigError) -> LoadedConfig {
+        let decoding = decode(from: url, text: text)
         guard decoding.problems.isEmpty else { throw ConfigError(problems: decoding.problems) }
         return LoadedConfig(config: decoding.config, warnings: decoding.warnings)
     }
 
     /// Reads a config, keeping going after problems: bad values are replaced by defaults so the
-    /// rest (the datasets above all) can still be checked.
-    package static func decode(from url: URL) -> ConfigDecoding {
+    /// rest (the datasets above all) can still be checked. With `text`, that is the config's text
+    /// and the file is not read.
+    package static func decode(from url: URL, text: String? = nil) -> ConfigDecoding {
         let file = url.path
         let bytes: [UInt8]
-        do {
-            bytes = Array(try Data(contentsOf: url))
-        } catch {
-            return ConfigDecoding.failed(url, Problem(file: file, field: "", message: "cannot read the config: \(Self.reason(error))"))
+        if let text {
+            bytes = Array(text.utf8)
+        } else {
+            do {
+                bytes = Array(try Data(contentsOf: url))
+            } catch {
+                return ConfigDecoding.failed(url, Problem(file: file, field: "", message: "cannot read the config: \(Self.reason(error))"))
+            }
         }
         let locator = SourceLocator(bytes)
         let root: JSONNode

@@ -69,12 +69,6 @@ package struct EarlyStopRule: Sendable, Equatable {
     }
 }
 
-/// Where the budget stands, for `status`.
-package struct BudgetSpent: Sendable, Equatable {
-    package var rollouts: Int
-    package var ms: Int64
-}
-
 extension LoopPlanner {
     /// The step the job ends at: the last step, or the eval step at which early stop fired.
     package static func endStep(_ progress: RecordedProgress) -> Int {

@@ -51,8 +51,13 @@ public struct ValidationSummary: Sendable, Equatable {
 /// With `stop`, a request made on it ends the dataset scan within a chunk (a fraction of a
 /// second, not the 20 s of a first scan of a million lines): the report is then `stopped`,
 /// invalid, and no index cache entry is written.
-public func validateJob(configURL: URL, indexCache: DatasetIndexCache? = nil, stop: ScanStop? = nil) -> ValidationReport {
-    let decoding = JobConfig.decode(from: configURL)
+///
+/// With `configText`, that is the config (a job's config as recorded at its admission) and the
+/// file at `configURL` is not read; `configURL` still resolves relative paths and names the config
+/// in messages.
+public func validateJob(configURL: URL, configText: String? = nil, indexCache: DatasetIndexCache? = nil,
+                        stop: ScanStop? = nil) -> ValidationReport {
+    let decoding = JobConfig.decode(from: configURL, text: configText)
     let config = decoding.config
     var problems = decoding.problems
     var warnings = decoding.warnings

@@ -333,10 +333,6 @@ public final class JobRunner: @unchecked Sendable {
         machine.intentDiscarded(step: step)
     }
 
-    static func serverElsewhereMessage(step: Int, expected: Int, server: Int, source: String) -> String {
-        LoopStateMachine.serverElsewhereMessage(step: step, expected: expected, server: server, source: source)
-    }
-
     /// Runs work between steps that a graceful stop cuts short at once (it is cancelled, and the
     /// run ends `stopped`). Never wraps a train_step.
     func stoppable<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {

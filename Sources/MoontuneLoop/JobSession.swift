@@ -35,7 +35,9 @@ public enum SessionError: Error, CustomStringConvertible, Sendable {
 
 /// What `run` asks for.
 public struct RunRequest: Sendable {
-    public var configURL: URL
+    /// Where the job's config comes from: a file a user handed to `run`, or the config recorded
+    /// at the job's admission (`serve`).
+    public var source: JobConfigSource
     public var databasePath: String
     public var rewindToServer: Bool
     public var environment: [String: String]
@@ -51,7 +53,15 @@ public struct RunRequest: Sendable {
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 observer: any RunObserver = SilentObserver(), logger: Logger = Logger(label: "moontune"),
                 onRunning: (@Sendable (Int64) -> Void)? = nil) {
-        self.configURL = configURL
+        self.init(source: .file(configURL), databasePath: databasePath, rewindToServer: rewindToServer, environment: environment,
+                  observer: observer, logger: logger, onRunning: onRunning)
+    }
+
+    public init(source: JobConfigSource, databasePath: String, rewindToServer: Bool = false,
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                observer: any RunObserver = SilentObserver(), logger: Logger = Logger(label: "moontune"),
+                onRunning: (@Sendable (Int64) -> Void)? = nil) {
+        self.source = source
         self.databasePath = databasePath
         self.rewindToServer = rewindToServer
         self.environment = environment
@@ -72,29 +82,28 @@ public enum SessionResult: Sendable, Equatable {
 /// refuse a changed training config, and hand over to `JobRunner`.
 public enum JobSession {
     public static func run(_ request: RunRequest) async throws -> SessionResult {
-        // The report holds the config and the opened datasets: nothing is read twice, and a
-        // dataset indexed by an earlier run comes from the index cache beside the database.
+        // The one way in (`JobAdmission`): the config (the file handed to `run`, or the one
+        // recorded at admission under `serve`) and the opened datasets, checked against the record.
         //
         // The scan reads every line (20 s for a million on a first run): it runs on NIO's thread
         // pool, never on the cooperative pool, which is only as wide as the cores. A stop asked
         // for meanwhile ends the scan within a chunk, before anything is recorded.
-        let report = try await validateOffPool(request)
-        if report.stopped || Task.isShuttingDownGracefully || Task.isCancelled {
+        var admission = try await JobAdmission.admit(request.source, databasePath: request.databasePath)
+        if Task.isShuttingDownGracefully || Task.isCancelled {
             throw SessionError.setup(stoppedDuringValidationMessage)
         }
-        guard report.problems.isEmpty else { throw SessionError.invalid(report.problems) }
-        guard let config = report.config, let dataset = report.train else {
-            throw SessionError.setup("internal: a valid job without its config or train set")
+        if let step = admission.completeAtStep { return .alreadyComplete(step: step) }
+        let config = admission.config
+        guard let dataset = admission.report.train else {
+            throw SessionError.setup("internal: a valid job without its train set")
         }
-        let evalDataset = report.eval
+        let evalDataset = admission.report.eval
         let apiKey: String
         do {
             apiKey = try config.api.apiKey(environment: request.environment)
         } catch {
             throw SessionError.setup(String(describing: error))
         }
-        let fingerprint = config.trainingFingerprint(train: dataset.fingerprint)
-        let fingerprintJSON = try encodeJSON(fingerprint)
 
         let store: ProgressStore
         do {
@@ -106,27 +115,21 @@ public enum JobSession {
             let running = try await store.job(named: config.name)
             throw SessionError.alreadyRunning(job: config.name, pid: running?.pid, host: running?.host)
         }
-        let existing = try await store.job(named: config.name)
-        var job: JobRecord
+        // Under the lock, against the record as it is now.
+        try await admission.compare(with: store)
+        if let step = admission.completeAtStep { return .alreadyComplete(step: step) }
+        let existing = admission.existing
+        let job: JobRecord
         if let existing {
             job = existing
-            let recorded = try decodeFingerprint(existing.fingerprintJSON, job: config.name)
-            if recorded != fingerprint {
-                let changes = fingerprint.changes(from: recorded)
-                throw SessionError.configChanged(job: config.name, changes: changes.isEmpty ? ["(the training fingerprint differs)"] : changes)
-            }
-            let applied = try await store.lastAppliedStep(jobID: existing.id ?? 0)
-            if existing.state == .completed && (applied >= config.train.steps || existing.stopReason == "early_stop") {
-                return .alreadyComplete(step: applied)
-            }
         } else {
-            job = try await store.createJob(JobRecord(
-                name: config.name, configPath: config.sourceURL.path, configJSON: config.snapshotJSON, fingerprintJSON: fingerprintJSON,
-                baseURL: config.api.baseURL, apiKeyEnv: config.api.apiKeyEnv, totalSteps: config.train.steps, now: ProgressStore.nowMs()))
+            job = try await store.createJob(admission.newRecord(now: ProgressStore.nowMs()))
         }
         guard let jobID = job.id else { throw SessionError.setup("the job record has no id") }
+        // A file handed to `run` becomes the recorded config; a run from the record leaves it as it is.
         let previous = try await store.markRunning(jobID: jobID, pid: getpid(), host: hostName(), totalSteps: config.train.steps,
                                                    configJSON: config.snapshotJSON, configPath: config.sourceURL.path,
+                                                   configText: admission.fromFile ? admission.configText : nil,
                                                    now: ProgressStore.nowMs())
         let startMessage: (String, String) = switch (existing == nil, previous) {
         case (true, _): ("started", "started")
@@ -163,11 +166,6 @@ public enum JobSession {
         await client.shutdown()
         withExtendedLifetime(lock) {}
         return .ran(outcome)
-    }
-
-    /// Validates the job on NIO's thread pool; a stop ends the dataset scan early.
-    static func validateOffPool(_ request: RunRequest) async throws -> ValidationReport {
-        try await validateJobStoppably(configURL: request.configURL, indexCache: DatasetIndexCache(databasePath: request.databasePath))
     }
 
     /// The training fingerprint the job was started with. One that no longer decodes is an

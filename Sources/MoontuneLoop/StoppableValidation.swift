@@ -8,12 +8,12 @@ import ServiceLifecycle
 /// graceful shutdown (the first SIGTERM or SIGINT, through ServiceLifecycle) or the task's
 /// cancellation asks the scan to stop; it does within a chunk, and the report comes back
 /// `stopped` with nothing stored in the index cache. The caller then says so and exits.
-public func validateJobStoppably(configURL: URL, indexCache: DatasetIndexCache?) async throws -> ValidationReport {
+public func validateJobStoppably(configURL: URL, configText: String? = nil, indexCache: DatasetIndexCache?) async throws -> ValidationReport {
     let stop = ScanStop()
     return try await withGracefulShutdownHandler {
         try await withTaskCancellationHandler {
             try await NIOThreadPool.singleton.runIfActive {
-                validateJob(configURL: configURL, indexCache: indexCache, stop: stop)
+                validateJob(configURL: configURL, configText: configText, indexCache: indexCache, stop: stop)
             }
         } onCancel: {
             stop.request()

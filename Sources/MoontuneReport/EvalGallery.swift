@@ -205,16 +205,6 @@ package struct EvalGallery: Sendable {
             return ["\(truth?.object ?? "-"): \(expected) true, \(outcome.prediction?.points?.count ?? 0) predicted"]
         }
     }
-
-    /// The gallery's page size, in bytes of embedded JPEG (before base64).
-    package var jpegBytes: Int {
-        items.reduce(0) { total, item in
-            [item.before, item.after].reduce(total) { sum, thumbnail in
-                if case .jpeg(_, _, _, let bytes)? = thumbnail { return sum + bytes }
-                return sum
-            }
-        }
-    }
 }
 
 extension EvalGallery {

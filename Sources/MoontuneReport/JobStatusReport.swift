@@ -184,24 +184,6 @@ package struct JobStatusReport: Encodable, Sendable {
     }
 }
 
-/// Derives the displayed state: `interrupted` when the record says running but the runner is gone.
-package enum LivenessCheck {
-    /// A heartbeat older than this means the runner is not making progress.
-    package static let staleAfterMs: Int64 = 30_000
-
-    package static func displayedState(_ job: JobRecord, databasePath: String, now: Int64) -> String {
-        guard job.state == .running else { return job.state.rawValue }
-        let stale = job.heartbeatMs.map { now - $0 > staleAfterMs } ?? true
-        if stale { return "interrupted" }
-        if job.host == ProcessInfo.processInfo.hostName {
-            // On this machine the lock tells for sure; a pid alone could have been reused.
-            if !JobLock.isHeld(databasePath: databasePath, jobName: job.name) { return "interrupted" }
-            if let pid = job.pid, kill(pid, 0) != 0 && errno == ESRCH { return "interrupted" }
-        }
-        return "running"
-    }
-}
-
 extension JobStatusReport {
     /// How many steps the rate (and so the ETA) is measured over.
     package static let rateWindow = 20
@@ -223,7 +205,7 @@ extension JobStatusReport {
         let evals = try await store.evals(jobID: jobID)
         let counts = try await store.eventCounts(jobID: jobID)
         let retries = try await store.totalRetries(jobID: jobID)
-        let state = LivenessCheck.displayedState(job, databasePath: databasePath, now: now)
+        let state = JobLiveness.displayedState(job, databasePath: databasePath, now: now)
         let step = series.last?.k ?? 0
         let rate = stepRate(series, since: job.startedAtMs)
         let live = checkpoints.filter(\.isLive)

@@ -87,7 +87,7 @@ struct QueueScheduler: Service {
     }
 
     func start(_ entry: QueueEntry, in jobs: inout TaskGroup<Void>) {
-        let keyID = Self.keyID(configPath: entry.configPath, environment: options.environment)
+        let keyID = Self.keyID(apiKeyEnv: entry.apiKeyEnv, environment: options.environment)
         active.insert(ActiveJobs.Entry(entry: entry, keyID: keyID, group: nil, startedAtMs: ProgressStore.nowMs()))
         var jobLogger = logger
         jobLogger[metadataKey: "job"] = "\(entry.name)"
@@ -95,7 +95,8 @@ struct QueueScheduler: Service {
         logger.info("starting job", metadata: ["priority": "\(entry.priority)", "key": "\(keyID)"])
         jobs.addTask { [options, store, budget, active, events] in
             let permits = budget.join(job: entry.id, keyID: keyID, priority: entry.priority)
-            var request = RunRequest(configURL: URL(fileURLWithPath: entry.configPath), databasePath: options.databasePath,
+            // The job runs with the config recorded at its admission, never the file as edited since.
+            var request = RunRequest(source: .recorded(job: entry.name), databasePath: options.databasePath,
                                      environment: options.environment, logger: logger)
             request.budget = permits
             let result = await ServedJob.run(request, id: entry.id, active: active)
@@ -121,11 +122,13 @@ struct QueueScheduler: Service {
         }
     }
 
-    /// The key id of the job's API key, read as the job will read it; "unknown" when the config or
-    /// the key cannot be read (the job then fails to start and says why).
-    static func keyID(configPath: String, environment: [String: String]) -> String {
-        guard let config = try? JobConfig.load(from: URL(fileURLWithPath: configPath)).config,
-              let key = try? config.api.apiKey(environment: environment) else { return "unknown" }
+    /// The key id of the job's API key, from the variable its recorded config names (never the
+    /// file as edited since); "unknown" when the key cannot be read (the job then fails to start
+    /// and says why).
+    static func keyID(apiKeyEnv: String, environment: [String: String]) -> String {
+        var api = APIConfig()
+        api.apiKeyEnv = apiKeyEnv
+        guard let key = try? api.apiKey(environment: environment) else { return "unknown" }
         return KeyIdentity.id(ofKey: key)
     }
 }

@@ -37,7 +37,7 @@ final class ServeMetrics: Sendable {
         for job in try await store.allJobs() {
             guard let id = job.id else { continue }
             let labels = [("job", job.name)]
-            let state = JobLiveness.displayedState(job, databasePath: databasePath)
+            let state = JobLiveness.displayedState(job, databasePath: databasePath, now: now)
             gauge("moontune_job_step", labels).record(try await store.lastAppliedStep(jobID: id))
             gauge("moontune_job_total_steps", labels).record(job.totalSteps)
             for name in Self.states {
@@ -68,14 +68,5 @@ final class ServeMetrics: Sendable {
 
     private func gauge(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Gauge {
         CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory)
-    }
-}
-
-/// The state `status` shows: `interrupted` for a job recorded running whose runner is gone.
-/// (The same rule as the CLI's `LivenessCheck`, by the lock only: the daemon runs on this host.)
-enum JobLiveness {
-    static func displayedState(_ job: JobRecord, databasePath: String) -> String {
-        guard job.state == .running else { return job.state.rawValue }
-        return JobLock.isHeld(databasePath: databasePath, jobName: job.name) ? "running" : "interrupted"
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MoondreamAPI
 import MoontuneJob
+import MoontuneLoop
 import MoontuneStore
 import NIOCore
 import ServiceLifecycle
@@ -92,7 +93,8 @@ struct WebhookOutbox: Service {
     static func enqueue(_ job: JobRecord, store: ProgressStore, serveWebhook: String?, logger: Logger) async {
         guard let id = job.id, let event = event(for: job) else { return }
         var targets: [(url: String, secretEnv: String?)] = []
-        if let notify = (try? JobConfig.load(from: URL(fileURLWithPath: job.configPath)))?.config.notify {
+        // The webhook of the config recorded at the job's admission, never the file as edited since.
+        if let notify = JobAdmission.recordedConfig(of: job)?.notify {
             targets.append((notify.webhookURL, notify.secretEnv))
         }
         if let serveWebhook, !targets.contains(where: { $0.url == serveWebhook }) { targets.append((serveWebhook, nil)) }

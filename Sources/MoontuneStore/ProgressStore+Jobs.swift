@@ -25,8 +25,10 @@ extension ProgressStore {
 
     /// Takes the job over for this process: state `running`, our pid and host, a fresh heartbeat.
     /// Returns the state it was in before, so the caller can tell a crash from a clean stop.
+    /// - Parameter configText: the config's text when a user handed the file to this run (it
+    ///   becomes the recorded config); nil when the run reads the recorded one.
     public func markRunning(jobID: Int64, pid: Int32, host: String, totalSteps: Int, configJSON: String,
-                            configPath: String, now: Int64) async throws -> JobState {
+                            configPath: String, configText: String? = nil, now: Int64) async throws -> JobState {
         try await write { db in
             guard var job = try JobRecord.fetchOne(db, key: jobID) else {
                 throw StoreError(path: "", message: "job \(jobID) vanished")
@@ -45,6 +47,7 @@ extension ProgressStore {
             job.totalSteps = totalSteps
             job.configJSON = configJSON
             job.configPath = configPath
+            if let configText { job.configText = configText }
             job.lastError = nil
             job.waitingJSON = nil
             job.stopReason = nil
@@ -100,14 +103,6 @@ extension ProgressStore {
         try await write { db in
             try db.execute(sql: "UPDATE jobs SET finetune_deleted_at_ms = ?, updated_at_ms = ? WHERE id = ?",
                            arguments: [now, now, jobID])
-        }
-    }
-
-    /// Replaces the recorded training fingerprint (after the user accepted a change).
-    public func setFingerprint(jobID: Int64, fingerprintJSON: String, now: Int64) async throws {
-        try await write { db in
-            try db.execute(sql: "UPDATE jobs SET fingerprint_json = ?, updated_at_ms = ? WHERE id = ?",
-                           arguments: [fingerprintJSON, now, jobID])
         }
     }
 }

@@ -44,6 +44,16 @@ extension ProgressStore {
         }
     }
 
+    /// The job's notifications not delivered yet, due or not (`run` delivers its own before it exits).
+    public func pendingNotifications(jobID: Int64) async throws -> [OutboxEntry] {
+        try await read { db in
+            try OutboxEntry.fetchAll(db, sql: """
+                SELECT id, job_id, url, secret_env, event, body, attempts, next_attempt_at_ms FROM webhook_outbox
+                WHERE delivered_at_ms IS NULL AND job_id = ? ORDER BY id
+                """, arguments: [jobID])
+        }
+    }
+
     public func markNotificationDelivered(id: Int64, now: Int64) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE webhook_outbox SET delivered_at_ms = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",

@@ -6,6 +6,8 @@ public struct QueueEntry: Sendable, Equatable {
     public var id: Int64
     public var name: String
     public var configPath: String
+    /// The variable the recorded config names for the API key (the key's identity under `serve`).
+    public var apiKeyEnv: String = "MOONDREAM_API_KEY"
     public var state: JobState
     public var priority: Int
     public var queuedAtMs: Int64?
@@ -47,9 +49,17 @@ extension ProgressStore {
             if runnerAlive { return .running }
             let applied = try Int.fetchOne(db, sql: "SELECT coalesce(max(k), 0) FROM steps WHERE job_id = ? AND state = 'applied'",
                                            arguments: [id]) ?? 0
-            if existing.state == .completed && applied >= job.totalSteps { return .alreadyComplete(step: applied) }
+            if existing.state == .completed && (applied >= job.totalSteps || existing.stopReason == "early_stop") {
+                return .alreadyComplete(step: applied)
+            }
             let previous = existing.state
+            // The file handed to `submit` becomes the recorded config (its training settings were
+            // checked against the record's by the admission).
             existing.configPath = job.configPath
+            existing.configJSON = job.configJSON
+            existing.configText = job.configText ?? existing.configText
+            existing.baseURL = job.baseURL
+            existing.apiKeyEnv = job.apiKeyEnv
             existing.updatedAtMs = now
             if previous != .queued { existing.state = .queued }
             try existing.update(db)
@@ -70,11 +80,11 @@ extension ProgressStore {
     public func queueCandidates() async throws -> [QueueEntry] {
         try await read { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, name, config_path, state, priority, queued_at_ms FROM jobs
+                SELECT id, name, config_path, api_key_env, state, priority, queued_at_ms FROM jobs
                 WHERE state = 'queued' OR (state = 'running' AND submitted = 1)
                 ORDER BY priority DESC, coalesce(queued_at_ms, created_at_ms) ASC, id ASC
                 """).map { row in
-                QueueEntry(id: row["id"], name: row["name"], configPath: row["config_path"],
+                QueueEntry(id: row["id"], name: row["name"], configPath: row["config_path"], apiKeyEnv: row["api_key_env"],
                            state: JobState(rawValue: row["state"]) ?? .queued, priority: row["priority"],
                            queuedAtMs: row["queued_at_ms"])
             }

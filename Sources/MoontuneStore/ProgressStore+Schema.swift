@@ -152,6 +152,10 @@ extension ProgressStore {
         // ---- end of v8 ----
         registerSignalMigration(&migrator)  // v9 (issue 14)
         registerLateLandingMigration(&migrator)  // v13 (issue 20): ProgressStore+LateLanding.swift
+        // v14 (issue 21): the config as admitted, which every later run reads instead of the file.
+        migrator.registerMigration("v14: admitted config") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN config_text TEXT")
+        }
         return migrator
     }
 }

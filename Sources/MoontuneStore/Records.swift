@@ -46,6 +46,11 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
     public var lateCheckStep: Int?
     /// When that final check may run: one train_step deadline after the last such conclusion.
     public var lateCheckAfterMs: Int64?
+    /// The config file's text as the job was admitted (v14, issue 21): what every later run of the
+    /// job reads (`serve`, `sweep`), so that editing the file afterwards changes nothing for it.
+    /// Replaced only when a user hands a file to a command again (`run`, `start`, `submit`) and the
+    /// training settings it describes are the recorded ones. Nil for a job recorded before v14.
+    public var configText: String?
 
     /// The recorded wait, decoded.
     public var waiting: WaitRecord? {
@@ -61,6 +66,7 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
         case waitingJSON = "waiting_json", stopReason = "stop_reason", retriesOutsideSteps = "retries_outside_steps"
         case runningMs = "running_ms"
         case lateCheckStep = "late_check_step", lateCheckAfterMs = "late_check_after_ms"
+        case configText = "config_text"
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {

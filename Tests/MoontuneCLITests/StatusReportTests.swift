@@ -40,16 +40,16 @@ import Testing
     @Test func aRunningRecordIsInterruptedWhenItsHeartbeatIsStale() {
         let now: Int64 = 1_000_000
         let elsewhere = "host-that-is-not-this-one.example"
-        #expect(LivenessCheck.displayedState(record(state: .running, host: elsewhere, heartbeat: now - 5000), databasePath: "/nonexistent", now: now) == "running")
-        #expect(LivenessCheck.displayedState(record(state: .running, host: elsewhere, heartbeat: now - 60_000), databasePath: "/nonexistent", now: now) == "interrupted")
-        #expect(LivenessCheck.displayedState(record(state: .running, host: elsewhere, heartbeat: nil), databasePath: "/nonexistent", now: now) == "interrupted")
+        #expect(JobLiveness.displayedState(record(state: .running, host: elsewhere, heartbeat: now - 5000), databasePath: "/nonexistent", now: now) == "running")
+        #expect(JobLiveness.displayedState(record(state: .running, host: elsewhere, heartbeat: now - 60_000), databasePath: "/nonexistent", now: now) == "interrupted")
+        #expect(JobLiveness.displayedState(record(state: .running, host: elsewhere, heartbeat: nil), databasePath: "/nonexistent", now: now) == "interrupted")
     }
 
     @Test func aRunningRecordOnThisHostWithoutItsLockIsInterrupted() {
         let now: Int64 = 1_000_000
         let here = ProcessInfo.processInfo.hostName
-        #expect(LivenessCheck.displayedState(record(state: .running, host: here, heartbeat: now), databasePath: "/nonexistent", now: now) == "interrupted")
-        #expect(LivenessCheck.displayedState(record(state: .stopped, host: here, heartbeat: 0), databasePath: "/nonexistent", now: now) == "stopped")
+        #expect(JobLiveness.displayedState(record(state: .running, host: here, heartbeat: now), databasePath: "/nonexistent", now: now) == "interrupted")
+        #expect(JobLiveness.displayedState(record(state: .stopped, host: here, heartbeat: 0), databasePath: "/nonexistent", now: now) == "stopped")
     }
 
     @Test func theSparklineRisesWithTheValues() {
