@@ -181,7 +181,8 @@ let package = Package(
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoontuneDecisions", "MoondreamSimulator"]),
         .testTarget(name: "MoontuneCLITests", dependencies: ["MoondreamAPI", "MoontuneCLI", "MoontuneReport", "MoontuneStore",
                                                             "MoontuneConsole", "MoontuneConfig", "MoontuneDecisions"]),
-        .testTarget(name: "MoontuneServeTests", dependencies: ["MoontuneServe", "MoontuneStore", "MoondreamAPI"]),
+        .testTarget(name: "MoontuneServeTests", dependencies: ["MoontuneServe", "MoontuneStore", "MoondreamAPI",
+                                                              .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
             // A hostile server in the test, stopped gracefully through its service group.

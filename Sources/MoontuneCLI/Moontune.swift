@@ -31,7 +31,7 @@ public struct Moontune: AsyncParsableCommand {
             PredictCommand.self,
             CompareCommand.self,
             ProbeCommand.self,
-            BenchDataCommand.self,
+            BenchDataCommand.self, BenchHistoryCommand.self,
         ])
 
     public init() {}

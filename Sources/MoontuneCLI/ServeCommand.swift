@@ -47,8 +47,9 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = verbose ? .info : .notice
         let options = ServeOptions(databasePath: databasePath, host: host, port: port, maxInFlight: maxInFlight, maxJobs: maxJobs,
                                    token: environment["MOONTUNE_SERVE_TOKEN"], webhookURL: webhookURL, environment: environment)
-        let daemon = ServeDaemon(options: options, logger: logger) { store in
-            try await Self.statusDocument(store: store, databasePath: databasePath)
+        let jobs = ServeJobsDocument(databasePath: databasePath)
+        let daemon = ServeDaemon(options: options, logger: logger) { store, query in
+            try await jobs.document(store: store, query: query)
         }
         guard gracefulTimeout > 0 else {
             FileHandle.standardError.write(Data("moontune: --graceful-timeout must be more than 0 seconds\n".utf8))
@@ -76,15 +77,6 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data(redactor.redact("moontune: \(error)\n").utf8))
             throw ExitCode(1)
         }
-    }
-
-    /// The `status --json` document of every job (`/api/jobs`).
-    static func statusDocument(store: ProgressStore, databasePath: String) async throws -> String {
-        var reports: [JobStatusReport] = []
-        for job in try await store.allJobs() {
-            reports.append(try await JobStatusReport.load(job, store: store, databasePath: databasePath))
-        }
-        return try StatusDocument(jobs: reports, budget: try await store.keyBudgets().nilIfEmpty).encoded()
     }
 }
 

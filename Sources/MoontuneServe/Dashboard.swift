@@ -1,5 +1,6 @@
 /// The dashboard at `/`: one self-contained page (inline CSS and JS, no network dependency but
-/// this daemon) that polls `/api/jobs` every two seconds and `/api/jobs/NAME/details` for the
+/// this daemon) that polls `/api/jobs` every two seconds, asking only for the jobs changed since
+/// its last answer (`changed_since`, issue 21), and `/api/jobs/NAME/details` of those for the
 /// eval series and recent events, and draws every job: state, progress, ETA, the reward and eval
 /// charts (inline SVG), checkpoints with their model strings, recent events, the wait (when the
 /// job waits on the API) and the last error.
@@ -102,20 +103,31 @@ enum Dashboard {
           if (!answer.ok) throw new Error(path + ": " + answer.status);
           return answer.json();
         }
+        // What the page holds between polls: each job's entry and details, by name. Each poll asks
+        // only for what changed since the last answer (changed_since), and the details of those.
+        const known = new Map();
+        let asOf = null;
         async function refresh() {
           try {
-            const doc = await get("/api/jobs");
-            const jobs = doc.jobs || [];
-            const details = await Promise.all(jobs.map(j => get("/api/jobs/" + encodeURIComponent(j.name) + "/details").catch(() => ({}))));
+            const doc = await get("/api/jobs" + (asOf == null ? "" : "?changed_since=" + asOf));
+            const changed = doc.jobs || [];
+            const details = await Promise.all(changed.map(j => get("/api/jobs/" + encodeURIComponent(j.name) + "/details").catch(() => ({}))));
+            changed.forEach((j, i) => known.set(j.name, {job: j, details: details[i]}));
+            const names = new Set(doc.names || changed.map(j => j.name));
+            for (const name of [...known.keys()]) if (!names.has(name)) known.delete(name);
+            asOf = doc.as_of_ms == null ? null : doc.as_of_ms;
+            const entries = [...known.values()];
             const container = document.getElementById("jobs");
-            container.replaceChildren(...jobs.map((j, i) => render(j, details[i])));
+            container.replaceChildren(...entries.map(e => render(e.job, e.details)));
             const counts = {};
-            for (const j of jobs) counts[j.state] = (counts[j.state] || 0) + 1;
+            for (const e of entries) counts[e.job.state] = (counts[e.job.state] || 0) + 1;
             const budget = (doc.budget || []).map(b => "key " + b.key_id + ": budget " + b.budget + "/" + b.max_budget + ", " + b.in_flight + " in flight").join("; ");
-            document.getElementById("summary").textContent = jobs.length + " jobs: "
-              + Object.entries(counts).map(([s, n]) => n + " " + s).join(", ") + (budget ? "  —  " + budget : "")
+            const finished = doc.finished_jobs || {};
+            const more = finished.total > finished.offset + finished.limit ? "  (" + (finished.total - finished.limit) + " older finished jobs not shown)" : "";
+            document.getElementById("summary").textContent = entries.length + " jobs: "
+              + Object.entries(counts).map(([s, n]) => n + " " + s).join(", ") + (budget ? "  —  " + budget : "") + more
               + "  (updated " + new Date().toLocaleTimeString() + ")";
-            document.body.setAttribute("data-rendered", String(jobs.length));
+            document.body.setAttribute("data-rendered", String(entries.length));
           } catch (error) {
             document.getElementById("summary").textContent = "cannot reach the daemon: " + error.message;
           }

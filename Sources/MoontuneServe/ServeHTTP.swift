@@ -6,7 +6,31 @@ import MoontuneStore
 import NIOCore
 
 /// The `status --json` document of the database, made by the CLI (which owns it).
-public typealias StatusDocumentProvider = @Sendable (ProgressStore) async throws -> String
+public typealias StatusDocumentProvider = @Sendable (ProgressStore, JobsQuery) async throws -> String
+
+/// What a client of `/api/jobs` asks for (issue 21): every running and queued job is always
+/// whole; finished ones come a page at a time, and only the jobs changed since `changedSince`.
+public struct JobsQuery: Sendable, Equatable {
+    /// How many finished jobs, most recently updated first (`finished`, default 50).
+    public var finished: Int = 50
+    /// How many finished jobs to skip (`finished_offset`).
+    public var finishedOffset: Int = 0
+    /// Leave out the jobs unchanged since this (`changed_since`, an earlier answer's `as_of_ms`).
+    public var changedSince: Int64?
+
+    public init(finished: Int = 50, finishedOffset: Int = 0, changedSince: Int64? = nil) {
+        self.finished = finished
+        self.finishedOffset = finishedOffset
+        self.changedSince = changedSince
+    }
+
+    /// From the request's query string; a value that is not a number keeps the default.
+    init(_ parameters: [String: String]) {
+        finished = parameters["finished"].flatMap { Int($0) }.map { min(max($0, 0), 1000) } ?? 50
+        finishedOffset = parameters["finished_offset"].flatMap { Int($0) }.map { max($0, 0) } ?? 0
+        changedSince = parameters["changed_since"].flatMap { Int64($0) }
+    }
+}
 
 /// The routes of `serve`: `/healthz`, `/metrics`, `/api/jobs`, `/api/jobs/:name/details` (what
 /// the dashboard adds to the status document: the eval series and recent events) and `/`.
@@ -28,8 +52,10 @@ enum ServeHTTP {
             let body = try await parts.metrics.render(store: parts.store, budget: parts.budget, databasePath: parts.databasePath)
             return text(body, type: "text/plain; version=0.0.4; charset=utf-8")
         }
-        router.get("/api/jobs") { _, _ in
-            text(try await parts.status(parts.store), type: "application/json")
+        router.get("/api/jobs") { request, _ in
+            var parameters: [String: String] = [:]
+            for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
+            return text(try await parts.status(parts.store, JobsQuery(parameters)), type: "application/json")
         }
         router.get("/api/jobs/:name/details") { _, context in
             let name = context.parameters.get("name") ?? ""

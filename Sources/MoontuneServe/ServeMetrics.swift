@@ -10,15 +10,18 @@ import class Prometheus.PrometheusCollectorRegistry
 /// daemon (not the process-wide bootstrap, so tests can run several), rendered as Prometheus text.
 ///
 /// Per job: step, total steps, state (one series per state, 1 for the current one), reward and
-/// eval reward, step time, retries and reconciliations, read from the database at each scrape.
+/// eval reward, step time, retries and reconciliations, kept between scrapes and reloaded only for
+/// the jobs that changed (`JobGauges`); a job that ended over an hour ago has no series.
 /// Per key: requests in flight, the budget in force, 429s and requests by endpoint and code.
 final class ServeMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
-    static let states = ["pending", "queued", "running", "stopped", "interrupted", "failed", "completed"]
+    /// The per-job series.
+    let jobs: JobGauges
 
-    init() {
+    init(jobRetentionMs: Int64 = 3_600_000) {
         factory = PrometheusMetricsFactory(registry: registry)
+        jobs = JobGauges(retentionMs: jobRetentionMs)
     }
 
     /// Counts one request by endpoint and status code (`error` when no answer came).
@@ -34,26 +37,8 @@ final class ServeMetrics: Sendable {
     /// Brings every gauge up to date and renders the registry.
     func render(store: ProgressStore, budget: SharedBudget, databasePath: String) async throws -> String {
         let now = ProgressStore.nowMs()
-        for job in try await store.allJobs() {
-            guard let id = job.id else { continue }
-            let labels = [("job", job.name)]
-            let state = JobLiveness.displayedState(job, databasePath: databasePath, now: now)
-            gauge("moontune_job_step", labels).record(try await store.lastAppliedStep(jobID: id))
-            gauge("moontune_job_total_steps", labels).record(job.totalSteps)
-            for name in Self.states {
-                gauge("moontune_job_state", labels + [("state", name)]).record(name == state ? 1 : 0)
-            }
-            if let last = try await store.recentSteps(jobID: id, count: 1).last {
-                if let reward = last.rewardMean { gauge("moontune_job_reward_mean", labels).record(reward) }
-                if let wall = last.wallMs { gauge("moontune_job_step_seconds", labels).record(wall / 1000) }
-            }
-            if let eval = try await store.evals(jobID: id).last {
-                gauge("moontune_job_eval_reward_mean", labels).record(eval.rewardMean)
-            }
-            gauge("moontune_job_retries", labels).record(try await store.totalRetries(jobID: id) + (job.retriesOutsideSteps ?? 0))
-            gauge("moontune_job_reconciliations", labels).record(try await store.eventCounts(jobID: id)["reconciled"] ?? 0)
-            gauge("moontune_job_requests_in_flight", labels).record(budget.inFlight(job: id))
-        }
+        // Per job: kept between scrapes, reloaded only for the jobs that changed (JobGauges).
+        try await jobs.refresh(store: store, databasePath: databasePath, now: now, factory: factory) { budget.inFlight(job: $0) }
         gauge("moontune_requests_in_flight", []).record(budget.inFlight)
         gauge("moontune_requests_in_flight_max", []).record(budget.maxInFlight)
         gauge("moontune_requests_in_flight_peak", []).record(budget.peak)

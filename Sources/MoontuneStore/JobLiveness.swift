@@ -9,13 +9,24 @@ public enum JobLiveness {
     public static let staleAfterMs: Int64 = 30_000
 
     public static func displayedState(_ job: JobRecord, databasePath: String, now: Int64) -> String {
-        guard job.state == .running else { return job.state.rawValue }
-        let stale = job.heartbeatMs.map { now - $0 > staleAfterMs } ?? true
+        displayedState(name: job.name, state: job.state, heartbeatMs: job.heartbeatMs, host: job.host, pid: job.pid,
+                       databasePath: databasePath, now: now)
+    }
+
+    public static func displayedState(_ head: JobHead, databasePath: String, now: Int64) -> String {
+        displayedState(name: head.name, state: head.state, heartbeatMs: head.heartbeatMs, host: head.host, pid: head.pid,
+                       databasePath: databasePath, now: now)
+    }
+
+    static func displayedState(name: String, state: JobState, heartbeatMs: Int64?, host: String?, pid: Int32?,
+                               databasePath: String, now: Int64) -> String {
+        guard state == .running else { return state.rawValue }
+        let stale = heartbeatMs.map { now - $0 > staleAfterMs } ?? true
         if stale { return "interrupted" }
-        if job.host == ProcessInfo.processInfo.hostName {
+        if host == ProcessInfo.processInfo.hostName {
             // On this machine the lock tells for sure; a pid alone could have been reused.
-            if !JobLock.isHeld(databasePath: databasePath, jobName: job.name) { return "interrupted" }
-            if let pid = job.pid, kill(pid, 0) != 0 && errno == ESRCH { return "interrupted" }
+            if !JobLock.isHeld(databasePath: databasePath, jobName: name) { return "interrupted" }
+            if let pid, kill(pid, 0) != 0 && errno == ESRCH { return "interrupted" }
         }
         return "running"
     }
