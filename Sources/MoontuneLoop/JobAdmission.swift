@@ -68,7 +68,7 @@ public enum JobAdmission {
         var admission = Admission(config: config, report: report, fingerprintJSON: fingerprintJSON, configText: text,
                                   fromFile: fromFile, existing: nil, completeAtStep: nil)
         if FileManager.default.fileExists(atPath: databasePath) {
-            let store = try ProgressStore(path: databasePath)
+            let store = try await ProgressStore.shared(path: databasePath)
             try await admission.compare(with: store)
         }
         return admission
@@ -85,7 +85,7 @@ public enum JobAdmission {
         case .recorded(let name):
             let store: ProgressStore
             do {
-                store = try ProgressStore(path: databasePath)
+                store = try await ProgressStore.shared(path: databasePath)
             } catch {
                 throw SessionError.setup(String(describing: error))
             }

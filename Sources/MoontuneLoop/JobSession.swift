@@ -107,7 +107,7 @@ public enum JobSession {
 
         let store: ProgressStore
         do {
-            store = try ProgressStore(path: request.databasePath)
+            store = try await ProgressStore.shared(path: request.databasePath)
         } catch {
             throw SessionError.setup(String(describing: error))
         }

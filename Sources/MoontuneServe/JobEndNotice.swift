@@ -12,7 +12,7 @@ import MoontuneStore
 public enum JobEndNotice {
     public static func tell(jobName: String, databasePath: String, environment: [String: String], logger: Logger,
                             within: Duration = .seconds(15)) async {
-        guard let store = try? ProgressStore(path: databasePath), let job = try? await store.job(named: jobName),
+        guard let store = try? await ProgressStore.shared(path: databasePath), let job = try? await store.job(named: jobName),
               let id = job.id else { return }
         await WebhookOutbox.enqueue(job, store: store, serveWebhook: nil, logger: logger)
         let outbox = WebhookOutbox(store: store, environment: environment, logger: logger)

@@ -36,7 +36,7 @@ public struct ServeDaemon: Sendable {
         }
         let store: ProgressStore
         do {
-            store = try ProgressStore(path: options.databasePath)
+            store = try await ProgressStore.shared(path: options.databasePath)
         } catch {
             throw ServeError(String(describing: error))
         }
