@@ -55,6 +55,8 @@ package struct JobStatusReport: Encodable, Sendable {
     /// `train.skip_constant_groups`: steps skipped and groups tried, kept and dropped over the
     /// job; nil when no step recorded them.
     package var groupSignal: GroupSignalTotals? = nil
+    /// Issue 24: each grader's mean score at the last applied step; nil without graders.
+    package var graders: [String: Double]? = nil
 
     package struct LastTrain: Encodable, Sendable, Equatable {
         package var step: Int
@@ -129,6 +131,7 @@ package struct JobStatusReport: Encodable, Sendable {
         case retries, reconciliations, pendingIntent = "pending_intent", baseURL = "base_url", configPath = "config_path"
         case pendingIntentState = "pending_intent_state", serverStep = "server_step", lastTrain = "last_train", warnings, budget
         case groupSignal = "group_signal"
+        case graders
     }
 
     /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
@@ -170,6 +173,7 @@ package struct JobStatusReport: Encodable, Sendable {
         try container.encode(budget, forKey: .budget)
         try container.encode(warnings, forKey: .warnings)
         try container.encode(groupSignal, forKey: .groupSignal)
+        try container.encode(graders, forKey: .graders)
     }
 }
 
@@ -248,7 +252,7 @@ extension JobStatusReport {
                                                                                      truncationRates: recent.compactMap(\.truncationRate)),
             budget: BudgetReport.from(job: job, appliedSteps: step, evals: evals, now: now,
                                       extraGroupsTried: signal?.extraGroupsTried(groupsPerStep: BudgetReport.groupsPerStep(job)) ?? 0),
-            groupSignal: signal)
+            groupSignal: signal, graders: try await store.graderScores(jobID: jobID, steps: step...step)[step])
     }
 
     /// How close to its expiry the latest checkpoint may come before `status` warns.

@@ -151,6 +151,7 @@ extension ProgressStore {
         registerEvalExamplesMigration(&migrator)
         // ---- end of v8 ----
         registerSignalMigration(&migrator)  // v9 (issue 14)
+        registerGraderScoresMigration(&migrator)  // v10 (issue 24): ProgressStore+GraderScores.swift
         return migrator
     }
 }
