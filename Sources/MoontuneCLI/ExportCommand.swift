@@ -71,7 +71,10 @@ struct ExportCommand: AsyncParsableCommand {
         while true {
             let page = try await store.appliedSteps(jobID: jobID, after: after, limit: pageSize)
             var text = ""
-            let scores = graders.isEmpty || page.isEmpty ? [:] : try await store.graderScores(jobID: jobID, steps: page[0].k...page[page.count - 1].k)
+            var scores: [Int: [String: Double]] = [:]
+            if !graders.isEmpty, let first = page.first, let last = page.last {
+                scores = try await store.graderScores(jobID: jobID, steps: first.k...last.k)
+            }
             for record in page {
                 while nextEval < evals.count, evals[nextEval].step < record.k {
                     text += format.line(MetricsRow(eval: evals[nextEval]), graders: graders)

@@ -43,7 +43,7 @@ struct GradeCommand: AsyncParsableCommand {
             let entries: [GradeAnswers.Entry]
             let rollouts: [(Example, Rollout)]
             do {
-                entries = try GradeAnswers.read(answersURL)
+                entries = try GradeAnswers.read(answersURL, file: answers)
                 rollouts = try await NIOThreadPool.singleton.runIfActive { [answers] in
                     try Self.match(entries, datasets: [train, report.eval].compactMap { $0 }, file: answers)
                 }
@@ -110,19 +110,25 @@ struct GradeCommand: AsyncParsableCommand {
                       scorer: any RewardScorer) async throws -> [GradeAnswers.Result] {
         try await withThrowingTaskGroup(of: (Int, GradeAnswers.Result).self) { group in
             var results = [GradeAnswers.Result?](repeating: nil, count: entries.count)
+            let task = { @Sendable (index: Int) async throws -> (Int, GradeAnswers.Result) in
+                let (example, rollout) = rollouts[index]
+                let graded = try await scorer.graded(for: example, rollouts: [rollout], serverRewards: nil)
+                return (index, GradeAnswers.Result(entry: entries[index], reward: graded.rewards[0],
+                                                   scores: graded.scores.compactMapValues(\.first)))
+            }
             var next = 0
-            func add() {
-                let index = next, entry = entries[index], (example, rollout) = rollouts[index]
-                group.addTask {
-                    let graded = try await scorer.graded(for: example, rollouts: [rollout], serverRewards: nil)
-                    return (index, GradeAnswers.Result(entry: entry, reward: graded.rewards[0], scores: graded.scores.compactMapValues(\.first)))
-                }
+            while next < min(window, entries.count) {
+                let index = next
+                group.addTask { try await task(index) }
                 next += 1
             }
-            while next < min(window, entries.count) { add() }
             for try await (index, result) in group {
                 results[index] = result
-                if next < entries.count { add() }
+                if next < entries.count {
+                    let index = next
+                    group.addTask { try await task(index) }
+                    next += 1
+                }
             }
             return results.compactMap { $0 }
         }

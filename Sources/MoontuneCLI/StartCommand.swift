@@ -57,6 +57,7 @@ struct StartCommand: AsyncParsableCommand {
         do {
             jobConfig = try JobConfig.load(from: configURL).config
             _ = try jobConfig.api.apiKey(environment: ProcessInfo.processInfo.environment)
+            try jobConfig.reward.checkGraderKeys(environment: ProcessInfo.processInfo.environment)  // issue 24
         } catch {
             FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
             throw ExitCode(1)

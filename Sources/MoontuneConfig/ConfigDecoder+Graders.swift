@@ -58,14 +58,14 @@ extension ConfigDecoder {
         if let value = entry.double("weight") { weight = value }
         let start = sink.problems.count
         let kind: GraderConfig.Kind?
-        switch type {
+        switch type ?? "" {
         case "builtin": kind = .builtin
         case "text_similarity":
-            kind = entry.choice("metric", SimilarityMetric.allCases.map(\.rawValue)).flatMap(SimilarityMetric.init).map { .textSimilarity($0) }
+            kind = entry.choice("metric", SimilarityMetric.allCases.map(\.rawValue)).flatMap(SimilarityMetric.init).map { GraderConfig.Kind.textSimilarity($0) }
             if entry.value("metric") == nil {
                 _ = entry.required("metric", SimilarityMetric.allCases.map(\.rawValue).joined(separator: ", "))
             }
-        case "model": kind = decodeModelGrader(entry).map { .model($0) }
+        case "model": kind = decodeModelGrader(entry).map { GraderConfig.Kind.model($0) }
         case "command":
             var timeout = 30.0
             if let value = entry.double("timeout_s"),

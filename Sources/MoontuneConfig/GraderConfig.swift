@@ -116,3 +116,13 @@ extension GraderConfig {
         return .object(members.compactMap { key, value in value.map { JSONMember(key: key, node: JSONNode($0)) } })
     }
 }
+
+extension RewardConfig {
+    /// Issue 24: every model grader's key is set, before anything is recorded or called. The
+    /// error names the variable, never a value.
+    public func checkGraderKeys(environment: [String: String]) throws(ConfigError) {
+        for grader in graders {
+            if let model = grader.model { _ = try model.apiKey(environment: environment, grader: grader.name) }
+        }
+    }
+}

@@ -32,8 +32,9 @@ public enum GradeAnswers {
     }
 
     /// Reads the answers file: every problem located by file, line and field.
-    public static func read(_ url: URL) throws(DatasetError) -> [Entry] {
-        let file = url.path
+    /// - Parameter file: the file as the user named it, for the problems (default: its path).
+    public static func read(_ url: URL, file named: String? = nil) throws(DatasetError) -> [Entry] {
+        let file = named ?? url.path
         let data: Data
         do {
             data = try Data(contentsOf: url)

@@ -18,7 +18,8 @@ import NIOCore
 public final class ModelGrader: Sendable {
     public let name: String
     public let config: ModelGraderConfig
-    private let apiKey: APIKey?
+    /// Only ever put in the `Authorization` header; the class has no description that shows it.
+    private let apiKey: String?
     private let transport: any HTTPTransport
     private let retry: RetryPolicy
     private let environment: RetryEnvironment
@@ -29,7 +30,7 @@ public final class ModelGrader: Sendable {
                 transport: (any HTTPTransport)? = nil, environment: RetryEnvironment = .live, maxResponseBytes: Int = 4 << 20) {
         self.name = name
         self.config = config
-        self.apiKey = apiKey.map(APIKey.init)
+        self.apiKey = apiKey
         var retry = retry
         retry.requestTimeout = .milliseconds(Int64(config.timeoutSeconds * 1000))
         self.retry = retry
@@ -104,13 +105,13 @@ public final class ModelGrader: Sendable {
 
     private func redact(_ text: String) -> String {
         guard let apiKey else { return text }
-        return SecretRedactor(secrets: [apiKey.value], minimumLength: 1).redact(text)
+        return SecretRedactor(secrets: [apiKey], minimumLength: 1).redact(text)
     }
 
     /// One call with retries, as the API client sends idempotent calls.
     private func send(_ body: String) async throws -> HTTPResponseSpec {
         var headers = [("Content-Type", "application/json"), ("Accept", "application/json"), ("User-Agent", "moontune")]
-        if let apiKey { headers.append(("Authorization", "Bearer \(apiKey.value)")) }
+        if let apiKey { headers.append(("Authorization", "Bearer \(apiKey)")) }
         let spec = HTTPRequestSpec(method: "POST", url: config.baseURL + "/chat/completions", headers: headers,
                                    body: ByteBuffer(bytes: Array(body.utf8)), timeout: retry.requestTimeout,
                                    maxResponseBytes: maxResponseBytes)

@@ -38,7 +38,7 @@ final class StandInJudge: Sendable {
         let router = Router()
         router.post("/v1/chat/completions") { request, _ -> Response in
             let bytes = try await request.body.collect(upTo: 8 << 20)
-            return try await judge.answer(authorization: request.headers[.authorization], body: Data(buffer: bytes))
+            return try await judge.answer(authorization: request.headers[.authorization], body: Data(bytes.readableBytesView))
         }
         let (ports, sink) = AsyncStream<Int>.makeStream()
         var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
@@ -115,6 +115,9 @@ extension EndToEnd {
         }
 
         /// Token F1 as docs/rewards.md defines it, written again here so the test does not trust the library's.
+        /// A JSON number as JSONSerialization gives it (an NSNumber on Linux).
+        static func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValue }
+
         static func words(_ text: String) -> [String] {
             text.lowercased().split(whereSeparator: \.isWhitespace)
                 .map { $0.trimmingCharacters(in: CharacterSet.punctuationCharacters.union(.symbols)) }
@@ -177,8 +180,8 @@ extension EndToEnd {
                     #expect(rows.count == steps)
                     let judgeScores = Set(judge.state.withLock { $0.scored.map(\.score) })
                     for row in rows {
-                        let match = row["reward_match"] as? Double, overlap = row["reward_overlap"] as? Double
-                        let judged = row["reward_judge"] as? Double, mean = row["reward_mean"] as? Double
+                        let match = Self.number(row["reward_match"]), overlap = Self.number(row["reward_overlap"])
+                        let judged = Self.number(row["reward_judge"]), mean = Self.number(row["reward_mean"])
                         guard let match, let overlap, let judged, let mean else {
                             Issue.record("step \(row["step"] ?? "?") lacks a grader's mean: \(row)")
                             continue
@@ -238,14 +241,14 @@ extension EndToEnd {
                     #expect(outputs.count == inputs.count, "\(result.stdout)")
                     for (input, output) in zip(inputs, outputs) {
                         #expect(output["example_id"] as? String == input.id)
-                        let graders = output["graders"] as? [String: Double] ?? [:]
+                        let graders = (output["graders"] as? [String: Any] ?? [:]).compactMapValues { Self.number($0) }
                         let match: Double = Self.words(input.answer) == Self.words(input.reference) ? 1 : 0
                         let overlap = Self.tokenF1(input.answer, input.reference)
                         let judged = StandInJudge.score(input.answer)
                         #expect(graders["match"] == match, "\(input) → \(output)")
                         #expect(abs((graders["overlap"] ?? -1) - overlap) < 1e-12, "\(input) → \(output)")
                         #expect(graders["judge"] == judged, "\(input) → \(output)")
-                        #expect(abs((output["reward"] as? Double ?? -1) - (0.2 * match + 0.3 * overlap + 0.5 * judged)) < 1e-12)
+                        #expect(abs((Self.number(output["reward"]) ?? -1) - (0.2 * match + 0.3 * overlap + 0.5 * judged)) < 1e-12)
                     }
                     #expect(await workspace.simulator.stats().requestsTotal == before, "grade called the tuning API")
                     #expect(!result.stdout.contains(StandInJudge.key) && !result.stderr.contains(StandInJudge.key))
