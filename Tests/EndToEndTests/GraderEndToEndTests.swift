@@ -137,6 +137,14 @@ extension EndToEnd {
         @Test func aJobWithAJudgeThatIsDownAtFirstWaitsVisiblyThenCompletesWithEveryScore() async throws {
             try await StandInJudge.with { judge, judgeURL in
                 try await withWorkspace(skills: ["query"], images: 8, seed: 24) { workspace in
+                    try await Self.trainWithAJudgeDownAtFirst(judge, judgeURL, workspace)
+                }
+            }
+        }
+
+        /// The body of the test above, apart: Swift 6.3.1's region analysis crashes on it as a nested closure.
+        static func trainWithAJudgeDownAtFirst(_ judge: StandInJudge, _ judgeURL: String, _ workspace: Workspace) async throws {
+                do {
                     let steps = 4, groups = 3, rollouts = 4
                     try workspace.writeConfig(name: "graded", steps: steps, groups: groups, rollouts: rollouts, every: 2,
                                               extra: ["reward": Self.graders(judgeURL: judgeURL)])
@@ -209,12 +217,19 @@ extension EndToEnd {
                         #expect(data.range(of: Data(StandInJudge.key.utf8)) == nil, "the judge's key is in the \(place)")
                     }
                 }
-            }
         }
 
         @Test func gradeScoresGivenAnswersWithEveryGraderAndCallsNoTuningEndpoint() async throws {
             try await StandInJudge.with { judge, judgeURL in
                 try await withWorkspace(skills: ["query"], images: 6, seed: 25) { workspace in
+                    try await Self.gradeGivenAnswers(judge, judgeURL, workspace)
+                }
+            }
+        }
+
+        /// The body of the test above, apart (see `trainWithAJudgeDownAtFirst`).
+        static func gradeGivenAnswers(_ judge: StandInJudge, _ judgeURL: String, _ workspace: Workspace) async throws {
+                do {
                     try workspace.writeConfig(name: "graded", steps: 2, extra: ["reward": Self.graders(judgeURL: judgeURL, concurrency: 3)])
                     let train = try String(contentsOf: workspace.directory.appendingPathComponent("train.jsonl"), encoding: .utf8)
                     let examples = train.split(separator: "\n").prefix(3).compactMap {
@@ -276,7 +291,6 @@ extension EndToEnd {
                     let validate = try await MoontuneProcess.run(["validate", "config.json"], in: workspace.directory, timeout: .seconds(60))
                     #expect(validate.status == 0 && validate.stdout.contains("grader \"judge\": 32 chat completions calls"), "\(validate.stdout)")
                 }
-            }
         }
     }
 }

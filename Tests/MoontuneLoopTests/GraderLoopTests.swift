@@ -39,7 +39,7 @@ struct GraderLoopTests {
                                 date: { Date() }, random: { 0.5 })
     }()
 
-    static let graders: [String: Any] = ["graders": [
+    nonisolated(unsafe) static let graders: [String: Any] = ["graders": [
         ["name": "judge", "type": "model", "weight": 2.0, "base_url": "http://127.0.0.1:9/v1", "model": "j", "prompt": "{answer}",
          "concurrency": 2],
     ]]
