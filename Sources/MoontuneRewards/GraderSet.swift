@@ -55,10 +55,15 @@ public final class GraderSet: RewardScorer {
         var programs: [String: RewardProgram] = [:]
         // The graders' programs see neither the API key nor a judge's.
         let hidden = [config.api.apiKeyEnv] + config.reward.graders.compactMap { $0.model?.apiKeyEnv }
+        // Every key first: a transport made before a later key is found missing would never be shut down.
+        var keys: [String: String?] = [:]
+        for grader in config.reward.graders {
+            if let model = grader.model { keys[grader.name] = try model.apiKey(environment: environment, grader: grader.name) }
+        }
         for grader in config.reward.graders {
             switch grader.kind {
             case .model(let model):
-                let key = try model.apiKey(environment: environment, grader: grader.name)
+                let key = keys[grader.name] ?? nil
                 models[grader.name] = ModelGrader(name: grader.name, config: model, apiKey: key, retry: retry,
                                                   transport: transport, environment: retryEnvironment)
             case .command(let command, let timeout):

@@ -97,6 +97,22 @@ struct GraderConfigTests {
         #expect(empty.contains { $0.field == "reward.graders" }, "\(empty.lines)")
     }
 
+    @Test func aMissingSecondJudgeKeyIsAnErrorBeforeAnyJudgeClientIsMade() throws {
+        let config = try load(#"""
+            {"graders": [
+              {"name": "a", "type": "model", "base_url": "http://127.0.0.1:9/v1", "model": "m", "prompt": "{answer}", "api_key_env": "KEY_A"},
+              {"name": "b", "type": "model", "base_url": "http://127.0.0.1:9/v1", "model": "m", "prompt": "{answer}", "api_key_env": "KEY_B"}
+            ]}
+            """#).get()
+        #expect(throws: ConfigError.self) { try config.reward.checkGraderKeys(environment: ["KEY_A": "k-aaaaaaaa"]) }
+        // Had the first judge's HTTP client been made, dropping it unclosed would trap.
+        #expect {
+            _ = try GraderSet(config: config, environment: ["KEY_A": "k-aaaaaaaa"])
+        } throws: { error in
+            String(describing: error).contains("KEY_B") && !String(describing: error).contains("k-aaaaaaaa")
+        }
+    }
+
     @Test func aMissingJudgeKeyNamesTheVariableOnly() throws {
         let config = try load(Self.contractGraders).get()
         #expect {
