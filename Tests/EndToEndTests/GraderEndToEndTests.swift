@@ -290,6 +290,16 @@ extension EndToEnd {
                     // validate's cost estimate counts the judge's calls: one per rollout (2 steps × 4 groups × 4 rollouts).
                     let validate = try await MoontuneProcess.run(["validate", "config.json"], in: workspace.directory, timeout: .seconds(60))
                     #expect(validate.status == 0 && validate.stdout.contains("grader \"judge\": 32 chat completions calls"), "\(validate.stdout)")
+
+                    // probe reports each grader, so a user sees before training whether it gives signal.
+                    let probe = try await MoontuneProcess.run(["probe", "config.json", "--examples", "3", "--json"], in: workspace.directory,
+                                                              environment: ["JUDGE_API_KEY": StandInJudge.key], timeout: .seconds(120))
+                    #expect(probe.status == 0, "\(probe.stderr)")
+                    let analysis = try? JSONSerialization.jsonObject(with: Data(probe.stdout.utf8)) as? [String: Any]
+                    let figures = ((analysis?["temperatures"] as? [[String: Any]])?.first?["graders"] as? [String: [String: Any]]) ?? [:]
+                    #expect(figures.keys.sorted() == ["judge", "match", "overlap"], "\(probe.stdout)")
+                    #expect(figures.values.allSatisfy { Self.number($0["mean_score"]) != nil && Self.number($0["signal_fraction"]) != nil })
+                    #expect(!probe.stdout.contains(StandInJudge.key) && !probe.stderr.contains(StandInJudge.key))
                 }
         }
     }
