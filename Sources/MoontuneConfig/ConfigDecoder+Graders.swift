@@ -12,6 +12,14 @@ extension ConfigDecoder {
         "command": ["command", "timeout_s"],
     ]
 
+    /// The line of each grader, as `reward.graders[i]`, for problems found later (with the dataset).
+    package func graderLines(_ top: ObjectReader) -> [String: Int] {
+        guard case .array(let elements)? = top.value("reward")?["graders"]?.value else { return [:] }
+        var lines: [String: Int] = [:]
+        for (position, element) in elements.enumerated() { lines["reward.graders[\(position)]"] = sink.line(of: element) }
+        return lines
+    }
+
     /// The graders of `reward.graders`; nil when the key is absent.
     package func decodeGraders(_ reward: ObjectReader) -> [GraderConfig]? {
         guard let node = reward.value("graders") else { return nil }

@@ -111,6 +111,7 @@ package struct ConfigDecoder {
             sink.warn("checkpoint.keep_best", "has no effect without an eval set (data.eval)", at: top.value("checkpoint"))
         }
         if let reward = top.object("reward") { config.reward = decodeReward(reward) }
+        referenceLines.merge(graderLines(top)) { $1 }  // issue 24: for problems found with the dataset
         if let budget = top.object("budget") { config.budget = decodeBudget(budget) }
         if let earlyStop = top.object("early_stop") {
             config.earlyStop = decodeEarlyStop(earlyStop)

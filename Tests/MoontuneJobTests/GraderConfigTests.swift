@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MoontuneConfig
+@testable import MoontuneJob
 @testable import MoontuneRewards
 
 /// `reward.graders` in a config: decoded as CONTRACT.md writes it, every problem located.
@@ -120,5 +121,32 @@ struct GraderConfigTests {
         } throws: { error in
             String(describing: error).contains("JUDGE_API_KEY") && String(describing: error).contains("judge")
         }
+    }
+}
+
+/// Issue 24: a grader that cannot score the dataset's examples is refused by validation.
+@Suite("Grader validation")
+struct GraderValidationTests {
+    @Test func textSimilarityWithPointExamplesIsALocatedProblemBeforeAnyCall() throws {
+        let folder = try TemporaryFolder()
+        try folder.png("img.png")
+        try folder.dataset([
+            #"{"id": "q1", "skill": "query", "question": "Q?", "answer": "red"}"#,
+            #"{"id": "p1", "image": "img.png", "skill": "point", "object": "the dot", "ground_truth": {"points": [{"x": 0.5, "y": 0.25}]}}"#,
+        ])
+        let config = #"""
+            {"name": "job-1", "rank": 16, "data": {"train": "train.jsonl"}, "train": {"steps": 2},
+             "reward": {"graders": [
+               {"name": "match", "type": "builtin"},
+               {"name": "overlap", "type": "text_similarity", "metric": "token_f1"}
+             ]}}
+            """#
+        let report = validateJob(configURL: try folder.config(config))
+        let problem = try #require(report.problems.first { $0.field == "reward.graders[1].type" }, "\(report.problems.lines)")
+        #expect(problem.line == 4)  // the overlap grader's line
+        #expect(problem.message.contains("point") && problem.message.contains("overlap"))
+        // Query examples only: valid.
+        try folder.dataset([#"{"id": "q1", "skill": "query", "question": "Q?", "answer": "red"}"#])
+        #expect(validateJob(configURL: try folder.config(config)).problems.isEmpty)
     }
 }
