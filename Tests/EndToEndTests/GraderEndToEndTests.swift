@@ -33,7 +33,8 @@ final class StandInJudge: Sendable {
     /// The judge's score of an answer: a function of its text alone, so a test can recompute it.
     static func score(_ answer: String) -> Double { Double(answer.unicodeScalars.count % 5) / 4 }
 
-    static func with<T: Sendable>(_ body: @Sendable (StandInJudge, String) async throws -> T) async throws -> T {
+    /// - Parameter port: 0 (any free port) but for a test that needs a judge to appear where nothing listened.
+    static func with<T: Sendable>(port: Int = 0, _ body: @Sendable (StandInJudge, String) async throws -> T) async throws -> T {
         let judge = StandInJudge()
         let router = Router()
         router.post("/v1/chat/completions") { request, _ -> Response in
@@ -41,7 +42,7 @@ final class StandInJudge: Sendable {
             return try await judge.answer(authorization: request.headers[.authorization], body: Data(bytes.readableBytesView))
         }
         let (ports, sink) = AsyncStream<Int>.makeStream()
-        var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
                               onServerRunning: { channel in sink.yield(channel.localAddress?.port ?? 0); sink.finish() })
         app.logger.logLevel = .critical
         let group = ServiceGroup(configuration: .init(services: [app], logger: app.logger))
@@ -142,7 +143,50 @@ extension EndToEnd {
             }
         }
 
-        /// The body of the test above, apart: Swift 6.3.1's region analysis crashes on it as a nested closure.
+        /// Nothing listens where the judge should be (connections refused) when the job starts: the
+        /// step waits, visibly; then the judge starts there, and the job completes with every score.
+        @Test func aJudgeThatRefusesConnectionsAtFirstIsWaitedForUntilItListens() async throws {
+            try await withWorkspace(skills: ["query"], images: 6, seed: 26) { workspace in
+                try await Self.waitForAJudgeThatIsNotThereYet(workspace)
+            }
+        }
+
+        static func waitForAJudgeThatIsNotThereYet(_ workspace: Workspace) async throws {
+            var closed: EndToEnd.WaitTests.ClosedPort? = try EndToEnd.WaitTests.ClosedPort()
+            let port = closed?.port ?? 0
+            try workspace.writeConfig(name: "later", steps: 2, groups: 2, rollouts: 2, every: 2,
+                                      extra: ["reward": Self.graders(judgeURL: "http://127.0.0.1:\(port)/v1")])
+            let running = try MoontuneProcess.start(["run", "config.json", "--db", workspace.database.path], in: workspace.directory,
+                                                    environment: ["JUDGE_API_KEY": StandInJudge.key])
+            var waiting: [String: Any] = [:]
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, waiting.isEmpty {
+                if FileManager.default.fileExists(atPath: workspace.database.path),
+                   let status = try? await Operations.status(workspace, job: "later"),
+                   let wait = status["waiting"] as? [String: Any], (wait["endpoint"] as? String ?? "").contains("grader judge") {
+                    waiting = wait
+                    #expect((status["step"] as? Int) == 0)
+                } else {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            #expect(!waiting.isEmpty, "no wait on the judge in status: \(running.stdoutSoFar.suffix(2000))")
+            #expect("\(waiting)".contains("refused"), "\(waiting)")
+            closed = nil  // the port is free: the judge comes up there
+            #expect(closed == nil)
+            try await StandInJudge.with(port: port) { judge, _ in
+                let result = await running.wait(timeout: .seconds(180))
+                #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+                #expect(judge.state.withLock { $0.scored.count } >= 2 * 2 * 2)
+            }
+            let export = try await workspace.run(["export", "later", "--format", "jsonl"])
+            let rows = export.stdout.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }.filter { $0["kind"] as? String == "step" }
+            #expect(rows.count == 2 && rows.allSatisfy { Self.number($0["reward_judge"]) != nil }, "\(export.stdout)")
+        }
+
+        /// The body of `aJobWithAJudgeThatIsDownAtFirst...`, apart: Swift 6.3.1's region analysis crashes on it as a nested closure.
         static func trainWithAJudgeDownAtFirst(_ judge: StandInJudge, _ judgeURL: String, _ workspace: Workspace) async throws {
                 do {
                     let steps = 4, groups = 3, rollouts = 4
