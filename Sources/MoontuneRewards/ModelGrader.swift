@@ -81,8 +81,10 @@ public final class ModelGrader: Sendable {
         ]).serialized()
     }
 
-    /// The judge's score for one prompt, after retries.
-    public func score(prompt: String, imageDataURL: String?) async throws(RewardError) -> Double {
+    /// The judge's score for one prompt, after retries. Throws `RewardError`, or
+    /// `CancellationError` unchanged (a graceful stop ends a backoff with it, and the loop must
+    /// see a stop, not a failed grader).
+    public func score(prompt: String, imageDataURL: String?) async throws -> Double {
         let body = requestBody(prompt: prompt, imageDataURL: imageDataURL)
         let response: HTTPResponseSpec
         do {
@@ -92,7 +94,7 @@ public final class ModelGrader: Sendable {
                 + "\(error.attempts) attempt\(error.attempts == 1 ? "" : "s"): \(error.waitReason)"
                 + (error.message.isEmpty ? "" : " (\(redact(error.message)))"))
         } catch is CancellationError {
-            throw RewardError(.graderFailed, "grader \"\(name)\": cancelled")
+            throw CancellationError()
         } catch {
             throw RewardError(.graderFailed, "grader \"\(name)\": \(redact(String(describing: error)))")
         }

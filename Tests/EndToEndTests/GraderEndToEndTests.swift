@@ -151,6 +151,43 @@ extension EndToEnd {
             }
         }
 
+        /// SIGTERM while the step waits on the judge: the job stops (state `stopped`, exit 0), it
+        /// does not fail, and nothing was trained.
+        @Test func aGracefulStopWhileWaitingOnTheJudgeStopsTheJob() async throws {
+            try await withWorkspace(skills: ["query"], images: 6, seed: 27) { workspace in
+                try await Self.stopWhileWaitingOnTheJudge(workspace)
+            }
+        }
+
+        static func stopWhileWaitingOnTheJudge(_ workspace: Workspace) async throws {
+            let closed = try EndToEnd.WaitTests.ClosedPort()
+            try workspace.writeConfig(name: "stopped", steps: 2, groups: 2, rollouts: 2, every: 2,
+                                      extra: ["reward": Self.graders(judgeURL: closed.baseURL)])
+            let running = try MoontuneProcess.start(["run", "config.json", "--db", workspace.database.path], in: workspace.directory,
+                                                    environment: ["JUDGE_API_KEY": StandInJudge.key])
+            var waiting = false
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, !waiting {
+                if FileManager.default.fileExists(atPath: workspace.database.path),
+                   let status = try? await Operations.status(workspace, job: "stopped"),
+                   let wait = status["waiting"] as? [String: Any], (wait["endpoint"] as? String ?? "").contains("grader judge") {
+                    waiting = true
+                } else {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            #expect(waiting, "no wait on the judge: \(running.stdoutSoFar.suffix(2000))")
+            let signalled = ContinuousClock.now
+            running.signal(SIGTERM)
+            let result = await running.wait(timeout: .seconds(60))
+            #expect(ContinuousClock.now - signalled < .seconds(10))
+            #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+            let status = try await Operations.status(workspace, job: "stopped")
+            #expect(status["state"] as? String == "stopped", "\(status)")
+            #expect(status["step"] as? Int == 0)
+            withExtendedLifetime(closed) {}
+        }
+
         static func waitForAJudgeThatIsNotThereYet(_ workspace: Workspace) async throws {
             var closed: EndToEnd.WaitTests.ClosedPort? = try EndToEnd.WaitTests.ClosedPort()
             let port = closed?.port ?? 0

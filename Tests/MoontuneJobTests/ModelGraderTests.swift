@@ -112,6 +112,14 @@ struct ModelGraderTests {
         #expect(settled.withLock { $0 } == [true])
     }
 
+    @Test func aBackoffEndedByAGracefulStopIsACancellationNotAFailedGrader() async throws {
+        let transport = FakeJudge { _, _ in nil }  // refused: retried after a backoff
+        let observer = RetryObserver({ _ in }, backoff: { _, _ in throw CancellationError() })
+        await #expect(throws: CancellationError.self) {
+            try await RetryReporting.$observer.withValue(observer) { try await judge(transport).score(prompt: "p", imageDataURL: nil) }
+        }
+    }
+
     @Test func aJudgeGivenUpOnIsAnErrorNamingTheGraderWithoutTheKey() async throws {
         let transport = FakeJudge { _, _ in
             HTTPResponseSpec(status: 500, headers: [], body: Array("bad key Bearer \(ModelGraderTests.key)".utf8))
