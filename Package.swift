@@ -68,6 +68,9 @@ let package = Package(
         // reward programs, behind one `RewardScorer`.
         .target(name: "MoontuneRewards", dependencies: [
             "MoondreamAPI", "MoontuneConfig", "MoontuneDataset",
+            // Model graders (issue 24): the judge's request body, and reading images off the pool.
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
@@ -167,6 +170,7 @@ let package = Package(
         .testTarget(name: "MoontuneJobTests", dependencies: [
             "MoontuneJob", "MoontuneConfig", "MoontuneDataset", "MoontuneRewards", "MoontuneJSON", "MoontuneRandom",
             .product(name: "Crypto", package: "swift-crypto"),
+            "MoondreamAPI", .product(name: "NIOCore", package: "swift-nio"),  // model graders' fake judge (issue 24)
         ]),
         .testTarget(name: "MoontuneStoreTests", dependencies: ["MoontuneStore"]),
         .testTarget(name: "MoondreamSimulatorTests", dependencies: [

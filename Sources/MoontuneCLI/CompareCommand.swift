@@ -183,9 +183,11 @@ struct CompareCommand: AsyncParsableCommand {
     /// The job's reward functions, applied to inference answers: a reward program as configured,
     /// else the built-in rewards computed locally (inference returns no server rewards).
     func scorer(for config: JobConfig) throws -> any RewardScorer {
-        if config.reward.command != nil { return try makeRewardScorer(config: config) }
-        var rewards = config.reward
-        rewards.source = .local
+        var config = config
+        config.reward.source = .local
+        // Issue 24: the graders too (their builtin computed locally).
+        if config.reward.command != nil || !config.reward.graders.isEmpty { return try makeRewardScorer(config: config) }
+        let rewards = config.reward
         return BuiltinRewardScorer(config: rewards)
     }
 }

@@ -64,24 +64,32 @@ struct ExportCommand: AsyncParsableCommand {
         let evals = try await store.evals(jobID: jobID)
         var nextEval = 0
         var steps = 0
-        if let header = format.header { emit(header) }
+        // Issue 24: a reward_<name> column per grader the job recorded.
+        let graders = try await store.graderNames(jobID: jobID)
+        if let header = format.header(graders: graders) { emit(header) }
         var after = 0
         while true {
             let page = try await store.appliedSteps(jobID: jobID, after: after, limit: pageSize)
             var text = ""
+            var scores: [Int: [String: Double]] = [:]
+            if !graders.isEmpty, let first = page.first, let last = page.last {
+                scores = try await store.graderScores(jobID: jobID, steps: first.k...last.k)
+            }
             for record in page {
                 while nextEval < evals.count, evals[nextEval].step < record.k {
-                    text += format.line(MetricsRow(eval: evals[nextEval]))
+                    text += format.line(MetricsRow(eval: evals[nextEval]), graders: graders)
                     nextEval += 1
                 }
-                text += format.line(MetricsRow(step: record))
+                var row = MetricsRow(step: record)
+                row.graderScores = scores[record.k] ?? [:]
+                text += format.line(row, graders: graders)
                 steps += 1
             }
             emit(text)
             guard let last = page.last, page.count == pageSize else { break }
             after = last.k
         }
-        emit(evals[nextEval...].map { format.line(MetricsRow(eval: $0)) }.joined())
+        emit(evals[nextEval...].map { format.line(MetricsRow(eval: $0), graders: graders) }.joined())
         return (steps, evals.count)  // every eval is written: before a later step, or at the end
     }
 }

@@ -21,6 +21,7 @@ public struct Moontune: AsyncParsableCommand {
             StopCommand.self,
             StatusCommand.self,
             ValidateCommand.self,
+            GradeCommand.self,  // issue 24
             ImportCocoCommand.self,
             SimulateCommand.self,
             SampleDataCommand.self,

@@ -138,11 +138,13 @@ struct ProbeCommand: AsyncParsableCommand {
                                                                            temperature: temperature))
                     }
                     let response = try await client.rollouts(request)
-                    let rewards = try await scorer.rewards(for: example, rollouts: response.rollouts, serverRewards: response.rewards)
+                    let graded = try await scorer.graded(for: example, rollouts: response.rollouts, serverRewards: response.rewards)
+                    let rewards = graded.rewards
                     let reasons = response.rollouts.map(\.finishReason)
                     let lengths = response.rollouts.map(\.answerLength)
-                    return (position, ProbeAnalysis.Group(skill: example.skill, rewards: rewards, finishReasons: reasons,
-                                                          answerLengths: lengths))
+                    var probed = ProbeAnalysis.Group(skill: example.skill, rewards: rewards, finishReasons: reasons, answerLengths: lengths)
+                    probed.graderScores = graded.scores  // issue 24
+                    return (position, probed)
                 }
             }
             var groups: [(Int, ProbeAnalysis.Group)] = []

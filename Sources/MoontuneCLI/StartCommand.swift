@@ -49,6 +49,7 @@ struct StartCommand: AsyncParsableCommand {
         do {
             admission = try result.get()
             _ = try admission.config.api.apiKey(environment: ProcessInfo.processInfo.environment)
+            try admission.config.reward.checkGraderKeys(environment: ProcessInfo.processInfo.environment)  // issue 24
         } catch SessionError.invalid(let problems) {
             for problem in problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             throw ExitCode(2)

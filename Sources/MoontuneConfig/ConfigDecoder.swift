@@ -21,7 +21,7 @@ package struct ConfigDecoder {
     package static let skillSettingsKeys = ["temperature", "top_p", "max_tokens", "max_objects"]
     package static let checkpointKeys = ["every_steps", "keep_last", "keep_best"]
     package static let evalKeys = ["every_steps", "max_examples"]
-    package static let rewardKeys = ["source", "detect", "query", "numeric_tolerance", "command", "command_timeout_s"]
+    package static let rewardKeys = ["source", "detect", "query", "numeric_tolerance", "command", "command_timeout_s", "graders"]
 
     // Upper bounds. Beyond them a value is a typo, and some would overflow later: durations
     // become nanosecond counts, step and group counts size arrays and step arithmetic.
@@ -111,6 +111,7 @@ package struct ConfigDecoder {
             sink.warn("checkpoint.keep_best", "has no effect without an eval set (data.eval)", at: top.value("checkpoint"))
         }
         if let reward = top.object("reward") { config.reward = decodeReward(reward) }
+        referenceLines.merge(graderLines(top)) { $1 }  // issue 24: for problems found with the dataset
         if let budget = top.object("budget") { config.budget = decodeBudget(budget) }
         if let earlyStop = top.object("early_stop") {
             config.earlyStop = decodeEarlyStop(earlyStop)
@@ -342,6 +343,7 @@ package struct ConfigDecoder {
             }
         }
         positive(reward, "command_timeout_s", &result.commandTimeoutSeconds, atMost: Self.maxSeconds)
+        if let graders = decodeGraders(reward) { result.graders = graders }  // issue 24: ConfigDecoder+Graders.swift
         return result
     }
 

@@ -172,6 +172,9 @@ public struct RewardConfig: Sendable, Equatable {
     /// An external reward program that scores every group instead of the built-in rewards.
     public var command: [String]?
     public var commandTimeoutSeconds: Double = 30
+    /// `reward.graders` (issue 24): the reward is Σ weight × score; empty: the built-in rewards
+    /// or `command`, as before.
+    public var graders: [GraderConfig] = []
 
     public init() {}
 }

@@ -59,6 +59,7 @@ extension JobConfig {
                 "numeric_tolerance": .double(reward.numericTolerance),
                 "command": reward.command.map { .list($0.map(JSONValue.string)) },
                 "command_timeout_s": .double(reward.commandTimeoutSeconds),
+                "graders": reward.graders.isEmpty ? nil : .list(reward.graders.map(\.snapshot)),
             ]),
         ])
     }

@@ -101,6 +101,7 @@ public func validateJob(configURL: URL, configText: String? = nil, indexCache: D
             warnings.append("\(sourceFile): train.reasoning: set, but the dataset has no query examples; it is not used")
         }
     }
+    if train != nil { problems += graderProblems(config, skills: skills, decoding: decoding, configURL: configURL) }  // issue 24
     if let train {
         let order = DataOrder(count: train.count, seed: config.train.seed, groupsPerStep: config.train.groupsPerStep)
         summary.stepsPerEpoch = order.stepsPerEpoch

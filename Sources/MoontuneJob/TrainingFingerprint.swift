@@ -60,6 +60,8 @@ extension JobConfig {
         if train.sftSteps > 0 { components["train.sft_steps"] = String(train.sftSteps) }
         // Absent from an older job's fingerprint, which so reads as `false`.
         if train.skipConstantGroups { components["train.skip_constant_groups"] = "true" }
+        // Issue 24: the graders define the reward; absent from older jobs, which had none.
+        if !reward.graders.isEmpty { components["reward.graders"] = JSONValue.list(reward.graders.map(\.snapshot)).serialized(sortedKeys: true) }
         // A schedule other than the constant one depends on the number of steps too: extending
         // such a job would change the lr of the steps still to come.
         if !train.lrSchedule.isDefault {

@@ -235,6 +235,7 @@ public final class JobRunner: @unchecked Sendable {
         try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, groups: counts,
                                          now: sentAtMs)
         machine.intentRecorded(step: step)
+        try await store.recordGraderScores(jobID: jobID, k: step, means: GraderMeans.of(groups.map(\.graderScores)))
 
         let outcomes = prepared.tried ?? groups.filter { $0.target == nil }.map(\.outcome)
         let trainGroups = groups.map(\.trainGroup)

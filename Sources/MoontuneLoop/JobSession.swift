@@ -101,6 +101,7 @@ public enum JobSession {
         let apiKey: String
         do {
             apiKey = try config.api.apiKey(environment: request.environment)
+            try config.reward.checkGraderKeys(environment: request.environment)  // issue 24: the judges' keys too
         } catch {
             throw SessionError.setup(String(describing: error))
         }
@@ -149,7 +150,7 @@ public enum JobSession {
         let client = MoondreamClient(configuration: clientConfiguration, logger: request.logger)
         let scorer: any RewardScorer
         do {
-            scorer = try makeRewardScorer(config: config)
+            scorer = try makeRewardScorer(config: config, environment: request.environment)
         } catch {
             await client.shutdown()
             throw SessionError.setup(String(describing: error))

@@ -39,8 +39,15 @@ public protocol ProgressRecording: Sendable {
 
     func recordEvent(jobID: Int64, kind: String, step: Int?, message: String, dataJSON: String?, now: Int64) async throws
     func recordWaiting(jobID: Int64, _ wait: WaitRecord?, lastError: String?, retriesOutsideSteps: Int, now: Int64) async throws
+    /// The graders' mean scores of step `k` (issue 24), after its intent.
+    func recordGraderScores(jobID: Int64, k: Int, means: [String: Double]) async throws
     func heartbeat(jobID: Int64, now: Int64) async throws
     func finish(jobID: Int64, state: JobState, error: String?, stopReason: String?, now: Int64) async throws
+}
+
+extension ProgressRecording {
+    /// Issue 24: the graders' mean scores of step `k`. A no-op for recorders without them.
+    public func recordGraderScores(jobID: Int64, k: Int, means: [String: Double]) async throws {}
 }
 
 extension ProgressStore: ProgressRecording {}

@@ -20,6 +20,8 @@ struct PreparedGroup: Sendable {
     /// Each rollout's `finish_reason` and answer length, where it carries them.
     var finishReasons: [String?] = []
     var answerLengths: [Int?] = []
+    /// Issue 24: grader name → its score of each rollout (empty without `reward.graders`).
+    var graderScores: [String: [Double]] = [:]
 
     var outcome: GroupOutcome {
         GroupOutcome(skill: skill, rewards: rewards, staleness: staleness, finishReasons: finishReasons, answerLengths: answerLengths)
@@ -114,8 +116,9 @@ struct StepGatherer: Sendable {
                     let started = clock.now
                     let response = try await context.client.rollouts(request)
                     latencies.append((clock.now - started).milliseconds)
-                    let rewards = try await context.scorer.rewards(for: example, rollouts: response.rollouts,
-                                                                   serverRewards: response.rewards)
+                    let graded = try await context.scorer.graded(for: example, rollouts: response.rollouts,
+                                                                 serverRewards: response.rewards)
+                    let rewards = graded.rewards
                     guard rewards.count == response.rollouts.count, rewards.allSatisfy(\.isFinite) else {
                         throw JobFailure("rewards for example \(example.id): \(rewards.count) finite numbers expected for "
                             + "\(response.rollouts.count) rollouts")
@@ -123,7 +126,8 @@ struct StepGatherer: Sendable {
                     return (position, PreparedGroup(exampleID: example.id, skill: example.skill, request: response.request,
                                                     rollouts: response.rollouts.map(\.raw), rewards: rewards, staleness: staleness,
                                                     finishReasons: response.rollouts.map(\.finishReason),
-                                                    answerLengths: response.rollouts.map(\.answerLength)))
+                                                    answerLengths: response.rollouts.map(\.answerLength),
+                                                    graderScores: graded.scores))
                 }
             }
             var groups: [(Int, PreparedGroup)] = []

@@ -58,6 +58,7 @@ public struct APIWait: Sendable, Equatable {
         case (_, let path) where path.hasSuffix("/metrics"): return "push metrics"
         case ("GET", let path) where path.hasPrefix("/tuning/finetunes/"): return "read the finetune"
         case ("DELETE", let path) where path.hasPrefix("/tuning/finetunes/"): return "delete the finetune"
+        case (_, let path) where path.hasPrefix("/chat/completions (grader "): return "the judge of a model grader"  // issue 24
         default: return endpoint
         }
     }

@@ -31,6 +31,9 @@ package struct CostEstimate: Sendable, Equatable {
     /// With `train.skip_constant_groups`, the training rollouts at most: every RL step taking all
     /// its attempts (nil without the setting).
     package var mostTrainRollouts: Int?
+    /// Issue 24: calls to each model grader's judge, one per rollout scored (training, at most
+    /// with `skip_constant_groups`, and eval), by grader name.
+    package var judgeCalls: [String: Int] = [:]
 
     /// - Parameters:
     ///   - evalExamples: the eval set's size (nil without an eval set).
@@ -56,6 +59,7 @@ package struct CostEstimate: Sendable, Equatable {
             evalRollouts = evals * evalUsed
         }
         metricsPushes = config.api.pushMetrics ? steps + evals : 0
+        judgeCalls = Self.judgeCalls(config.reward.graders, rollouts: (mostTrainRollouts ?? trainRollouts) + evalRollouts)
         let encoded = { (bytes: Double) in (bytes / 3).rounded(.up) * 4 + 23 }  // "data:image/jpeg;base64,"
         imageBytes = Double(rlSteps * train.groupsPerStep) * 2 * encoded(trainImageBytes)
             + Double(sftSteps * train.groupsPerStep) * encoded(trainImageBytes)
@@ -84,6 +88,7 @@ package struct CostEstimate: Sendable, Equatable {
         }
         lines.append("  requests   \(Self.count(requests)) in all, \(Self.count(checkpointSaves)) checkpoint saves and "
             + "\(Self.count(metricsPushes)) metrics pushes among them; \(Self.count(rollouts)) rollouts")
+        lines += judgeLines
         lines.append("  images     about \(Self.bytes(imageBytes)) sent (base64; average size from \(sampledImages) images)")
         lines.append("  wall time  \(Self.duration(lowSeconds)) – \(Self.duration(highSeconds)) at "
             + "\(Self.duration(latency)) per rollouts request and \(Self.duration(trainLatency)) per train step "

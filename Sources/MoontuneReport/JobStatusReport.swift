@@ -65,6 +65,8 @@ package struct JobStatusReport: Encodable, Sendable {
         package var afterMs: Int64
         package enum CodingKeys: String, CodingKey { case step, afterMs = "after_ms" }
     }
+    /// Issue 24: each grader's mean score at the last applied step; nil without graders.
+    package var graders: [String: Double]? = nil
 
     package struct LastTrain: Encodable, Sendable, Equatable {
         package var step: Int
@@ -139,6 +141,7 @@ package struct JobStatusReport: Encodable, Sendable {
         case retries, reconciliations, pendingIntent = "pending_intent", baseURL = "base_url", configPath = "config_path"
         case pendingIntentState = "pending_intent_state", serverStep = "server_step", lastTrain = "last_train", warnings, budget
         case groupSignal = "group_signal", finalCheck = "final_check"
+        case graders
     }
 
     /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
@@ -181,6 +184,7 @@ package struct JobStatusReport: Encodable, Sendable {
         try container.encode(warnings, forKey: .warnings)
         try container.encode(groupSignal, forKey: .groupSignal)
         try container.encode(finalCheck, forKey: .finalCheck)
+        try container.encode(graders, forKey: .graders)
     }
 }
 
@@ -242,7 +246,8 @@ extension JobStatusReport {
             budget: BudgetReport.from(job: job, appliedSteps: step, evals: evals, now: now,
                                       extraGroupsTried: signal?.extraGroupsTried(groupsPerStep: BudgetReport.groupsPerStep(job)) ?? 0),
             groupSignal: signal,
-            finalCheck: job.lateCheckStep.map { FinalCheck(step: $0, afterMs: job.lateCheckAfterMs ?? 0) })
+            finalCheck: job.lateCheckStep.map { FinalCheck(step: $0, afterMs: job.lateCheckAfterMs ?? 0) },
+            graders: try await store.graderScores(jobID: jobID, steps: step...step)[step])
     }
 
     /// How close to its expiry the latest checkpoint may come before `status` warns.

@@ -6,18 +6,22 @@ package enum MetricsFormat: String, CaseIterable, Sendable {
     case csv, jsonl
 
     /// The first line of the file: the CSV header; nothing for JSON Lines.
-    package var header: String? {
-        self == .csv ? MetricsRow.columns.joined(separator: ",") + "\n" : nil
+    package var header: String? { header(graders: []) }
+
+    /// The header with a `reward_<name>` column per grader (issue 24) after the fixed ones.
+    package func header(graders: [String]) -> String? {
+        self == .csv ? (MetricsRow.columns + graders.map { "reward_\($0)" }).joined(separator: ",") + "\n" : nil
     }
 
-    /// One row as one line, newline included.
-    package func line(_ row: MetricsRow) -> String {
-        let cells = row.cells
+    /// One row as one line, newline included; `graders` adds their `reward_<name>` cells.
+    package func line(_ row: MetricsRow, graders: [String] = []) -> String {
+        let cells = row.cells + graders.map { row.graderScores[$0].map(MetricsRow.Cell.number) }
+        let columns = MetricsRow.columns + graders.map { "reward_\($0)" }
         switch self {
         case .csv:
             return cells.map { $0.map(Self.csvCell) ?? "" }.joined(separator: ",") + "\n"
         case .jsonl:
-            let members = zip(MetricsRow.columns, cells).map { name, cell in
+            let members = zip(columns, cells).map { name, cell in
                 ReportText.jsonString(name) + ":" + (cell.map(Self.jsonCell) ?? "null")
             }
             return "{" + members.joined(separator: ",") + "}\n"

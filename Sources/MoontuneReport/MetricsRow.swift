@@ -43,6 +43,9 @@ package struct MetricsRow: Sendable, Equatable {
     /// The eval's figures beyond the reward, per skill (evals; docs/evals.md): query accuracy,
     /// detect precision, recall and F1 at IoU 0.5, point mean distance and hit rate.
     package var evalMetrics = EvalMetricCells()
+    /// Issue 24: each grader's mean score over the step's rollouts (steps of a job with
+    /// `reward.graders`), the `reward_<name>` columns after `columns`.
+    package var graderScores: [String: Double] = [:]
 
     package struct EvalMetricCells: Sendable, Equatable {
         package var queryAccuracy: Double?

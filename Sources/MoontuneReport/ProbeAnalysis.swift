@@ -14,6 +14,8 @@ package struct ProbeAnalysis: Encodable, Sendable, Equatable {
         /// The answer's length of each rollout, when known (its `answer_tokens`, else the
         /// answer's words for query).
         package var answerLengths: [Int?]
+        /// Issue 24: each grader's score of each rollout (empty without graders).
+        package var graderScores: [String: [Double]] = [:]
 
         package init(skill: Skill, rewards: [Double], finishReasons: [String?], answerLengths: [Int?]) {
             self.skill = skill
@@ -53,10 +55,12 @@ package struct ProbeAnalysis: Encodable, Sendable, Equatable {
         package var signalFraction: Double
         package var truncationRate: Double?
         package var meanAnswerLength: Double?
+        /// Issue 24: per grader, its mean score and the share of groups it gives signal; nil without graders.
+        package var graders: [String: GraderFigures]? = nil
 
         enum CodingKeys: String, CodingKey {
             case temperature, perSkill = "per_skill", signalByGroupSize = "signal_by_group_size", signalFraction = "signal_fraction"
-            case truncationRate = "truncation_rate", meanAnswerLength = "mean_answer_length"
+            case truncationRate = "truncation_rate", meanAnswerLength = "mean_answer_length", graders
         }
     }
 
@@ -102,7 +106,9 @@ package struct ProbeAnalysis: Encodable, Sendable, Equatable {
         self.jobTemperature = jobTemperature
         let sizes = Self.sizes(upTo: rolloutsProbed)
         temperatures = groupsByTemperature.map {
-            Self.figures(temperature: $0.temperature, groups: $0.groups, jobGroupSize: jobGroupSize, sizes: sizes)
+            var figures = Self.figures(temperature: $0.temperature, groups: $0.groups, jobGroupSize: jobGroupSize, sizes: sizes)
+            figures.graders = Self.graderFigures($0.groups, jobGroupSize: jobGroupSize)  // issue 24
+            return figures
         }
         recommendation = Self.recommend(temperatures, sizes: sizes, jobGroupSize: jobGroupSize, jobTemperature: jobTemperature)
     }
@@ -214,6 +220,7 @@ package struct ProbeAnalysis: Encodable, Sendable, Equatable {
                     + (skillFigures.truncationRate.map { String(format: ", truncated %.0f%%", $0 * 100) } ?? "")
                     + (skillFigures.meanAnswerLength.map { String(format: ", length %.1f", $0) } ?? ""))
             }
+            lines += Self.graderLines(figures.graders)  // issue 24
         }
         lines.append(String(format: "recommended: train.rollouts_per_group %d, train.settings.temperature %g (%@)",
                             recommendation.rolloutsPerGroup, recommendation.temperature, recommendation.reason))

@@ -119,6 +119,10 @@ package enum ReportHTML {
         }
         if let budget = report.budget { rows.append(("Budget", budget.line)) }
         if let signal = report.groupSignal { rows.append(("Groups without signal", signal.line)) }
+        if let graders = report.graders, !graders.isEmpty {  // issue 24
+            rows.append(("Graders (last step mean)", graders.sorted { $0.key < $1.key }
+                .map { "\($0.key) " + String(format: "%.3f", $0.value) }.joined(separator: ", ")))
+        }
         if let error = report.lastError { rows.append(("Last error", error)) }
         return rows
     }

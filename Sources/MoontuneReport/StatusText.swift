@@ -61,6 +61,10 @@ package enum StatusText {
             let std = report.rewardStd.map { String(format: " ± %.3f", $0) } ?? ""
             lines.append("  reward     \(sparkline(report.rewardTrend))  last \(last)\(std)")
         }
+        if let graders = report.graders, !graders.isEmpty {  // issue 24
+            lines.append("  graders    " + graders.sorted { $0.key < $1.key }.map { "\($0.key) " + String(format: "%.3f", $0.value) }
+                .joined(separator: "  ") + "  (mean score at step \(report.step))")
+        }
         if !report.perSkill.isEmpty { lines.append("  per skill  (last \(JobStatusReport.skillWindow) steps)") }
         for (skill, reward) in report.perSkill.sorted(by: { $0.key < $1.key }) {
             lines.append("    " + skill.padding(toLength: 8, withPad: " ", startingAt: 0)

@@ -10,12 +10,19 @@ public protocol RewardScorer: Sendable {
     /// program); the loop then does not apply the step.
     func rewards(for example: Example, rollouts: [Rollout], serverRewards: [Double]?) async throws -> [Double]
 
+    /// The rewards with each grader's scores (issue 24); without graders, `rewards` and none.
+    func graded(for example: Example, rollouts: [Rollout], serverRewards: [Double]?) async throws -> GradedRewards
+
     /// Releases what the scorer holds (the reward program's process). Idempotent.
     func close() async
 }
 
 extension RewardScorer {
     public func close() async {}
+
+    public func graded(for example: Example, rollouts: [Rollout], serverRewards: [Double]?) async throws -> GradedRewards {
+        GradedRewards(rewards: try await rewards(for: example, rollouts: rollouts, serverRewards: serverRewards), scores: [:])
+    }
 }
 
 /// Why a group could not be scored. The message names the example and, for a reward program,
@@ -34,6 +41,12 @@ public struct RewardError: Error, Sendable, CustomStringConvertible {
         case programTimedOut
         /// The reward program answered something that is not a JSON list of numbers.
         case programAnsweredBadly
+        /// A grader gave up (issue 24): its judge could not be reached within the retry policy.
+        case graderFailed
+        /// A judge answered without a usable score; the message quotes the reply.
+        case graderAnsweredBadly
+        /// A grader cannot score this kind of example (text similarity on a point example).
+        case graderCannotScore
     }
 
     public var kind: Kind
@@ -49,7 +62,8 @@ public struct RewardError: Error, Sendable, CustomStringConvertible {
 
 /// The scorer a config asks for: the reward program when `reward.command` is set, else the
 /// built-in rewards (the server's or local ones for point and detect, local ones for query).
-public func makeRewardScorer(config: JobConfig) throws -> any RewardScorer & Sendable {
+public func makeRewardScorer(config: JobConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any RewardScorer & Sendable {
+    if !config.reward.graders.isEmpty { return try GraderSet(config: config, environment: environment) }
     if let command = config.reward.command {
         let program = RewardProgram(command: command, timeout: .milliseconds(Int64(config.reward.commandTimeoutSeconds * 1000)),
                                     workingDirectory: config.sourceURL.deletingLastPathComponent(),

@@ -151,6 +151,7 @@ extension ProgressStore {
         registerEvalExamplesMigration(&migrator)
         // ---- end of v8 ----
         registerSignalMigration(&migrator)  // v9 (issue 14)
+        registerGraderScoresMigration(&migrator)  // v10 (issue 24): ProgressStore+GraderScores.swift
         registerLateLandingMigration(&migrator)  // v13 (issue 20): ProgressStore+LateLanding.swift
         // v14 (issue 21): the config as admitted, which every later run reads instead of the file.
         migrator.registerMigration("v14: admitted config") { db in
