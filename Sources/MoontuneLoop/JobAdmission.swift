@@ -55,8 +55,10 @@ public enum JobAdmission {
     ///   `.configChanged`, or `.setup` (an unreadable record, a job that is not recorded, a stop).
     public static func admit(_ source: JobConfigSource, databasePath: String) async throws -> Admission {
         let indexCache = DatasetIndexCache(databasePath: databasePath)
-        let (url, text, fromFile) = try await configText(of: source, databasePath: databasePath)
-        let report = try await validateJobStoppably(configURL: url, configText: text, indexCache: indexCache)
+        let (url, read, fromFile) = try await configText(of: source, databasePath: databasePath)
+        // A file that cannot be read as UTF-8 text is read by validation itself, which says why.
+        let report = try await validateJobStoppably(configURL: url, configText: read, indexCache: indexCache)
+        let text = read ?? (try? String(contentsOf: url, encoding: .utf8)) ?? ""
         if report.stopped || Task.isCancelled {
             throw SessionError.setup(stoppedDuringValidationMessage)
         }
@@ -76,11 +78,12 @@ public enum JobAdmission {
 
     /// The config's location and text: the file's, or the one recorded at the job's admission. A
     /// job recorded before the text was (v14) has its file read once, and that text is what runs.
-    static func configText(of source: JobConfigSource, databasePath: String) async throws -> (URL, String, Bool) {
+    static func configText(of source: JobConfigSource, databasePath: String) async throws -> (URL, String?, Bool) {
         switch source {
         case .file(let url):
-            // An unreadable file is reported by validation, with its path.
-            let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+            // Read once: what is validated is what is recorded. A file that is absent, a folder, or
+            // not UTF-8 gives nil, and validation reads it and reports why, with its path.
+            let text = (try? Data(contentsOf: url)).flatMap { String(data: $0, encoding: .utf8) }
             return (url, text, true)
         case .recorded(let name):
             let store: ProgressStore
