@@ -3,6 +3,7 @@ import Logging
 import MoondreamAPI
 import MoontuneJob
 import MoontuneStore
+import MoontuneTracking
 import NIOPosix
 import ServiceLifecycle
 
@@ -117,6 +118,9 @@ public enum JobSession {
             }
             let applied = try await store.lastAppliedStep(jobID: existing.id ?? 0)
             if existing.state == .completed && (applied >= config.train.steps || existing.stopReason == "early_stop") {
+                // What a tracker missed is delivered now (issue 23).
+                await JobTracking.deliverRemaining(config: config, store: store, job: existing, databasePath: request.databasePath,
+                                                   environment: request.environment, logger: request.logger)
                 return .alreadyComplete(step: applied)
             }
         } else {
@@ -157,7 +161,11 @@ public enum JobSession {
                                  inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)))
         context.evalBuilder = RequestBuilder(config: config, cache: ImageCache(capacityBytes: 0, maxImageBytes: config.data.maxImageBytes))
         request.observer.record(.attached(limiter: client.limiter))
-        let outcome = await JobRunner(context: context).run()
+        // The trackers (issue 23) deliver beside the run, and the job's end once it is over.
+        let outcome = await JobTracking.alongside(config: config, store: store, jobID: jobID, databasePath: request.databasePath,
+                                                  environment: request.environment, logger: request.logger) {
+            await JobRunner(context: context).run()
+        }
         // The reward program (if any) is closed and reaped with the run, never left behind.
         await scorer.close()
         await client.shutdown()

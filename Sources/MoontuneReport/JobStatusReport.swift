@@ -55,6 +55,8 @@ package struct JobStatusReport: Encodable, Sendable {
     /// `train.skip_constant_groups`: steps skipped and groups tried, kept and dropped over the
     /// job; nil when no step recorded them.
     package var groupSignal: GroupSignalTotals? = nil
+    /// Each tracker (`tracking`, issue 23) with its backlog and last error; empty without tracking.
+    package var trackers: [TrackerStatus] = []
 
     package struct LastTrain: Encodable, Sendable, Equatable {
         package var step: Int
@@ -129,6 +131,7 @@ package struct JobStatusReport: Encodable, Sendable {
         case retries, reconciliations, pendingIntent = "pending_intent", baseURL = "base_url", configPath = "config_path"
         case pendingIntentState = "pending_intent_state", serverStep = "server_step", lastTrain = "last_train", warnings, budget
         case groupSignal = "group_signal"
+        case trackers
     }
 
     /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
@@ -170,6 +173,7 @@ package struct JobStatusReport: Encodable, Sendable {
         try container.encode(budget, forKey: .budget)
         try container.encode(warnings, forKey: .warnings)
         try container.encode(groupSignal, forKey: .groupSignal)
+        try container.encode(trackers, forKey: .trackers)
     }
 }
 
@@ -228,7 +232,7 @@ extension JobStatusReport {
                 pendingState = "awaiting reconciliation"
             }
         }
-        return JobStatusReport(
+        var report = JobStatusReport(
             name: job.name, finetuneID: job.finetuneID, state: state, step: step, totalSteps: job.totalSteps,
             lastCheckpointStep: live.map(\.step).max(), rewardMean: series.last?.rewardMean, pid: job.pid, updatedAtMs: job.updatedAtMs,
             lastError: job.lastError, waiting: state == "running" ? job.waiting : nil, stopReason: job.stopReason, host: job.host, heartbeatMs: job.heartbeatMs,
@@ -249,6 +253,8 @@ extension JobStatusReport {
             budget: BudgetReport.from(job: job, appliedSteps: step, evals: evals, now: now,
                                       extraGroupsTried: signal?.extraGroupsTried(groupsPerStep: BudgetReport.groupsPerStep(job)) ?? 0),
             groupSignal: signal)
+        report.trackers = try await store.trackerStatuses(jobID: jobID)
+        return report
     }
 
     /// How close to its expiry the latest checkpoint may come before `status` warns.

@@ -151,6 +151,7 @@ extension ProgressStore {
         registerEvalExamplesMigration(&migrator)
         // ---- end of v8 ----
         registerSignalMigration(&migrator)  // v9 (issue 14)
+        registerTrackingMigration(&migrator)  // v11 (issue 23): ProgressStore+Tracking.swift
         return migrator
     }
 }
