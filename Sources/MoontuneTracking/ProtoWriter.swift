@@ -57,7 +57,7 @@ package struct ProtoReader {
 
     /// The message's fields in order; nil for a malformed message.
     package static func fields(_ bytes: ArraySlice<UInt8>) -> [(field: Int, value: Value)]? {
-        var out: [(Int, Value)] = []
+        var out: [(field: Int, value: Value)] = []
         var index = bytes.startIndex
         func varint() -> UInt64? {
             var result: UInt64 = 0

@@ -19,7 +19,7 @@ package enum TFRecord {
     package static func read(_ bytes: [UInt8]) -> (records: [ArraySlice<UInt8>], validLength: Int) {
         var records: [ArraySlice<UInt8>] = []
         var offset = 0
-        while bytes.count - offset >= 12 {
+        while bytes.count - offset >= 16 {
             let lengthBytes = bytes[offset..<offset + 8]
             guard readUInt32(bytes, at: offset + 8) == CRC32C.masked(lengthBytes) else { break }
             let length = readUInt64(bytes, at: offset)

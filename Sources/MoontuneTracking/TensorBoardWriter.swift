@@ -46,7 +46,8 @@ package final class TensorBoardWriter: @unchecked Sendable {
                 try truncating.close()
             }
             for record in records {
-                guard let (step, tags) = TensorBoardEvent.tags(of: record) else { continue }
+                guard let event = TensorBoardEvent.tags(of: record) else { continue }
+                let (step, tags) = (event.step, event.tags)
                 contents.points += tags.count
                 if tags.contains(where: { $0.hasPrefix("train/") || $0.hasPrefix("budget/") }) {
                     contents.lastStep = max(contents.lastStep, step)
@@ -89,7 +90,7 @@ package final class TensorBoardWriter: @unchecked Sendable {
         // reads this run's after theirs.
         let newest = existing.compactMap { name in Int(name.split(separator: ".").dropFirst(3).first ?? "") }.max() ?? 0
         let seconds = max(Int(Date().timeIntervalSince1970), newest + 1)
-        let name = "events.out.tfevents.\(String(format: "%010d", seconds)).\(host).\(pid).\(existing.count)"
+        let name = "events.out.tfevents.\(String(format: "%010ld", seconds)).\(host).\(pid).\(existing.count)"
         let url = folder.appendingPathComponent(name)
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
             throw TrackingError("cannot create \(url.path)")
@@ -98,17 +99,5 @@ package final class TensorBoardWriter: @unchecked Sendable {
         try handle.write(contentsOf: TFRecord.frame(TensorBoardEvent.fileVersion(wallTime: Date().timeIntervalSince1970)))
         self.handle = handle
         return handle
-    }
-}
-
-/// A tracker failed; the message says where and why (never a credential).
-package struct TrackingError: Error, CustomStringConvertible, Sendable {
-    package var description: String
-    /// Whether the request may have been applied although it failed (a timeout, a lost answer).
-    package var inDoubt: Bool
-
-    package init(_ description: String, inDoubt: Bool = false) {
-        self.description = description
-        self.inDoubt = inDoubt
     }
 }

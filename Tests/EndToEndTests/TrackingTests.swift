@@ -292,7 +292,7 @@ extension EndToEnd {
                    let applied = try? await store.lastAppliedStep(jobID: id), applied >= count { return }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            Issue.record("the job did not reach step \(count): \(process.stderrSoFar.suffix(1500))")
+            Issue.record(Comment(rawValue: "the job did not reach step \(count): \(process.stderrSoFar.suffix(1500))"))
             throw MLflowServerError(message: "timeout")
         }
     }
