@@ -50,15 +50,14 @@ struct MLflowServer {
         throw MLflowServerError(message: "mlflow server did not answer within \(timeout):\n\(output)")
     }
 
-    /// Stops the server and every process it started (found through /proc by parent id), then
-    /// removes its folder.
+    /// Stops the server and every process it started (found through /proc by parent id, and
+    /// killed by id: a throwaway server has nothing to save, and uvicorn's graceful stop can take
+    /// longer than a test should wait), then removes its folder.
     func stop() async {
-        let tree = Self.descendants(of: process.pid) + [process.pid]
-        for pid in tree { kill(pid, SIGTERM) }
-        let result = await process.wait(timeout: .seconds(20))
-        _ = result
-        try? await Task.sleep(for: .milliseconds(300))
-        for pid in tree where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        let tree = Self.descendants(of: process.pid)
+        for pid in tree.reversed() { kill(pid, SIGKILL) }
+        kill(process.pid, SIGKILL)
+        _ = await process.wait(timeout: .seconds(20))
         try? FileManager.default.removeItem(at: folder)
     }
 
