@@ -32,7 +32,8 @@ public enum JobTracking {
     public static func deliverRemaining(config: JobConfig, store: ProgressStore, job: JobRecord, databasePath: String,
                                         environment: [String: String], logger: Logger) async {
         guard let jobID = job.id else { return }
-        let trackers = makeTrackers(config: config, environment: environment)
+        // Names and targets only: a tracker holds a client, which must be shut down once made.
+        let trackers = targets(config: config)
         guard !trackers.isEmpty else { return }
         let statuses = (try? await store.trackerStatuses(jobID: jobID)) ?? []
         let states = (try? await store.trackerStates(jobID: jobID)) ?? []
@@ -44,6 +45,16 @@ public enum JobTracking {
         guard behind else { return }
         _ = await alongside(config: config, store: store, jobID: jobID, databasePath: databasePath, environment: environment,
                             logger: logger) { () }
+    }
+
+    /// The configured trackers' names and targets, as `Tracker.name` and `.target` give them.
+    static func targets(config: JobConfig) -> [(name: String, target: String)] {
+        var out: [(name: String, target: String)] = []
+        if let tensorboard = config.tracking?.tensorboard {
+            out.append(("tensorboard", TensorBoardTracker.folder(logdir: tensorboard.logdir, jobName: config.name).path))
+        }
+        if let mlflow = config.tracking?.mlflow { out.append(("mlflow", MLflowTracker.target(mlflow))) }
+        return out
     }
 
     static func makeTrackers(config: JobConfig, environment: [String: String]) -> [any Tracker] {

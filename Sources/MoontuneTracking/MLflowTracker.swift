@@ -33,7 +33,8 @@ package final class MLflowTracker: Tracker {
     }
 
     package var name: String { "mlflow" }
-    package var target: String { "\(settings.trackingURI) experiment \(settings.experiment)" }
+    package var target: String { Self.target(settings) }
+    static func target(_ settings: MLflowConfig) -> String { "\(settings.trackingURI) experiment \(settings.experiment)" }
 
     package func open(_ state: TrackerState, job: TrackedJob) async throws -> TrackerState {
         var state = state

@@ -11,8 +11,10 @@ package struct TensorBoardTracker: Tracker {
     package static let imagesPerEval = 6
 
     package init(logdir: URL, jobName: String) {
-        writer = TensorBoardWriter(folder: logdir.appendingPathComponent(jobName, isDirectory: true))
+        writer = TensorBoardWriter(folder: Self.folder(logdir: logdir, jobName: jobName))
     }
+
+    static func folder(logdir: URL, jobName: String) -> URL { logdir.appendingPathComponent(jobName, isDirectory: true) }
 
     package var name: String { "tensorboard" }
     package var target: String { writer.folder.path }

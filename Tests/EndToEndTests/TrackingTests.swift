@@ -216,6 +216,25 @@ extension EndToEnd {
                     let trackers = status["trackers"] as? [[String: Any]] ?? []
                     #expect(Set(trackers.compactMap { $0["tracker"] as? String }) == ["mlflow", "tensorboard"])
                     #expect(trackers.allSatisfy { ($0["backlog"] as? Int) == 0 && $0["last_error"] is NSNull }, "\(trackers)")
+                    let human = try await workspace.run(["status", "tracked"])
+                    #expect(human.stdout.contains("tracking   mlflow: up to date"), "\(human.stdout)")
+                    #expect(human.stdout.contains("tracking   tensorboard: up to date"), "\(human.stdout)")
+
+                    // The crash window, for certain: everything delivered, none of it recorded (a kill
+                    // between the two). The next run reads both trackers back and sends nothing twice.
+                    let store = try ProgressStore(path: workspace.database.path)
+                    let jobID = try #require(try await store.job(named: "tracked")?.id)
+                    for var state in try await store.trackerStates(jobID: jobID) {
+                        (state.stepsThrough, state.evalsThrough, state.checkpointsThrough) = (0, -1, 0)
+                        (state.setupDone, state.endedState) = (false, nil)
+                        try await store.saveTrackerState(state)
+                    }
+                    let behind = try await workspace.statusJSON("tracked")
+                    #expect((behind["trackers"] as? [[String: Any]])?.allSatisfy { ($0["backlog"] as? Int ?? 0) > 0 } == true)
+                    let again = try await start(workspace, ["run", "config.json", "--verbose"]).wait()
+                    #expect(again.status == 0, "\(again.stderr.suffix(2000))")
+                    #expect(again.stdout.contains("already complete"))
+                    try await checkExactlyOnce(workspace, job: "tracked", server: server, experiment: "kills", steps: steps)
                 }
             } catch {
                 await server.stop()
