@@ -189,7 +189,10 @@ let package = Package(
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoontuneDecisions", "MoondreamSimulator"]),
         .testTarget(name: "MoontuneCLITests", dependencies: ["MoondreamAPI", "MoontuneCLI", "MoontuneReport", "MoontuneStore",
                                                             "MoontuneConsole", "MoontuneConfig", "MoontuneDecisions"]),
-        .testTarget(name: "MoontuneTrackingTests", dependencies: ["MoontuneTracking", "MoontuneStore", "MoontuneConfig"]),
+        .testTarget(name: "MoontuneTrackingTests", dependencies: [
+            "MoontuneTracking", "MoontuneStore", "MoontuneConfig", "MoondreamAPI",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "MoontuneServeTests", dependencies: ["MoontuneServe", "MoontuneStore", "MoondreamAPI"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
