@@ -206,6 +206,15 @@ extension EndToEnd {
                         lastApplied = try await Self.record(workspace, job: "tracked").steps.filter { $0.state == .applied }.count
                     }
                     #expect(lastApplied < steps, "the kills landed mid-run")
+                    // A graceful stop ends the MLflow run KILLED; the next run takes it up again.
+                    let stopping = try start(workspace, ["run", "config.json", "--verbose"])
+                    try await waitForSteps(workspace, job: "tracked", atLeast: lastApplied + 4, process: stopping)
+                    stopping.signal(SIGTERM)
+                    let stopped = await stopping.wait()
+                    logs += stopped.stdout + stopped.stderr
+                    #expect(stopped.status == 0 && !stopped.killedBySignal, "\(stopped.stderr.suffix(1000))")
+                    let killedRun = try await server.runs(experiment: "kills").first?["info"] as? [String: Any]
+                    #expect(killedRun?["status"] as? String == "KILLED", "\(String(describing: killedRun))")
                     let final = try await start(workspace, ["run", "config.json", "--verbose"]).wait()
                     logs += final.stdout + final.stderr
                     #expect(final.status == 0, "\(final.stderr.suffix(2000))")
@@ -222,12 +231,14 @@ extension EndToEnd {
 
                     // The crash window, for certain: everything delivered, none of it recorded (a kill
                     // between the two). The next run reads both trackers back and sends nothing twice.
-                    let store = try ProgressStore(path: workspace.database.path)
-                    let jobID = try #require(try await store.job(named: "tracked")?.id)
-                    for var state in try await store.trackerStates(jobID: jobID) {
-                        (state.stepsThrough, state.evalsThrough, state.checkpointsThrough) = (0, -1, 0)
-                        (state.setupDone, state.endedState) = (false, nil)
-                        try await store.saveTrackerState(state)
+                    do {
+                        let store = try ProgressStore(path: workspace.database.path)
+                        let jobID = try #require(try await store.job(named: "tracked")?.id)
+                        for var state in try await store.trackerStates(jobID: jobID) {
+                            (state.stepsThrough, state.evalsThrough, state.checkpointsThrough) = (0, -1, 0)
+                            (state.setupDone, state.endedState) = (false, nil)
+                            try await store.saveTrackerState(state)
+                        }
                     }
                     let behind = try await workspace.statusJSON("tracked")
                     #expect((behind["trackers"] as? [[String: Any]])?.allSatisfy { ($0["backlog"] as? Int ?? 0) > 0 } == true)
@@ -235,6 +246,33 @@ extension EndToEnd {
                     #expect(again.status == 0, "\(again.stderr.suffix(2000))")
                     #expect(again.stdout.contains("already complete"))
                     try await checkExactlyOnce(workspace, job: "tracked", server: server, experiment: "kills", steps: steps)
+
+                    // serve tracks its jobs the same way, and ends their runs.
+                    try workspace.writeConfig(name: "served", steps: 12, groups: 3, rollouts: 2, concurrency: 3, every: 4, eval: true,
+                                              extra: ["tracking": ["tensorboard": ["logdir": "runs"],
+                                                                   "mlflow": ["tracking_uri": server.baseURL, "experiment": "served"]]],
+                                              file: "served.json")
+                    let submitted = try await workspace.run(["submit", "served.json"])
+                    #expect(submitted.status == 0, "\(submitted.stderr)")
+                    let serve = try await ServeProcess.start(workspace, ["--verbose"], environment: ["MLFLOW_TRACKING_TOKEN": Self.token])
+                    do {
+                        try await workspace.waitForJob("served", .completed, timeout: .seconds(120))
+                    } catch {
+                        let output = await serve.kill()
+                        let record = try await workspace.job("served")
+                        Issue.record(Comment(rawValue: "served: \(String(describing: record?.state)) \(record?.lastError ?? "")\n"
+                            + "\(output.stdout.suffix(1500))\n\(output.stderr.suffix(1500))"))
+                        throw error
+                    }
+                    // The run's end goes out right after the job's: wait for it, then stop serve.
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while ContinuousClock.now < deadline,
+                          (try await server.runs(experiment: "served").first?["info"] as? [String: Any])?["status"] as? String != "FINISHED" {
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
+                    let served = await serve.terminate()
+                    #expect(!(served.stdout + served.stderr).contains(Self.token))
+                    try await checkExactlyOnce(workspace, job: "served", server: server, experiment: "served", steps: 12)
                 }
             } catch {
                 await server.stop()
