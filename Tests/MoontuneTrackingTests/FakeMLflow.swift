@@ -17,6 +17,8 @@ final class FakeMLflow: HTTPTransport {
         var params: [String: [String: String]] = [:]
         var artifacts: [String: [UInt8]] = [:]
         var loseNextAnswer = false
+        /// The Authorization header of every request, in order (nil: none).
+        var authorizations: [String?] = []
     }
     let state = Mutex(State())
 
@@ -27,7 +29,9 @@ final class FakeMLflow: HTTPTransport {
         let bytes = request.body.map { Array($0.readableBytesView) } ?? []
         let body = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
         var lose = false
+        let authorization = request.headers.first { $0.0.lowercased() == "authorization" }?.1
         let answer: (Int, [String: Any]) = state.withLock { state in
+            state.authorizations.append(authorization)
             switch path {
             case "mlflow/experiments/get-by-name":
                 guard let id = state.experiments[query["experiment_name"] ?? ""] else {

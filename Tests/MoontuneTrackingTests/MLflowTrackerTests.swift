@@ -78,6 +78,33 @@ import Testing
         #expect(server.state.withLock { $0.runs.values.first?.tags["mlflow.runName"] } == "job")
     }
 
+    @Test func credentialsComeFromMLflowsVariablesAndGoInTheHeaderOnly() async throws {
+        let s = try await setup()
+        defer { try? FileManager.default.removeItem(at: s.folder) }
+        for (environment, expected) in [
+            (["MLFLOW_TRACKING_TOKEN": "tok-123456789"], "Bearer tok-123456789"),
+            (["MLFLOW_TRACKING_USERNAME": "me", "MLFLOW_TRACKING_PASSWORD": "pw-123456789"],
+             "Basic " + Data("me:pw-123456789".utf8).base64EncodedString()),
+        ] {
+            let server = FakeMLflow()
+            let tracker = MLflowTracker(settings: MLflowConfig(trackingURI: "http://127.0.0.1:1", experiment: "exp"),
+                                        environment: environment, transport: server)
+            let opened = try await tracker.open(s.state, job: s.job)
+            let setUp = try await tracker.setup(opened, job: s.job, finetuneID: "ft")
+            _ = try await tracker.deliver(batch(1...1), state: setUp, job: s.job)
+            #expect(server.state.withLock { $0.params.values.first?["train.steps"] } == "1")
+            let headers = server.state.withLock { $0.authorizations }
+            #expect(!headers.isEmpty && headers.allSatisfy { $0 == expected })
+            // Not in the recorded state, nor in the params.
+            let recorded = try await s.store.trackerStates(jobID: s.job.jobID)
+            #expect(!"\(recorded)".contains("123456789"))
+            #expect(!"\(server.state.withLock { $0.params })".contains("123456789"))
+        }
+        let anonymous = FakeMLflow()
+        _ = try await tracker(anonymous).open(s.state, job: s.job)
+        #expect(anonymous.state.withLock { $0.authorizations }.allSatisfy { $0 == nil })
+    }
+
     @Test func aBatchWhoseAnswerWasLostIsNotSentTwice() async throws {
         let s = try await setup()
         defer { try? FileManager.default.removeItem(at: s.folder) }
