@@ -20,7 +20,12 @@ package struct TensorBoardTracker: Tracker {
     package var target: String { writer.folder.path }
 
     package func open(_ state: TrackerState, job: TrackedJob) async throws -> TrackerState {
-        let contents = try await NIOThreadPool.singleton.runIfActive { [writer] in try writer.readBack() }
+        // A file this run was writing is closed first: reading back may cut a torn record off it,
+        // and writing goes on in a new file.
+        let contents = try await NIOThreadPool.singleton.runIfActive { [writer] in
+            writer.close()
+            return try writer.readBack()
+        }
         var state = state
         state.stepsThrough = contents.lastStep
         state.evalsThrough = contents.lastEval

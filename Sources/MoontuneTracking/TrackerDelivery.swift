@@ -104,6 +104,9 @@ package struct TrackerDelivery: Sendable {
                     logger.warning("tracker failed; retrying in the background", metadata: ["tracker": "\(tracker.name)", "error": "\(message)"])
                 }
                 lastError = message
+                // What the failed call left in the tracker is read back before anything is sent again
+                // (a write cut short, a batch applied whose answer was lost).
+                opened = false
                 try? await job.store.recordTrackerError(jobID: job.jobID, tracker: tracker.name, error: message, now: ProgressStore.nowMs())
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, maxBackoff)
