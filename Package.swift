@@ -93,11 +93,19 @@ let package = Package(
         // MoontuneDecisionsTests without a server or a process; MoontuneLoopTests runs them
         // through the real runner against in-memory fakes.
         .target(name: "MoontuneDecisions", dependencies: ["MoondreamAPI", "MoontuneConfig", "MoontuneStore"]),
+        // Experiment trackers (issue 23): TensorBoard event files written by hand and MLflow over its
+        // REST API, fed from the record beside the run, each point delivered exactly once.
+        .target(name: "MoontuneTracking", dependencies: [
+            "MoondreamAPI", "MoontuneConfig", "MoontuneJSON", "MoontuneStore", "MoontuneReport",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         // The training loop's I/O: `JobRunner` executes what MoontuneDecisions decides (calls the
         // API, records progress in the store), with the step gatherer, the job session, the wait
         // tracker and metrics pushes, behind the `TuningService` and `ProgressRecording` protocols.
         .target(name: "MoontuneLoop", dependencies: [
-            "MoondreamAPI", "MoontuneDecisions", "MoontuneJob", "MoontuneStore",
+            "MoondreamAPI", "MoontuneDecisions", "MoontuneJob", "MoontuneStore", "MoontuneTracking",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -185,6 +193,10 @@ let package = Package(
         .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoontuneDecisions", "MoondreamSimulator"]),
         .testTarget(name: "MoontuneCLITests", dependencies: ["MoondreamAPI", "MoontuneCLI", "MoontuneReport", "MoontuneStore",
                                                             "MoontuneConsole", "MoontuneConfig", "MoontuneDecisions"]),
+        .testTarget(name: "MoontuneTrackingTests", dependencies: [
+            "MoontuneTracking", "MoontuneStore", "MoontuneConfig", "MoondreamAPI",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "MoontuneServeTests", dependencies: ["MoontuneServe", "MoontuneStore", "MoondreamAPI",
                                                               .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "EndToEndTests", dependencies: [

@@ -7,7 +7,7 @@ package struct ConfigDecoder {
     package let sink: ProblemSink
     package let configURL: URL
 
-    package static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward", "budget", "early_stop", "notify"]
+    package static let topKeys = ["name", "rank", "api", "data", "train", "checkpoint", "eval", "reward", "budget", "early_stop", "notify", "tracking"]
     package static let budgetKeys = ["max_rollouts", "max_hours"]
     package static let earlyStopKeys = ["patience", "min_delta"]
     package static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s",
@@ -128,6 +128,8 @@ package struct ConfigDecoder {
                 config.notify = NotifyConfig(webhookURL: url, secretEnv: notify.string("secret_env"))
             }
         }
+        // tracking (issue 23): TensorBoard and MLflow (TrackingConfig.swift).
+        if let tracking = top.object("tracking") { config.tracking = decodeTracking(tracking, folder: folder) }
         return ConfigDecoding(config: config, trainGiven: trainGiven, problems: sink.problems.sortedByLine(), warnings: sink.warnings,
                               referenceLines: referenceLines)
     }

@@ -52,6 +52,10 @@ extension JobConfig {
             "budget": budget.map { .members(["max_rollouts": $0.maxRollouts.map(JSONValue.int),
                                              "max_hours": $0.maxHours.map(JSONValue.double)]) },
             "early_stop": earlyStop.map { .members(["patience": .int($0.patience), "min_delta": .double($0.minDelta)]) },
+            "tracking": tracking.map { tracking in .members([
+                "tensorboard": tracking.tensorboard.map { .members(["logdir": .string($0.logdir.path)]) },
+                "mlflow": tracking.mlflow.map { .members(["tracking_uri": .string($0.trackingURI), "experiment": .string($0.experiment)]) },
+            ]) },
             "reward": .members([
                 "source": .string(reward.source.rawValue),
                 "detect": .string(reward.detect.rawValue),

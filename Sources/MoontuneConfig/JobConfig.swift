@@ -20,6 +20,8 @@ public struct JobConfig: Sendable, Equatable {
     public var earlyStop: EarlyStopConfig?
     /// Where `serve` sends the job's events (issue 13); nil: nowhere.
     public var notify: NotifyConfig? = nil
+    /// Where the job's charts also go: TensorBoard, MLflow (issue 23); nil: nowhere.
+    public var tracking: TrackingConfig? = nil
     /// The config file.
     public var sourceURL: URL
 

@@ -3,6 +3,7 @@ import Logging
 import MoondreamAPI
 import MoontuneJob
 import MoontuneStore
+import MoontuneTracking
 import NIOPosix
 import ServiceLifecycle
 
@@ -92,7 +93,7 @@ public enum JobSession {
         if Task.isShuttingDownGracefully || Task.isCancelled {
             throw SessionError.setup(stoppedDuringValidationMessage)
         }
-        if let step = admission.completeAtStep { return .alreadyComplete(step: step) }
+        if admission.completeAtStep != nil { return await alreadyComplete(admission, request: request) }
         let config = admission.config
         guard let dataset = admission.report.train else {
             throw SessionError.setup("internal: a valid job without its train set")
@@ -118,7 +119,7 @@ public enum JobSession {
         }
         // Under the lock, against the record as it is now.
         try await admission.compare(with: store)
-        if let step = admission.completeAtStep { return .alreadyComplete(step: step) }
+        if admission.completeAtStep != nil { return await alreadyComplete(admission, request: request) }
         let existing = admission.existing
         let job: JobRecord
         if let existing {
@@ -161,12 +162,25 @@ public enum JobSession {
                                  inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)))
         context.evalBuilder = RequestBuilder(config: config, cache: ImageCache(capacityBytes: 0, maxImageBytes: config.data.maxImageBytes))
         request.observer.record(.attached(limiter: client.limiter))
-        let outcome = await JobRunner(context: context).run()
+        // The trackers (issue 23) deliver beside the run, and the job's end once it is over.
+        let outcome = await JobTracking.alongside(config: config, store: store, jobID: jobID, databasePath: request.databasePath,
+                                                  environment: request.environment, logger: request.logger) {
+            await JobRunner(context: context).run()
+        }
         // The reward program (if any) is closed and reaped with the run, never left behind.
         await scorer.close()
         await client.shutdown()
         withExtendedLifetime(lock) {}
         return .ran(outcome)
+    }
+
+    /// A job already complete: nothing runs, but what its trackers missed is delivered now (issue 23).
+    static func alreadyComplete(_ admission: Admission, request: RunRequest) async -> SessionResult {
+        if let job = admission.existing, let store = try? await ProgressStore.shared(path: request.databasePath) {
+            await JobTracking.deliverRemaining(config: admission.config, store: store, job: job, databasePath: request.databasePath,
+                                               environment: request.environment, logger: request.logger)
+        }
+        return .alreadyComplete(step: admission.completeAtStep ?? 0)
     }
 
     /// The training fingerprint the job was started with. One that no longer decodes is an

@@ -67,6 +67,8 @@ package struct JobStatusReport: Encodable, Sendable {
     }
     /// Issue 24: each grader's mean score at the last applied step; nil without graders.
     package var graders: [String: Double]? = nil
+    /// Each tracker (`tracking`, issue 23) with its backlog and last error; empty without tracking.
+    package var trackers: [TrackerStatus] = []
 
     package struct LastTrain: Encodable, Sendable, Equatable {
         package var step: Int
@@ -142,6 +144,7 @@ package struct JobStatusReport: Encodable, Sendable {
         case pendingIntentState = "pending_intent_state", serverStep = "server_step", lastTrain = "last_train", warnings, budget
         case groupSignal = "group_signal", finalCheck = "final_check"
         case graders
+        case trackers
     }
 
     /// Every field is written, `null` when unknown (the synthesized encoding would omit nils).
@@ -185,6 +188,7 @@ package struct JobStatusReport: Encodable, Sendable {
         try container.encode(groupSignal, forKey: .groupSignal)
         try container.encode(finalCheck, forKey: .finalCheck)
         try container.encode(graders, forKey: .graders)
+        try container.encode(trackers, forKey: .trackers)
     }
 }
 
@@ -225,7 +229,7 @@ extension JobStatusReport {
                 pendingState = "awaiting reconciliation"
             }
         }
-        return JobStatusReport(
+        var report = JobStatusReport(
             name: job.name, finetuneID: job.finetuneID, state: state, step: step, totalSteps: job.totalSteps,
             lastCheckpointStep: live.map(\.step).max(), rewardMean: series.last?.rewardMean, pid: job.pid, updatedAtMs: job.updatedAtMs,
             lastError: job.lastError, waiting: state == "running" ? job.waiting : nil, stopReason: job.stopReason, host: job.host, heartbeatMs: job.heartbeatMs,
@@ -248,6 +252,8 @@ extension JobStatusReport {
             groupSignal: signal,
             finalCheck: job.lateCheckStep.map { FinalCheck(step: $0, afterMs: job.lateCheckAfterMs ?? 0) },
             graders: try await store.graderScores(jobID: jobID, steps: step...step)[step])
+        report.trackers = try await store.trackerStatuses(jobID: jobID)
+        return report
     }
 
     /// How close to its expiry the latest checkpoint may come before `status` warns.

@@ -113,6 +113,12 @@ package enum StatusText {
         if let signal = report.groupSignal {
             lines.append("  signal     " + signal.line)
         }
+        for tracker in report.trackers {
+            // issue 23: how far each tracker is behind the record, and why.
+            let behind = tracker.backlog == 0 ? "up to date" : "\(tracker.backlog) point\(tracker.backlog == 1 ? "" : "s") behind"
+            lines.append("  tracking   \(tracker.tracker): \(behind) (through step \(tracker.deliveredThroughStep))"
+                + (tracker.lastError.map { "; last error: \($0)" } ?? ""))
+        }
         lines.append("  retries    \(report.retries)   reconciliations \(report.reconciliations)"
             + (report.pendingIntent.map { "   step \($0) \(report.pendingIntentState ?? "awaiting reconciliation")" } ?? ""))
         for warning in report.warnings {
