@@ -42,9 +42,13 @@ let package = Package(
         // byte for byte (the client).
         .target(name: "MoontuneJSON"),
 
+        // The shared domain types: skills, sampling settings, geometry. No dependencies (issue 21),
+        // so that config and the loop's decisions do not link the HTTP client.
+        .target(name: "MoontuneDomain"),
+
         // Typed client for the Moondream tuning and inference API.
         .target(name: "MoondreamAPI", dependencies: [
-            "MoontuneJSON",
+            "MoontuneDomain", "MoontuneJSON",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -56,7 +60,7 @@ let package = Package(
         ]),
         // The job's config: its JSON file read into `JobConfig` and its sections, with
         // every problem at once and its line, key suggestions, and the snapshot a job records.
-        .target(name: "MoontuneConfig", dependencies: ["MoondreamAPI", "MoontuneJSON"]),
+        .target(name: "MoontuneConfig", dependencies: ["MoontuneDomain", "MoontuneJSON"]),
         // The job's data: examples and their parser, the streaming dataset scan with its index cache,
         // the data order (which examples each step trains on), images (locator, format, cache,
         // trailer), COCO import, duplicate ids. Reads inputs; writes only the index cache and imports.
@@ -92,7 +96,7 @@ let package = Package(
         // types of the API client, the store and the config (no calls into them). Covered by
         // MoontuneDecisionsTests without a server or a process; MoontuneLoopTests runs them
         // through the real runner against in-memory fakes.
-        .target(name: "MoontuneDecisions", dependencies: ["MoondreamAPI", "MoontuneConfig", "MoontuneStore"]),
+        .target(name: "MoontuneDecisions", dependencies: ["MoontuneDomain", "MoontuneConfig", "MoontuneStore"]),
         // Experiment trackers (issue 23): TensorBoard event files written by hand and MLflow over its
         // REST API, fed from the record beside the run, each point delivered exactly once.
         .target(name: "MoontuneTracking", dependencies: [

@@ -1,22 +1,3 @@
-/// Sampling settings of a skill request. Absent fields take the server's defaults.
-public struct SamplingSettings: Codable, Sendable, Hashable {
-    public var temperature: Double?
-    public var topP: Double?
-    public var maxTokens: Int?
-    public var maxObjects: Int?
-
-    public init(temperature: Double? = nil, topP: Double? = nil, maxTokens: Int? = nil, maxObjects: Int? = nil) {
-        self.temperature = temperature
-        self.topP = topP
-        self.maxTokens = maxTokens
-        self.maxObjects = maxObjects
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case temperature, topP = "top_p", maxTokens = "max_tokens", maxObjects = "max_objects"
-    }
-}
-
 /// The skill-specific `request` of `POST /tuning/rollouts`.
 ///
 /// `spatialRefs` (live service): regions the question or object refers to, each `[x, y]` or
@@ -295,7 +276,7 @@ struct FinetuneAnswer: Decodable {
 
 /// A saved checkpoint of a finetune. `checkpoint_id` and `step` are required (the step is what
 /// reconciliation reads); the rest is optional.
-public struct Checkpoint: Codable, Sendable, Hashable {
+public struct Checkpoint: Codable, Sendable, Hashable, StepNumbered {
     public var checkpointID: String
     /// Empty when the server did not say (the caller knows which finetune it asked about).
     public var finetuneID: String

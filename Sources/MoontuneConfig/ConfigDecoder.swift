@@ -1,6 +1,6 @@
 import MoontuneJSON
 import Foundation
-import MoondreamAPI
+import MoontuneDomain
 
 /// Turns the JSON tree of a config into a `JobConfig`, reporting every problem to a sink.
 package struct ConfigDecoder {

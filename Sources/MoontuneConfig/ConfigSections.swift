@@ -1,6 +1,6 @@
 import MoontuneJSON
 import Foundation
-import MoondreamAPI
+import MoontuneDomain
 
 /// Where and how to reach the API. The key itself is never part of a config: only the name of
 /// the environment variable that holds it.

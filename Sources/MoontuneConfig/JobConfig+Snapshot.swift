@@ -1,5 +1,5 @@
 import MoontuneJSON
-import MoondreamAPI
+import MoontuneDomain
 
 extension JobConfig {
     /// The resolved config as a JSON value, in the config file's own shape and key names.

@@ -1,4 +1,4 @@
-import MoondreamAPI
+import MoontuneDomain
 import MoontuneStore
 
 /// The training loop's decisions, in the style of async-http-client's
@@ -111,7 +111,20 @@ package struct LoopStateMachine: Sendable {
         /// A graceful stop ended a backoff before it was sent again.
         case stoppedDuringBackoff
         /// Refused, or never delivered: it certainly did not land.
-        case refused(APIError.Kind)
+        case refused(RefusalKind)
+    }
+
+    /// Why a train_step was refused, as far as the decision needs it (the API client's error kinds
+    /// stay in the client: this module does not link it).
+    package enum RefusalKind: Sendable, Equatable {
+        /// 400: the request was malformed (SFT groups a server does not take, say).
+        case badRequest
+        /// Another 4xx.
+        case otherClientError
+        /// 5xx answered by the server for itself.
+        case server
+        /// Anything else (never delivered, 429, ...).
+        case other
     }
 
     package enum FailureAction: Sendable, Equatable {
@@ -284,7 +297,7 @@ package struct LoopStateMachine: Sendable {
     /// What the server lists against the record, at start-up: checkpoints to record (a crash
     /// between saving and recording) and those to mark deleted (gone from the server). The
     /// server lists them by its steps; the record keeps them by its own.
-    package func checkpointsToSync(onServer: [Checkpoint]) -> (record: [(Checkpoint, CheckpointKind)], gone: [Int]) {
+    package func checkpointsToSync<C: StepNumbered>(onServer: [C]) -> (record: [(C, CheckpointKind)], gone: [Int]) {
         let serverSteps = Set(onServer.map(\.step))
         let recorded = Set(progress.liveCheckpoints.keys.map(progress.serverStep(ofCheckpoint:)))
         let record = onServer.filter { !recorded.contains($0.step) && $0.step <= progress.serverStep(after: progress.lastApplied) }

@@ -1,5 +1,5 @@
 import Foundation
-import MoondreamAPI
+import MoontuneDomain
 
 /// Mean, spread and range of a set of rewards.
 public struct RewardSummary: Codable, Sendable, Equatable {

@@ -261,7 +261,7 @@ public final class JobRunner: @unchecked Sendable {
             failure = .stoppedDuringBackoff
             apiError = nil
         } catch let error as APIError {
-            failure = .refused(error.kind)
+            failure = .refused(LoopStateMachine.RefusalKind(error.kind))
             apiError = error
         }
         switch machine.trainFailed(step: step, isSFT: isSFT, failure) {
@@ -417,5 +417,17 @@ extension StepFigures {
         groupsTried = statistics?.signal?.tried
         groupsKept = statistics?.signal?.kept
         groupsDropped = statistics?.signal?.dropped
+    }
+}
+
+extension LoopStateMachine.RefusalKind {
+    /// The client's error kind, as far as the loop's decisions need it.
+    init(_ kind: APIError.Kind) {
+        switch kind {
+        case .badRequest: self = .badRequest
+        case .otherClientError: self = .otherClientError
+        case .server: self = .server
+        default: self = .other
+        }
     }
 }
