@@ -33,6 +33,12 @@ public struct FaultOptions: Sendable, Codable, Equatable {
     /// lands later.
     public var slowTrainRate: Double = 0
     public var slowTrainMs: Int = 0
+    /// A token bucket per API key (`--rate-limit`): this many requests a second; nil: off. A
+    /// request that finds it empty is answered 429 with a whole-second `Retry-After` and nothing
+    /// else (unlike `rateLimitRate`, which draws 429s at random, whatever the load).
+    public var rateLimitPerSecond: Double?
+    /// The bucket's size (`--rate-burst`); nil: one second's worth.
+    public var rateLimitBurst: Double?
 
     public init() {}
 
@@ -43,6 +49,7 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         case dropRate = "drop_rate", ambiguousTrainRate = "ambiguous_train_rate"
         case hangRate = "hang_rate", hangSeconds = "hang_seconds"
         case unappliedTrainRate = "unapplied_train_rate", slowTrainRate = "slow_train_rate", slowTrainMs = "slow_train_ms"
+        case rateLimitPerSecond = "rate_limit_per_s", rateLimitBurst = "rate_limit_burst"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,6 +68,8 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         options.unappliedTrainRate = try container.decodeIfPresent(Double.self, forKey: .unappliedTrainRate) ?? options.unappliedTrainRate
         options.slowTrainRate = try container.decodeIfPresent(Double.self, forKey: .slowTrainRate) ?? options.slowTrainRate
         options.slowTrainMs = try container.decodeIfPresent(Int.self, forKey: .slowTrainMs) ?? options.slowTrainMs
+        options.rateLimitPerSecond = try container.decodeIfPresent(Double.self, forKey: .rateLimitPerSecond)
+        options.rateLimitBurst = try container.decodeIfPresent(Double.self, forKey: .rateLimitBurst)
         self = options
     }
 
@@ -79,6 +88,8 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         }
         if !(retryAfterSeconds >= 0 && retryAfterSeconds.isFinite) { return "retry_after_seconds must be a non-negative number" }
         if !(hangSeconds >= 0 && hangSeconds.isFinite) { return "hang_seconds must be a non-negative number" }
+        if let rate = rateLimitPerSecond, !(rate > 0 && rate.isFinite) { return "rate_limit_per_s must be a number > 0, got \(rate)" }
+        if let burst = rateLimitBurst, !(burst >= 1 && burst.isFinite) { return "rate_limit_burst must be a number ≥ 1, got \(burst)" }
         return nil
     }
 
@@ -100,6 +111,8 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         if let value = try fields.optionalDouble("unapplied_train_rate") { merged.unappliedTrainRate = value }
         if let value = try fields.optionalDouble("slow_train_rate") { merged.slowTrainRate = value }
         if let value = try fields.optionalInt("slow_train_ms") { merged.slowTrainMs = value }
+        if let value = try fields.optionalDouble("rate_limit_per_s") { merged.rateLimitPerSecond = value }
+        if let value = try fields.optionalDouble("rate_limit_burst") { merged.rateLimitBurst = value }
         if let problem = merged.problem { throw .badRequest(problem) }
         return merged
     }

@@ -84,7 +84,8 @@ struct ServeCommand: AsyncParsableCommand {
         for job in try await store.allJobs() {
             reports.append(try await JobStatusReport.load(job, store: store, databasePath: databasePath))
         }
-        return try StatusDocument(jobs: reports, budget: try await store.keyBudgets().nilIfEmpty).encoded()
+        return try StatusDocument(jobs: reports, budget: try await store.keyBudgets().nilIfEmpty,
+                                  paces: try await store.keyPaces().nilIfEmpty).encoded()
     }
 }
 

@@ -151,6 +151,7 @@ extension ProgressStore {
         registerEvalExamplesMigration(&migrator)
         // ---- end of v8 ----
         registerSignalMigration(&migrator)  // v9 (issue 14)
+        registerKeyPaceMigration(&migrator)  // v12 (issue 22): ProgressStore+KeyPace.swift
         return migrator
     }
 }

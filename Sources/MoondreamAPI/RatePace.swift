@@ -1,0 +1,182 @@
+/// The pace of one API key: how many requests a second may go, learnt from what the server
+/// says (issue 22). A pure value: every decision is a function of its inputs and the instant it
+/// is given, so it is tested with made-up instants and never sleeps.
+///
+/// - It starts unpaced, or at `ceiling` (`api.max_requests_per_s`) when the user states it.
+/// - A 429 (or a 503 with Retry-After) ends the window since the last one: the rate becomes
+///   `decrease` × what was sent in it per second (× the rate before, if lower; never below half
+///   of it). An unpaced key's first cut is settled, once the first answer after its hold is in,
+///   on what its burst got accepted. Later 429s of the same event (until the hold ends) only
+///   lengthen the hold.
+/// - Retry-After holds every request on the key until it has passed.
+/// - While no 429 comes, each request that had to wait for its slot adds `increase` requests a
+///   second: about 1 % of the pace a second, a slow climb that finds room again (a limiter that
+///   says nothing but 429 is found again every few tens of seconds, at one or two 429s).
+/// - Departures are spaced by 1/rate, so after a hold the waiters leave one interval apart
+///   rather than all at once.
+/// - A server's `RateLimit`/`X-RateLimit-*` headers set the rate outright, and a window with
+///   nothing remaining holds until its reset.
+public struct RatePace: Sendable, Equatable {
+    public typealias Instant = ContinuousClock.Instant
+
+    public struct Tuning: Sendable, Equatable {
+        /// What was sent per second is multiplied by this on a 429.
+        public var decrease = 0.95
+        /// Requests a second added per request that waited for its slot.
+        public var increase = 0.01
+        /// One 429 event never cuts the pace below this share of what it was.
+        public var maximumCut = 0.5
+        /// The slowest pace: one request every 2 seconds (Moondream's smallest plan allows 2 a
+        /// second).
+        public var minimumRate = 0.5
+        public init() {}
+    }
+
+    public let tuning: Tuning
+    /// The user's stated limit: the pace never goes above it.
+    public private(set) var ceiling: Double?
+    /// Requests a second in force; nil: unpaced.
+    public private(set) var rate: Double?
+    /// No request leaves before this (a Retry-After or an empty rate-limit window).
+    public private(set) var heldUntil: Instant?
+    /// The earliest departure of the next request.
+    private(set) var nextSlot: Instant?
+    /// Requests sent since `windowStart` (the last 429 event), and answered without a 429.
+    private(set) var sentInWindow = 0
+    private(set) var acceptedInWindow = 0
+    private(set) var windowStart: Instant?
+    private(set) var lastDeparture: Instant?
+    /// A cut begun by a 429 and settled by the first answer after its hold.
+    private(set) var pendingCut: PendingCut?
+    /// The server's stated rate, from its headers: the pace does not climb above it.
+    public private(set) var serverRate: Double?
+    /// 429s seen, and requests answered otherwise.
+    public private(set) var rateLimited = 0
+    public private(set) var accepted = 0
+    /// Bumped whenever the pace is cut or held: a departure reserved before must be reserved again.
+    public private(set) var generation: UInt64 = 0
+
+    public init(ceiling: Double? = nil, tuning: Tuning = Tuning()) {
+        self.tuning = tuning
+        self.ceiling = ceiling.flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
+        self.rate = self.ceiling
+    }
+
+    /// Lowers (or sets) the user's stated limit, for example when a job on the key states one.
+    public mutating func limit(to ceiling: Double?) {
+        guard let ceiling, ceiling > 0, ceiling.isFinite else { return }
+        self.ceiling = min(self.ceiling ?? ceiling, ceiling)
+        rate = min(rate ?? ceiling, self.ceiling!)
+    }
+
+    /// The interval between departures at the pace in force; nil when unpaced.
+    public var interval: Duration? {
+        rate.map { .nanoseconds(Int64((1e9 / $0).rounded())) }
+    }
+
+    /// When a request that asks at `now` may leave: never before a hold ends or the next slot.
+    public func earliestDeparture(now: Instant) -> Instant {
+        var departure = now
+        if let heldUntil, heldUntil > departure { departure = heldUntil }
+        if rate != nil, let nextSlot, nextSlot > departure { departure = nextSlot }
+        return departure
+    }
+
+    /// Records a departure at `at` (which `earliestDeparture` allowed), asked for at `askedAt`: the
+    /// next slot moves one interval on, and a request that had to wait lets the pace climb.
+    public mutating func depart(at departure: Instant, askedAt: Instant) {
+        if windowStart == nil { windowStart = departure }
+        sentInWindow += 1
+        lastDeparture = departure
+        if let interval { nextSlot = departure + interval }
+        if departure > askedAt, pendingCut == nil, let current = rate {
+            rate = min(current + tuning.increase, cap)
+        }
+    }
+
+    /// What an answer says: a 429 (or a 503 with Retry-After) cuts the pace and holds the key;
+    /// rate-limit headers set it; anything else counts as accepted.
+    public mutating func record(status: Int?, retryAfter: Duration?, hint: RateLimitHint?, now: Instant) {
+        let limited = status == 429 || (status == 503 && retryAfter != nil)
+        if status == 429 { rateLimited += 1 }
+        // The first answer after a hold settles the cut: every answer to what was sent before
+        // the 429 has come back by then.
+        if let pending = pendingCut, !limited, heldUntil.map({ $0 <= now }) ?? true {
+            settle(pending)
+        }
+        if let stated = hint?.requestsPerSecond {
+            serverRate = stated
+            rate = min(rate ?? stated, stated, ceiling ?? stated)
+        }
+        if limited {
+            let newEvent = heldUntil.map { $0 <= now } ?? true
+            if newEvent { beginCut(now: now) }
+            if let retryAfter { hold(until: now + retryAfter) }
+            else if newEvent, let interval { hold(until: now + interval) }
+            return
+        }
+        guard status != nil else { return }
+        accepted += 1
+        acceptedInWindow += 1
+        if let hint, hint.remaining == 0, let reset = hint.reset, reset > .zero { hold(until: now + reset) }
+    }
+
+    /// A 429 ends the window: the pace becomes `decrease` × what was sent in it, per second, and
+    /// never less than `maximumCut` × the pace before. Sent, not accepted: a 429 that the load did
+    /// not cause (a server's random refusal) then costs 5 %, not the share of requests it took,
+    /// which would compound into a crawl. The first window of an unpaced key is the exception:
+    /// its burst outran the limit, so the cut is settled on what was accepted (see `settle`).
+    private mutating func beginCut(now: Instant) {
+        if let pending = pendingCut { settle(pending) }
+        let start = windowStart ?? now
+        let before = rate
+        // Over at least a second when unpaced (a burst says little per second), else over at
+        // least one interval (two 429s close together are not a rate of thousands).
+        let span = before.map { max((now - start).seconds, 1 / $0) } ?? max(1, (now - start).seconds)
+        let sentRate = Double(sentInWindow) / span
+        var cut = min(before ?? sentRate, sentRate) * tuning.decrease
+        if let before { cut = max(cut, before * tuning.maximumCut) }
+        rate = max(tuning.minimumRate, min(cut, cap))
+        pendingCut = before == nil ? PendingCut(span: span) : nil
+        sentInWindow = 0
+        if before != nil { acceptedInWindow = 0 }  // a pending cut still counts its burst's answers
+        windowStart = now
+        generation &+= 1
+    }
+
+    /// The first cut of an unpaced key, settled once the answers to its burst are in:
+    /// `decrease` × what was accepted per second.
+    private mutating func settle(_ pending: PendingCut) {
+        pendingCut = nil
+        let acceptedRate = Double(acceptedInWindow) / pending.span
+        acceptedInWindow = 0
+        let settled = max(tuning.minimumRate, min(acceptedRate * tuning.decrease, cap))
+        if let current = rate, settled < current {
+            generation &+= 1  // slots reserved at the provisional pace are reserved again
+            if let lastDeparture, let next = nextSlot {
+                nextSlot = max(next, lastDeparture + .nanoseconds(Int64((1e9 / settled).rounded())))
+            }
+        }
+        rate = settled
+    }
+
+    struct PendingCut: Sendable, Equatable {
+        var span: Double
+    }
+
+    private mutating func hold(until instant: Instant) {
+        guard heldUntil.map({ instant > $0 }) ?? true else { return }
+        heldUntil = instant
+        // Departures reserved before are reserved again (the generation changed): the first
+        // slot is the end of the hold, and the next ones follow one interval apart.
+        nextSlot = instant
+        generation &+= 1
+    }
+
+    private var cap: Double { min(ceiling ?? .infinity, serverRate ?? .infinity) }
+
+    /// The hold in force at `now`, if any.
+    public func held(at now: Instant) -> Instant? {
+        heldUntil.flatMap { $0 > now ? $0 : nil }
+    }
+}
