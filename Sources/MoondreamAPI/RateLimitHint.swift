@@ -27,7 +27,7 @@ public struct RateLimitHint: Sendable, Equatable {
     /// Requests a second the policy allows, when the headers say.
     public var requestsPerSecond: Double? {
         guard let limit, limit > 0 else { return nil }
-        let seconds = (window ?? .seconds(1)).seconds
+        let seconds = (window ?? .seconds(1)).inSeconds
         guard seconds > 0 else { return nil }
         return limit / seconds
     }
@@ -100,7 +100,7 @@ public struct RateLimitHint: Sendable, Equatable {
 
 extension Duration {
     /// The duration in seconds, as a Double.
-    var seconds: Double {
+    var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

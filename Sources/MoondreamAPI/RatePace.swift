@@ -132,7 +132,7 @@ public struct RatePace: Sendable, Equatable {
         let before = rate
         // Over at least a second when unpaced (a burst says little per second), else over at
         // least one interval (two 429s close together are not a rate of thousands).
-        let span = before.map { max((now - start).seconds, 1 / $0) } ?? max(1, (now - start).seconds)
+        let span = before.map { max((now - start).inSeconds, 1 / $0) } ?? max(1, (now - start).inSeconds)
         let sentRate = Double(sentInWindow) / span
         var cut = min(before ?? sentRate, sentRate) * tuning.decrease
         if let before { cut = max(cut, before * tuning.maximumCut) }

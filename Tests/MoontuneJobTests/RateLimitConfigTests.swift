@@ -8,8 +8,9 @@ import Testing
 @Suite struct RateLimitConfigTests {
     func problems(_ json: String) throws -> [Problem] {
         let folder = try TemporaryFolder()
+        let url = try folder.config(json)
         do {
-            _ = try JobConfig.load(from: try folder.config(json))
+            _ = try JobConfig.load(from: url)
             return []
         } catch {
             return error.problems
