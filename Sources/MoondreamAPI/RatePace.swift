@@ -3,11 +3,10 @@
 /// is given, so it is tested with made-up instants and never sleeps.
 ///
 /// - It starts unpaced, or at `ceiling` (`api.max_requests_per_s`) when the user states it.
-/// - A 429 (or a 503 with Retry-After) ends the window since the last one: the rate becomes
-///   `decrease` × what was sent in it per second (× the rate before, if lower; never below half
-///   of it). An unpaced key's first cut is settled, once the first answer after its hold is in,
-///   on what its burst got accepted. Later 429s of the same event (until the hold ends) only
-///   lengthen the hold.
+/// - A 429 (or a 503 with Retry-After) cuts the pace to `decrease` × what it was. An unpaced
+///   key's first cut is `decrease` × what it sent per second, settled, once the first answer
+///   after its hold is in, on what its burst got accepted. Later 429s of the same event (until
+///   the hold ends) only lengthen the hold.
 /// - Retry-After holds every request on the key until it has passed.
 /// - While no 429 comes, each request that had to wait for its slot adds `increase` requests a
 ///   second: about 1 % of the pace a second, a slow climb that finds room again (a limiter that
@@ -20,12 +19,10 @@ public struct RatePace: Sendable, Equatable {
     public typealias Instant = ContinuousClock.Instant
 
     public struct Tuning: Sendable, Equatable {
-        /// What was sent per second is multiplied by this on a 429.
+        /// The pace is multiplied by this on a 429.
         public var decrease = 0.95
         /// Requests a second added per request that waited for its slot.
         public var increase = 0.01
-        /// One 429 event never cuts the pace below this share of what it was.
-        public var maximumCut = 0.5
         /// The slowest pace: one request every 2 seconds (Moondream's smallest plan allows 2 a
         /// second).
         public var minimumRate = 0.5
@@ -121,21 +118,18 @@ public struct RatePace: Sendable, Equatable {
         if let hint, hint.remaining == 0, let reset = hint.reset, reset > .zero { hold(until: now + reset) }
     }
 
-    /// A 429 ends the window: the pace becomes `decrease` × what was sent in it, per second, and
-    /// never less than `maximumCut` × the pace before. Sent, not accepted: a 429 that the load did
-    /// not cause (a server's random refusal) then costs 5 %, not the share of requests it took,
-    /// which would compound into a crawl. The first window of an unpaced key is the exception:
-    /// its burst outran the limit, so the cut is settled on what was accepted (see `settle`).
+    /// A 429 ends the window. A paced key's pace is multiplied by `decrease`: the pace is what
+    /// was being sent while requests waited for it, and a 429 says it was a little too much. (Not
+    /// the rate measured over the window: a job that spends most of it waiting on a train_step
+    /// sends less than its pace, and cutting to that would compound into a crawl.) An unpaced
+    /// key's first cut is `decrease` × what it sent per second over at least a second, at once,
+    /// then settled on what its burst got accepted (see `settle`).
     private mutating func beginCut(now: Instant) {
         if let pending = pendingCut { settle(pending) }
         let start = windowStart ?? now
         let before = rate
-        // Over at least a second when unpaced (a burst says little per second), else over at
-        // least one interval (two 429s close together are not a rate of thousands).
-        let span = before.map { max((now - start).inSeconds, 1 / $0) } ?? max(1, (now - start).inSeconds)
-        let sentRate = Double(sentInWindow) / span
-        var cut = min(before ?? sentRate, sentRate) * tuning.decrease
-        if let before { cut = max(cut, before * tuning.maximumCut) }
+        let span = max(1, (now - start).inSeconds)
+        let cut = (before ?? Double(sentInWindow) / span) * tuning.decrease
         rate = max(tuning.minimumRate, min(cut, cap))
         pendingCut = before == nil ? PendingCut(span: span) : nil
         sentInWindow = 0
