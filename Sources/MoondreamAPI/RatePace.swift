@@ -45,6 +45,9 @@ public struct RatePace: Sendable, Equatable {
     private(set) var lastDeparture: Instant?
     /// A cut begun by a 429 and settled by the first answer after its hold.
     private(set) var pendingCut: PendingCut?
+    /// While unpaced: the answers of the last second, and the most there ever were in one.
+    private(set) var lastSecondAccepted: [Instant] = []
+    private(set) var peakAcceptedPerSecond = 0
     /// The server's stated rate, from its headers: the pace does not climb above it.
     public private(set) var serverRate: Double?
     /// 429s seen, and requests answered otherwise.
@@ -115,6 +118,11 @@ public struct RatePace: Sendable, Equatable {
         guard status != nil else { return }
         accepted += 1
         acceptedInWindow += 1
+        if rate == nil || pendingCut != nil {
+            lastSecondAccepted.removeAll { now - $0 >= .seconds(1) }
+            lastSecondAccepted.append(now)
+            peakAcceptedPerSecond = max(peakAcceptedPerSecond, lastSecondAccepted.count)
+        }
         if let hint, hint.remaining == 0, let reset = hint.reset, reset > .zero { hold(until: now + reset) }
     }
 
@@ -139,11 +147,14 @@ public struct RatePace: Sendable, Equatable {
     }
 
     /// The first cut of an unpaced key, settled once the answers to its burst are in:
-    /// `decrease` × what was accepted per second.
+    /// `decrease` × what was accepted per second (over the window, or in its busiest second).
     private mutating func settle(_ pending: PendingCut) {
         pendingCut = nil
-        let acceptedRate = Double(acceptedInWindow) / pending.span
+        // The burst's accepted answers per second, or the busiest second before it: a key whose
+        // first 429 came while it was not busy has shown it can do that much.
+        let acceptedRate = max(Double(acceptedInWindow) / pending.span, Double(peakAcceptedPerSecond))
         acceptedInWindow = 0
+        lastSecondAccepted = []
         let settled = max(tuning.minimumRate, min(acceptedRate * tuning.decrease, cap))
         if let current = rate, settled < current {
             generation &+= 1  // slots reserved at the provisional pace are reserved again
