@@ -9,8 +9,9 @@
 ///   the hold ends) only lengthen the hold.
 /// - Retry-After holds every request on the key until it has passed.
 /// - While no 429 comes, each request that had to wait for its slot adds `increase` requests a
-///   second: about 1 % of the pace a second, a slow climb that finds room again (a limiter that
-///   says nothing but 429 is found again every few tens of seconds, at one or two 429s).
+///   second: at R a second about 1 % of R a second, a slow climb that finds room again (a
+///   limiter that says nothing but 429 is found again every ten seconds or so, at one or two
+///   429s).
 /// - Departures are spaced by 1/rate, so after a hold the waiters leave one interval apart
 ///   rather than all at once.
 /// - A server's `RateLimit`/`X-RateLimit-*` headers set the rate outright, and a window with
@@ -23,9 +24,9 @@ public struct RatePace: Sendable, Equatable {
         public var decrease = 0.95
         /// Requests a second added per request that waited for its slot.
         public var increase = 0.01
-        /// The slowest pace: one request every 2 seconds (Moondream's smallest plan allows 2 a
-        /// second).
-        public var minimumRate = 0.5
+        /// The slowest pace the 429s alone can bring: Moondream's smallest plan allows 2 requests
+        /// a second. (A stated `api.max_requests_per_s` below it is kept.)
+        public var minimumRate = 2.0
         public init() {}
     }
 
@@ -138,7 +139,7 @@ public struct RatePace: Sendable, Equatable {
         let before = rate
         let span = max(1, (now - start).inSeconds)
         let cut = (before ?? Double(sentInWindow) / span) * tuning.decrease
-        rate = max(tuning.minimumRate, min(cut, cap))
+        rate = min(max(tuning.minimumRate, cut), cap)
         pendingCut = before == nil ? PendingCut(span: span) : nil
         sentInWindow = 0
         if before != nil { acceptedInWindow = 0 }  // a pending cut still counts its burst's answers
@@ -155,7 +156,7 @@ public struct RatePace: Sendable, Equatable {
         let acceptedRate = max(Double(acceptedInWindow) / pending.span, Double(peakAcceptedPerSecond))
         acceptedInWindow = 0
         lastSecondAccepted = []
-        let settled = max(tuning.minimumRate, min(acceptedRate * tuning.decrease, cap))
+        let settled = min(max(tuning.minimumRate, acceptedRate * tuning.decrease), cap)
         if let current = rate, settled < current {
             generation &+= 1  // slots reserved at the provisional pace are reserved again
             if let lastDeparture, let next = nextSlot {
