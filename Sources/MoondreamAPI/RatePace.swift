@@ -20,8 +20,10 @@ public struct RatePace: Sendable, Equatable {
     public typealias Instant = ContinuousClock.Instant
 
     public struct Tuning: Sendable, Equatable {
-        /// The pace is multiplied by this on a 429.
-        public var decrease = 0.95
+        /// A paced key's pace is multiplied by this on a 429.
+        public var decrease = 0.9
+        /// An unpaced key's first 429 sets the pace to this × what it sent, then got accepted.
+        public var firstCut = 0.95
         /// Requests a second added per request that waited for its slot.
         public var increase = 0.01
         /// The slowest pace the 429s alone can bring: Moondream's smallest plan allows 2 requests
@@ -138,7 +140,7 @@ public struct RatePace: Sendable, Equatable {
         let start = windowStart ?? now
         let before = rate
         let span = max(1, (now - start).inSeconds)
-        let cut = (before ?? Double(sentInWindow) / span) * tuning.decrease
+        let cut = before.map { $0 * tuning.decrease } ?? Double(sentInWindow) / span * tuning.firstCut
         rate = min(max(tuning.minimumRate, cut), cap)
         pendingCut = before == nil ? PendingCut(span: span) : nil
         sentInWindow = 0
@@ -156,7 +158,7 @@ public struct RatePace: Sendable, Equatable {
         let acceptedRate = max(Double(acceptedInWindow) / pending.span, Double(peakAcceptedPerSecond))
         acceptedInWindow = 0
         lastSecondAccepted = []
-        let settled = min(max(tuning.minimumRate, acceptedRate * tuning.decrease), cap)
+        let settled = min(max(tuning.minimumRate, acceptedRate * tuning.firstCut), cap)
         if let current = rate, settled < current {
             generation &+= 1  // slots reserved at the provisional pace are reserved again
             if let lastDeparture, let next = nextSlot {
