@@ -4,7 +4,7 @@
 ///
 /// - It starts unpaced, or at `ceiling` (`api.max_requests_per_s`) when the user states it.
 /// - A 429 (or a 503 with Retry-After) cuts the pace to `decrease` × what it was. An unpaced
-///   key's first cut is `decrease` × what it sent per second, settled, once the first answer
+///   key's first cut is `firstCut` × what it sent per second, settled, once the first answer
 ///   after its hold is in, on what its burst got accepted. Later 429s of the same event (until
 ///   the hold ends) only lengthen the hold.
 /// - Retry-After holds every request on the key until it has passed.
@@ -130,10 +130,10 @@ public struct RatePace: Sendable, Equatable {
     }
 
     /// A 429 ends the window. A paced key's pace is multiplied by `decrease`: the pace is what
-    /// was being sent while requests waited for it, and a 429 says it was a little too much. (Not
+    /// was being sent while requests waited for it, and a 429 says it was too much. (Not
     /// the rate measured over the window: a job that spends most of it waiting on a train_step
     /// sends less than its pace, and cutting to that would compound into a crawl.) An unpaced
-    /// key's first cut is `decrease` × what it sent per second over at least a second, at once,
+    /// key's first cut is `firstCut` × what it sent per second over at least a second, at once,
     /// then settled on what its burst got accepted (see `settle`).
     private mutating func beginCut(now: Instant) {
         if let pending = pendingCut { settle(pending) }
@@ -150,7 +150,7 @@ public struct RatePace: Sendable, Equatable {
     }
 
     /// The first cut of an unpaced key, settled once the answers to its burst are in:
-    /// `decrease` × what was accepted per second (over the window, or in its busiest second).
+    /// `firstCut` × what was accepted per second (over the window, or in its busiest second).
     private mutating func settle(_ pending: PendingCut) {
         pendingCut = nil
         // The burst's accepted answers per second, or the busiest second before it: a key whose
