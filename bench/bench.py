@@ -477,7 +477,7 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "moontune"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer steps and shapes, for a smoke test")
-    parser.add_argument("--only", default="12345679", help="which sections to run, e.g. 146")
+    parser.add_argument("--only", default="123456789", help="which sections to run, e.g. 146")
     parser.add_argument("--out", default=os.path.join(HERE, "results.md"))
     parser.add_argument("--docs", default=os.path.join(ROOT, "docs", "performance.md"),
                         help="the doc whose bench block is replaced ('' to leave it)")
@@ -492,10 +492,11 @@ def main():
     try:
         bench.datasets()
         import serve_bench  # section 7: many jobs under `moontune serve` (issue 13)
+        import rate_bench  # section 8: pacing to a key's rate limit (issue 22)
         import history_bench  # section 9: serve over a long history (issue 21)
         sections = {"1": bench.step_rate, "2": bench.against_naive, "3": bench.client_cost, "4": bench.scale_dataset,
                     "5": bench.status_time, "6": bench.pipelining, "7": lambda: serve_bench.serve_section(bench),
-                    "9": lambda: history_bench.history_section(bench)}
+                    "8": lambda: rate_bench.rate_section(bench), "9": lambda: history_bench.history_section(bench)}
         for key in args.only:
             sections[key]()
     finally:
@@ -512,7 +513,7 @@ def main():
         f.write("# moontune benchmark results\n\n" + block + "\n")
     print("\n" + bench.table())
     print(f"\nwritten to {os.path.relpath(args.out)}", end="")
-    if args.docs and not args.quick and args.only == "12345679" and update_docs(args.docs, block):
+    if args.docs and not args.quick and args.only == "123456789" and update_docs(args.docs, block):
         print(f" and {os.path.relpath(args.docs)}", end="")
     print(f"; {elapsed / 60:.1f} min")
     missed = [row for row in bench.rows if row["met"] is False]

@@ -11,7 +11,10 @@ What it leaves out is what moontune adds: no persistence or resume, no retries, 
 no validation beyond what the code needs, no metrics. It is deliberately straightforward, not slow:
 one keep-alive session with a connection pool as wide as the concurrency.
 
-Usage: MOONDREAM_API_KEY=... naive_loop.py CONFIG [--name NAME]
+With --sdk-retries it retries as the official SDK does (section 8 of the bench runs it against a
+rate limiter); without, any error ends it.
+
+Usage: MOONDREAM_API_KEY=... naive_loop.py CONFIG [--name NAME] [--sdk-retries]
 Prints one JSON line at the end: {"steps": N, "rollouts": N, "seconds": S, "step_times_ms": [...]}
 (the wall clock after each train_step, for the same steady-state rate the benchmark reads from
 moontune's database).
@@ -20,6 +23,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +32,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 MASK = (1 << 64) - 1
+RETRIED = {408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 
 
 def splitmix64(state):
@@ -60,6 +65,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("config")
     parser.add_argument("--name", help="the finetune's name (default: the config's)")
+    parser.add_argument("--sdk-retries", action="store_true",
+                        help="retry as the official SDK does (408, 425, 429, 5xx: jittered exponential backoff, 10 tries)")
     args = parser.parse_args()
 
     with open(args.config) as f:
@@ -81,7 +88,18 @@ def main():
     session.headers["X-Moondream-Auth"] = os.environ["MOONDREAM_API_KEY"]
 
     def post(path, body):
-        response = session.post(f"{base}/tuning{path}", json=body, timeout=120)
+        for attempt in range(1, 11 if args.sdk_retries else 2):
+            response = session.post(f"{base}/tuning{path}", json=body, timeout=120)
+            if not args.sdk_retries or response.status_code not in RETRIED or attempt == 10:
+                break
+            # The official SDK's retry (moondream-live-service.md): jittered exponential backoff
+            # up to 30 s, 10 tries; a Retry-After is waited when it is longer.
+            delay = random.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1)))
+            try:
+                delay = max(delay, float(response.headers.get("Retry-After", "0")))
+            except ValueError:
+                pass
+            time.sleep(delay)
         response.raise_for_status()
         return response.json()
 

@@ -11,6 +11,13 @@ public protocol RequestBudget: Sendable {
     func acquire() async throws
     /// Returns the permit taken by `acquire`, with what the attempt got.
     func release(_ outcome: RequestBudgetOutcome)
+    /// The user states the plan's limit (`api.max_requests_per_s`): send no faster.
+    func limit(requestsPerSecond: Double)
+}
+
+extension RequestBudget {
+    /// A budget that does not pace ignores a stated limit.
+    public func limit(requestsPerSecond: Double) {}
 }
 
 /// What one attempt got, as a budget sees it.
@@ -21,11 +28,14 @@ public struct RequestBudgetOutcome: Sendable, Equatable {
     public var status: Int?
     /// The Retry-After of a 429 or 503, when the server sent one.
     public var retryAfter: Duration?
+    /// What the answer's rate-limit headers said, if anything (issue 22).
+    public var rateLimit: RateLimitHint?
 
-    public init(endpoint: String, status: Int?, retryAfter: Duration?) {
+    public init(endpoint: String, status: Int?, retryAfter: Duration?, rateLimit: RateLimitHint? = nil) {
         self.endpoint = endpoint
         self.status = status
         self.retryAfter = retryAfter
+        self.rateLimit = rateLimit
     }
 
     /// `POST /tuning/finetunes/01HX.../train_step` → `POST /tuning/finetunes/:id/train_step`:
@@ -46,6 +56,7 @@ extension MoondreamClient {
         guard case .success(let response) = result else { return RequestBudgetOutcome(endpoint: route, status: nil, retryAfter: nil) }
         let retryAfter = response.status == 429 || response.status == 503
             ? RetryAfter.parse(headers: response.headers, now: environment.date(), limit: configuration.retry.maxRetryAfter) : nil
-        return RequestBudgetOutcome(endpoint: route, status: response.status, retryAfter: retryAfter)
+        let hint = RateLimitHint.parse(headers: response.headers, now: environment.date(), maxReset: configuration.retry.maxRetryAfter)
+        return RequestBudgetOutcome(endpoint: route, status: response.status, retryAfter: retryAfter, rateLimit: hint)
     }
 }

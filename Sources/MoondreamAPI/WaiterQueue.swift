@@ -3,8 +3,8 @@ import DequeModule
 /// Tasks suspended until something they wait for is available, first come first served, each
 /// removable by its id when its task is cancelled.
 ///
-/// The one waiter queue of the package: `InFlightLimiter` (permits) and the loop's
-/// `AppliedSteps` (a step applied) keep one inside their `Mutex`-protected state, decide under
+/// The one waiter queue of the package: `InFlightLimiter` (permits), `serve`'s `SharedBudget`
+/// (permits by fair share and pace) and the loop's `AppliedSteps` (a step applied) keep one inside their `Mutex`-protected state, decide under
 /// the lock who is ready, and resume those continuations after releasing it. `suspend` does the
 /// cancellation-safe part that every such queue needs: a waiter cancelled before it was enqueued
 /// never waits, and one cancelled while waiting is removed and resumed with `CancellationError`
@@ -37,6 +37,10 @@ public struct WaiterQueue<Value: Sendable, Need: Sendable>: Sendable {
     public mutating func append(id: UInt64, need: Need, continuation: CheckedContinuation<Value, any Error>) {
         waiters.append(Waiter(id: id, need: need, continuation: continuation))
     }
+
+    /// Every waiter's id and need, in arrival order (for an owner that chooses by more than
+    /// arrival, as `serve`'s budget chooses by fair share).
+    public func needs() -> [(id: UInt64, need: Need)] { waiters.map { ($0.id, $0.need) } }
 
     /// The longest waiter, removed.
     public mutating func popFirst() -> Waiter? { waiters.popFirst() }

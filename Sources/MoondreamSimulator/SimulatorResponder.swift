@@ -38,6 +38,14 @@ struct SimulatorResponder: HTTPResponder {
             await engine.finish(status: status)
             return Self.failure(.injected(status: status), headers: status == 429 ? Self.retryAfter(faults) : HTTPFields())
         }
+        // The per-key rate limiter answers before any work, as a gateway does.
+        let key = HTTPField.Name("X-Moondream-Auth").flatMap { request.headers[$0] } ?? ""
+        if let wait = await engine.takeRateToken(key: key) {
+            await engine.finish(status: 429)
+            var headers = HTTPFields()
+            if let name = HTTPField.Name("Retry-After") { headers[name] = String(wait) }
+            return Self.failure(.injected(status: 429), headers: headers)
+        }
         let latencyMs = switch match.route {
         case .rollouts: faults.rolloutLatencyMs
         case .trainStep: faults.trainLatencyMs

@@ -37,6 +37,12 @@ public struct FaultOptions: Sendable, Codable, Equatable {
     /// or not the client is still connected: a late landing at a chosen step (the step the
     /// finetune reaches by it; a second sending of it, while the first is held, is not slow).
     public var slowTrainSteps: [Int] = []
+    /// A token bucket per API key (`--rate-limit`): this many requests a second; nil: off. A
+    /// request that finds it empty is answered 429 with a whole-second `Retry-After` and nothing
+    /// else (unlike `rateLimitRate`, which draws 429s at random, whatever the load).
+    public var rateLimitPerSecond: Double?
+    /// The bucket's size (`--rate-burst`); nil: one second's worth.
+    public var rateLimitBurst: Double?
 
     public init() {}
 
@@ -48,6 +54,7 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         case hangRate = "hang_rate", hangSeconds = "hang_seconds"
         case unappliedTrainRate = "unapplied_train_rate", slowTrainRate = "slow_train_rate", slowTrainMs = "slow_train_ms"
         case slowTrainSteps = "slow_train_steps"
+        case rateLimitPerSecond = "rate_limit_per_s", rateLimitBurst = "rate_limit_burst"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -67,6 +74,8 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         options.slowTrainRate = try container.decodeIfPresent(Double.self, forKey: .slowTrainRate) ?? options.slowTrainRate
         options.slowTrainMs = try container.decodeIfPresent(Int.self, forKey: .slowTrainMs) ?? options.slowTrainMs
         options.slowTrainSteps = try container.decodeIfPresent([Int].self, forKey: .slowTrainSteps) ?? options.slowTrainSteps
+        options.rateLimitPerSecond = try container.decodeIfPresent(Double.self, forKey: .rateLimitPerSecond)
+        options.rateLimitBurst = try container.decodeIfPresent(Double.self, forKey: .rateLimitBurst)
         self = options
     }
 
@@ -86,6 +95,8 @@ public struct FaultOptions: Sendable, Codable, Equatable {
         if !(retryAfterSeconds >= 0 && retryAfterSeconds.isFinite) { return "retry_after_seconds must be a non-negative number" }
         if !(hangSeconds >= 0 && hangSeconds.isFinite) { return "hang_seconds must be a non-negative number" }
         if let step = slowTrainSteps.first(where: { $0 < 1 }) { return "slow_train_steps must hold steps of 1 or more, got \(step)" }
+        if let rate = rateLimitPerSecond, !(rate > 0 && rate.isFinite) { return "rate_limit_per_s must be a number > 0, got \(rate)" }
+        if let burst = rateLimitBurst, !(burst >= 1 && burst.isFinite) { return "rate_limit_burst must be a number ≥ 1, got \(burst)" }
         return nil
     }
 
@@ -115,6 +126,8 @@ public struct FaultOptions: Sendable, Codable, Equatable {
             }
             merged.slowTrainSteps = steps
         }
+        if let value = try fields.optionalDouble("rate_limit_per_s") { merged.rateLimitPerSecond = value }
+        if let value = try fields.optionalDouble("rate_limit_burst") { merged.rateLimitBurst = value }
         if let problem = merged.problem { throw .badRequest(problem) }
         return merged
     }

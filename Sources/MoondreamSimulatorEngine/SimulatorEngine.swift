@@ -24,6 +24,8 @@ package actor SimulatorEngine {
     private var creationOrder: [String] = []
     package var registry = RolloutRegistry()
     package var counters = SimulatorStats()
+    /// The per-key token buckets of `--rate-limit` (TokenBuckets.swift).
+    package var buckets = TokenBuckets()
     private var outage: (until: Duration, status: Int)?
     /// Numbers the `seq` metadata of rollouts: above 2^53, so a client that reads it as a Double
     /// changes it.

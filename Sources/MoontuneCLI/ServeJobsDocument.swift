@@ -23,12 +23,14 @@ actor ServeJobsDocument {
     struct Page: Encodable {
         var jobs: [JobStatusReport]
         var budget: [KeyBudgetRecord]?
+        /// The pace in force per API key (issue 22), as `status --json` has it.
+        var paces: [KeyPaceRecord]?
         var asOfMs: Int64
         var names: [String]
         var finishedJobs: FinishedPage
 
         enum CodingKeys: String, CodingKey {
-            case jobs, budget, asOfMs = "as_of_ms", names, finishedJobs = "finished_jobs"
+            case jobs, budget, paces = "key_paces", asOfMs = "as_of_ms", names, finishedJobs = "finished_jobs"
         }
     }
 
@@ -58,7 +60,8 @@ actor ServeJobsDocument {
         }
         let known = Set(heads.map(\.id))
         cache = cache.filter { known.contains($0.key) }
-        let document = Page(jobs: reports, budget: try await store.keyBudgets().nilIfEmpty, asOfMs: now, names: heads.map(\.name),
+        let document = Page(jobs: reports, budget: try await store.keyBudgets().nilIfEmpty, paces: try await store.keyPaces().nilIfEmpty,
+                            asOfMs: now, names: heads.map(\.name),
                             finishedJobs: FinishedPage(total: rest.count, offset: offset, limit: limit))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

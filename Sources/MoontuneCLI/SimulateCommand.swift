@@ -49,6 +49,13 @@ public struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .customLong("retry-after"), help: "Retry-After of 429 answers, in seconds.")
     var retryAfter: Double = 1
 
+    @Option(name: .customLong("rate-limit"),
+            help: "A token bucket per API key: R requests a second; an empty bucket answers 429 with a whole-second Retry-After.")
+    var rateLimit: Double?
+
+    @Option(name: .customLong("rate-burst"), help: "The --rate-limit bucket's size (default: R).")
+    var rateBurst: Double?
+
     @Option(name: .customLong("drop-rate"), help: "Fraction of requests whose connection is closed unanswered, not applied.")
     var dropRate: Double = 0
 
@@ -105,6 +112,8 @@ public struct SimulateCommand: AsyncParsableCommand {
         faults.slowTrainRate = slowTrainRate
         faults.slowTrainMs = slowTrainMs
         faults.slowTrainSteps = parsedSlowTrainSteps ?? []
+        faults.rateLimitPerSecond = rateLimit
+        faults.rateLimitBurst = rateBurst
         return faults
     }
 
@@ -123,6 +132,7 @@ public struct SimulateCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
         guard checkpointTTL >= 0 else { throw ValidationError("--checkpoint-ttl must not be negative, got \(checkpointTTL)") }
+        if rateBurst != nil && rateLimit == nil { throw ValidationError("--rate-burst needs --rate-limit") }
         if let problem = faults.problem { throw ValidationError(problem.replacingOccurrences(of: "_", with: "-")) }
     }
 

@@ -60,14 +60,16 @@ struct StatusCommand: AsyncParsableCommand {
             reports.append(try await JobStatusReport.load(job, store: store, databasePath: database.path))
         }
         if json {
-            return try StatusDocument(jobs: reports, budget: try await store.keyBudgets().nilIfEmpty).encoded()
+            return try StatusDocument(jobs: reports, budget: try await store.keyBudgets().nilIfEmpty,
+                                  paces: try await store.keyPaces().nilIfEmpty).encoded()
         }
         if name != nil, let report = reports.first {
             let events = try await store.events(jobID: jobs.first?.id ?? 0, limit: 8)
             return StatusText.detail(report, events: events)
         }
         let budgets = KeyBudgetText.lines(try await store.keyBudgets(), nowMs: ProgressStore.nowMs())
-        return ([StatusText.table(reports)] + budgets).joined(separator: "\n")
+        let paces = KeyPaceText.lines(try await store.keyPaces(), nowMs: ProgressStore.nowMs())
+        return ([StatusText.table(reports)] + budgets + paces).joined(separator: "\n")
     }
 }
 

@@ -11,7 +11,8 @@ package struct ConfigDecoder {
     package static let budgetKeys = ["max_rollouts", "max_hours"]
     package static let earlyStopKeys = ["patience", "min_delta"]
     package static let apiKeys = ["base_url", "api_key_env", "request_timeout_s", "max_attempts", "give_up_after_s", "max_backoff_s",
-                          "in_doubt_wait_s", "max_response_bytes", "train_step_timeout_s", "push_metrics"]
+                          "in_doubt_wait_s", "max_response_bytes", "train_step_timeout_s", "push_metrics",
+                          "max_requests_per_s"]
     package static let dataKeys = ["train", "eval", "max_image_bytes", "allow_absolute_paths"]
     package static let trainKeys = ["steps", "groups_per_step", "rollouts_per_group", "lr", "seed", "concurrency",
                             "max_staleness", "reasoning", "settings", "sft_steps", "lr_schedule",
@@ -178,6 +179,11 @@ package struct ConfigDecoder {
             result.inDoubtWaitOverride = value
         }
         atLeast(api, "max_response_bytes", 1024, &result.maxResponseBytes)
+        if let value = api.double("max_requests_per_s"),
+           api.check("max_requests_per_s", value > 0 && value.isFinite && value <= 100_000,
+                     "must be a number of requests a second > 0 (at most 100000), got \(value)") {
+            result.maxRequestsPerSecond = value
+        }
         return result
     }
 

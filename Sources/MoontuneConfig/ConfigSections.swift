@@ -33,6 +33,9 @@ public struct APIConfig: Sendable, Equatable {
     public var pushMetrics: Bool = true
     /// Answers larger than this are refused rather than buffered (the client's response cap).
     public var maxResponseBytes: Int = 64 << 20
+    /// `api.max_requests_per_s`: the most requests a second sent on this key (the plan's limit);
+    /// nil: moontune learns the key's rate from 429s and rate-limit headers alone.
+    public var maxRequestsPerSecond: Double?
 
     public init() {}
 

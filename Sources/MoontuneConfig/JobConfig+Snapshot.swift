@@ -18,6 +18,7 @@ extension JobConfig {
                 "in_doubt_wait_s": .double(api.inDoubtWaitSeconds),
                 "push_metrics": .bool(api.pushMetrics),
                 "max_response_bytes": .int(api.maxResponseBytes),
+                "max_requests_per_s": api.maxRequestsPerSecond.map { .double($0) },
             ]),
             "data": .members([
                 "train": .string(data.train.path),

@@ -147,7 +147,10 @@ public enum JobSession {
                                 requestTimeout: .seconds(config.api.requestTimeoutSeconds))
         var clientConfiguration = ClientConfiguration(baseURL: config.api.baseURL, apiKey: APIKey(apiKey), retry: retry,
                                                       maxInFlight: config.train.concurrency, maxResponseBytes: config.api.maxResponseBytes)
-        clientConfiguration.budget = request.budget  // serve's shared budget (issue 13)
+        // serve's shared budget (issue 13) paces every job on the key; run paces itself (issue 22).
+        let pacer = request.budget == nil ? KeyPacer(ceiling: config.api.maxRequestsPerSecond) : nil
+        if let ceiling = config.api.maxRequestsPerSecond { request.budget?.limit(requestsPerSecond: ceiling) }
+        clientConfiguration.budget = request.budget ?? pacer
         let client = MoondreamClient(configuration: clientConfiguration, logger: request.logger)
         let scorer: any RewardScorer
         do {
@@ -162,10 +165,13 @@ public enum JobSession {
                                  inDoubtWait: .milliseconds(Int64(config.api.inDoubtWaitSeconds * 1000)))
         context.evalBuilder = RequestBuilder(config: config, cache: ImageCache(capacityBytes: 0, maxImageBytes: config.data.maxImageBytes))
         request.observer.record(.attached(limiter: client.limiter))
-        // The trackers (issue 23) deliver beside the run, and the job's end once it is over.
+        // The trackers (issue 23) deliver beside the run, and the job's end once it is over; the
+        // pace of `run`'s key (issue 22) is recorded for `status` meanwhile.
         let outcome = await JobTracking.alongside(config: config, store: store, jobID: jobID, databasePath: request.databasePath,
                                                   environment: request.environment, logger: request.logger) {
-            await JobRunner(context: context).run()
+            await PaceRecorder.recording(pacer, keyID: APIKeyID.id(ofKey: apiKey), job: config.name, store: store) {
+                await JobRunner(context: context).run()
+            }
         }
         // The reward program (if any) is closed and reaped with the run, never left behind.
         await scorer.close()

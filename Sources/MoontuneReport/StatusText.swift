@@ -7,10 +7,18 @@ package struct StatusDocument: Encodable {
     package var jobs: [JobStatusReport]
     /// The request budget `serve` holds per API key, by key id; absent without one.
     package var budget: [KeyBudgetRecord]?
+    /// The pace in force per API key (issue 22), as `serve` and each `run` last wrote it, by key
+    /// id; absent when none was written. Encoded as `key_paces`.
+    package var paces: [KeyPaceRecord]?
 
-    package init(jobs: [JobStatusReport], budget: [KeyBudgetRecord]? = nil) {
+    package init(jobs: [JobStatusReport], budget: [KeyBudgetRecord]? = nil, paces: [KeyPaceRecord]? = nil) {
         self.jobs = jobs
         self.budget = budget
+        self.paces = paces
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case jobs, budget, paces = "key_paces"
     }
 
     package func encoded() throws -> String {

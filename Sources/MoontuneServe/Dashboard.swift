@@ -28,6 +28,7 @@ enum Dashboard {
         <body>
         <h1>moontune serve</h1>
         <div id="summary">loading…</div>
+        <div id="paces" class="muted"></div>
         <div id="jobs"></div>
         <script>
         "use strict";
@@ -127,6 +128,10 @@ enum Dashboard {
             document.getElementById("summary").textContent = entries.length + " jobs: "
               + Object.entries(counts).map(([s, n]) => n + " " + s).join(", ") + (budget ? "  —  " + budget : "") + more
               + "  (updated " + new Date().toLocaleTimeString() + ")";
+            const paces = (doc.key_paces || []).map(p => "key " + p.key_id + " (" + p.source + "): "
+              + (p.pace_per_s == null ? "unpaced" : fixed(p.pace_per_s, 2) + " requests/s") + ", " + p.rate_limited + " 429s"
+              + (p.held_until_ms && p.held_until_ms > Date.now() ? ", held " + duration((p.held_until_ms - Date.now()) / 1000) : ""));
+            document.getElementById("paces").textContent = paces.length ? "pace per key — " + paces.join("; ") : "";
             document.body.setAttribute("data-rendered", String(entries.length));
           } catch (error) {
             document.getElementById("summary").textContent = "cannot reach the daemon: " + error.message;

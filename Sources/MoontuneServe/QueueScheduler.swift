@@ -24,16 +24,12 @@ struct QueueScheduler: Service {
     func run() async throws {
         await withTaskGroup(of: Void.self) { housekeeping in
             housekeeping.addTask { [budget, store] in
-                // A Retry-After hold that ends releases its waiters here; the budget in force
-                // reaches the database (for `status`) about once a second.
-                var ticks = 0
+                // The budget and pace in force reach the database (for `status`) about once a
+                // second. (Nothing is released here: waiters are woken by the event that frees them.)
                 while !Task.isCancelled {
-                    budget.pump()
-                    ticks += 1
-                    if ticks % 10 == 0 {
-                        try? await store.recordKeyBudgets(budget.keys())
-                    }
-                    try? await Task.sleep(for: .milliseconds(100))
+                    try? await store.recordKeyBudgets(budget.keys())
+                    try? await store.recordKeyPaces(budget.paces(), source: "serve")
+                    try? await Task.sleep(for: .seconds(1))
                 }
             }
             await withTaskGroup(of: Void.self) { jobs in

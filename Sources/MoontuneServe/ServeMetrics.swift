@@ -48,6 +48,10 @@ final class ServeMetrics: Sendable {
             gauge("moontune_key_budget", labels).record(key.budget)
             gauge("moontune_key_held_seconds", labels).record(Double(max(0, (key.heldUntilMs ?? now) - now)) / 1000)
         }
+        // The pace in force per key (issue 22); 0 when unpaced. 429s: moontune_rate_limited_total.
+        for pace in budget.paces() {
+            gauge("moontune_key_rate_limit_per_second", [("key", pace.keyID)]).record(pace.pacePerSecond ?? 0)
+        }
         return registry.emitToString()
     }
 

@@ -153,6 +153,7 @@ extension ProgressStore {
         registerSignalMigration(&migrator)  // v9 (issue 14)
         registerGraderScoresMigration(&migrator)  // v10 (issue 24): ProgressStore+GraderScores.swift
         registerTrackingMigration(&migrator)  // v11 (issue 23): ProgressStore+Tracking.swift
+        registerKeyPaceMigration(&migrator)  // v12 (issue 22): ProgressStore+KeyPace.swift
         registerLateLandingMigration(&migrator)  // v13 (issue 20): ProgressStore+LateLanding.swift
         // v14 (issue 21): the config as admitted, which every later run reads instead of the file.
         migrator.registerMigration("v14: admitted config") { db in

@@ -305,20 +305,20 @@ extension EndToEnd {
             }
         }
     
-        @Test func a429WithRetryAfterHoldsEveryJobOnTheKeyAndLowersItsBudgetWhichStatusAndMetricsShow() async throws {
+        @Test func a429WithRetryAfterHoldsEveryJobOnTheKeyAndSetsItsPaceWhichStatusAndMetricsShow() async throws {
+            // The simulator's limiter (issue 22): a token bucket of 15 a second for the key.
             var faults = Self.slowSimulator()
-            faults.rateLimitRate = 0.25
-            faults.retryAfterSeconds = 0.3
+            faults.rateLimitPerSecond = 15
             try await withWorkspace(try await Workspace.make(seed: 13, faults: faults)) { workspace in
                 let names = try await Self.submitJobs(workspace, count: 3, steps: 12, concurrency: 4)
                 let serve = try await ServeProcess.start(workspace, ["--max-jobs", "3", "--max-in-flight", "8"])
-                var lowest = 8.0
+                var paces: [Double] = []
                 var heldSeen = false
                 let deadline = ContinuousClock.now + .seconds(180)
                 while ContinuousClock.now < deadline {
                     let (_, metrics) = try await serve.get("/metrics")
-                    for line in metrics.split(separator: "\n") where line.hasPrefix("moontune_key_budget{") {
-                        lowest = min(lowest, Double(line.split(separator: " ").last ?? "") ?? 8)
+                    for line in metrics.split(separator: "\n") where line.hasPrefix("moontune_key_rate_limit_per_second{") {
+                        if let pace = Double(line.split(separator: " ").last ?? ""), pace > 0 { paces.append(pace) }
                     }
                     for line in metrics.split(separator: "\n") where line.hasPrefix("moontune_key_held_seconds{") {
                         if (Double(line.split(separator: " ").last ?? "") ?? 0) > 0 { heldSeen = true }
@@ -339,13 +339,22 @@ extension EndToEnd {
                 #expect(plain.stdout.contains("request budgets of serve, by API key id:"), "\(plain.stdout)")
                 #expect(plain.stdout.contains(keyID) && plain.stdout.contains("/8"), "\(plain.stdout)")
                 #expect(!plain.stdout.contains(MoontuneProcess.apiKey))
+                // ... and its pace, learnt from the 429s, shared by the three jobs.
+                let pace = try #require((parsed["key_paces"] as? [[String: Any]])?.first { $0["source"] as? String == "serve" },
+                                        "status --json has no pace: \(document.stdout)")
+                #expect(pace["key_id"] as? String == keyID)
+                #expect((pace["rate_limited"] as? Int ?? 0) > 0)
+                #expect(plain.stdout.contains("pace per API key"), "\(plain.stdout)")
                 let (_, metrics) = try await serve.get("/metrics")
                 #expect(metrics.contains("moontune_rate_limited_total{"), "no 429s counted")
-                #expect(lowest < 8, "the key's budget was never lowered")
+                #expect(!paces.isEmpty, "the key was never paced")
+                #expect(paces.allSatisfy { $0 < 20 }, "the pace stays near the 15/s limit: \(paces.max() ?? 0)")
                 #expect(heldSeen, "no Retry-After hold was seen")
                 #expect(await serve.terminate().status == 0)
                 let stats = await workspace.simulator.stats()
-                #expect(stats.faultsInjected.rateLimited > 0)
+                let refused = stats.responsesByStatus["429"] ?? 0
+                #expect(refused > 0)
+                #expect(Double(refused) <= 0.10 * Double(stats.responsesByStatus["200"] ?? 0), "\(refused) 429s")
                 #expect(stats.maxInFlight <= 8)
                 #expect(stats.doubleApplications == 0)
                 for name in names { #expect(await workspace.finetune(name)?.trainStepsApplied == 12, "\(name)") }

@@ -4,13 +4,6 @@ import Synchronization
 import Testing
 @testable import MoontuneServe
 
-/// A clock the test moves by hand.
-final class ManualClock: Sendable {
-    private let now = Shared<Int64>(1_000_000)
-    var ms: Int64 { now.withLock { $0 } }
-    func advance(_ ms: Int64) { now.withLock { $0 += ms } }
-}
-
 /// A value shared with child tasks.
 final class Shared<T: Sendable>: Sendable {
     private let value: Mutex<T>
@@ -77,75 +70,107 @@ func ok(_ endpoint: String = "POST /tuning/rollouts") -> RequestBudgetOutcome {
         #expect(SharedBudget.weight(priority: -1) == 0.5)
     }
 
-    @Test func aRetryAfterOnOneJobHoldsEveryJobOnThatKeyButNotOtherKeys() async throws {
-        let clock = ManualClock()
-        let budget = SharedBudget(maxInFlight: 4, nowMs: { clock.ms })
+    /// Waits (on the real clock, briefly) until `condition` holds: for grants made by other tasks.
+    func eventually(_ condition: () -> Bool) async throws {
+        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    @Test func aRetryAfterOnOneJobHoldsEveryJobOnThatKeyUntilItEndsWithNothingPolling() async throws {
+        let clock = ManualMonotonicClock()
+        let budget = SharedBudget(maxInFlight: 4, environment: clock.environment)
         let a = budget.join(job: 1, keyID: "k1", priority: 0)
         let b = budget.join(job: 2, keyID: "k1", priority: 0)
         let other = budget.join(job: 3, keyID: "k2", priority: 0)
         try await a.acquire()
         a.release(RequestBudgetOutcome(endpoint: "POST /tuning/rollouts", status: 429, retryAfter: .seconds(2)))
-        #expect(budget.keys().first { $0.keyID == "k1" }?.heldUntilMs == clock.ms + 2000)
+        let held = try #require(budget.keys().first { $0.keyID == "k1" }?.heldUntilMs)
+        #expect(held > budget.keys()[0].updatedAtMs + 1900)
         let granted = Shared(false)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await b.acquire(); granted.withLock { $0 = true } }
             try await other.acquire()  // another key is not held
             other.release(ok())
+            try await eventually { clock.sleeping == 1 }
+            #expect(clock.sleeping == 1, "one waiter sleeps until the hold ends, on the key's behalf")
+            clock.advance(.milliseconds(1999))
             try await Task.sleep(for: .milliseconds(30))
-            budget.pump()
             #expect(granted.withLock { $0 } == false, "the hold was not kept")
-            clock.advance(2001)
-            budget.pump()
-            try await group.waitForAll()
+            clock.advance(.milliseconds(2))
+            try await group.waitForAll()  // the end of the hold wakes it: no pump, no release
         }
         #expect(granted.withLock { $0 })
+        #expect(budget.paces().first { $0.keyID == "k1" }?.rateLimited == 1)
+        #expect(budget.paces().first { $0.keyID == "k2" }?.pacePerSecond == nil, "the other key stays unpaced")
     }
 
-    @Test func repeated429sHalveTheKeysBudgetAndSuccessesRaiseItSlowly() async throws {
-        let clock = ManualClock()
-        let budget = SharedBudget(maxInFlight: 16, nowMs: { clock.ms })
-        let job = budget.join(job: 1, keyID: "k", priority: 0)
-        func once(_ status: Int) async throws {
-            try await job.acquire()
-            job.release(RequestBudgetOutcome(endpoint: "POST /tuning/rollouts", status: status, retryAfter: nil))
-        }
-        try await once(429)
-        #expect(budget.keys()[0].budget == 8)
-        try await once(429)  // the same burst: not halved again
-        #expect(budget.keys()[0].budget == 8)
-        clock.advance(1500)
-        try await once(429)
-        #expect(budget.keys()[0].budget == 4)
-        for _ in 0..<4 { clock.advance(1500); try await once(429) }
-        #expect(budget.keys()[0].budget == 1, "never below 1")
-        for _ in 0..<3 { try await once(200) }
-        #expect(budget.keys()[0].budget == 2, "1 + 1/1 + 1/2 + 1/2.5: additive, about one per round of the budget")
-        for _ in 0..<500 { try await once(200) }
-        #expect(budget.keys()[0].budget == 16, "never above --max-in-flight")
-        #expect(budget.keys()[0].rateLimited == 7)
-    }
-
-    @Test func aLoweredBudgetBoundsTheKeysRequestsInFlight() async throws {
-        let clock = ManualClock()
-        let budget = SharedBudget(maxInFlight: 8, nowMs: { clock.ms })
-        let job = budget.join(job: 1, keyID: "k", priority: 0)
-        try await job.acquire()
-        job.release(RequestBudgetOutcome(endpoint: "POST /tuning/rollouts", status: 429, retryAfter: nil))
-        clock.advance(1500)
-        try await job.acquire()
-        job.release(RequestBudgetOutcome(endpoint: "POST /tuning/rollouts", status: 429, retryAfter: nil))
-        #expect(budget.keys()[0].budget == 2)
-        try await job.acquire()
-        try await job.acquire()
-        let third = Shared(false)
+    @Test func aPacedKeyGrantsOneWaiterPerIntervalAcrossItsJobs() async throws {
+        let clock = ManualMonotonicClock()
+        let budget = SharedBudget(maxInFlight: 16, environment: clock.environment)
+        let a = budget.join(job: 1, keyID: "k", priority: 0)
+        let b = budget.join(job: 2, keyID: "k", priority: 0)
+        a.limit(requestsPerSecond: 10)
+        #expect(budget.paces()[0].pacePerSecond == 10)
+        try await a.acquire()  // the first leaves at once
+        let granted = Shared(0)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await job.acquire(); third.withLock { $0 = true } }
-            try await Task.sleep(for: .milliseconds(30))
-            #expect(third.withLock { $0 } == false)
-            job.release(ok())
+            for job in [a, b, a, b] {
+                group.addTask { try await job.acquire(); granted.withLock { $0 += 1 } }
+            }
+            try await eventually { clock.sleeping == 1 }
+            #expect(granted.withLock { $0 } == 0, "the next slot is 100 ms away")
+            for expected in 1...4 {
+                clock.advance(.milliseconds(100))
+                try await eventually { granted.withLock { $0 } == expected }
+                try await Task.sleep(for: .milliseconds(10))
+                #expect(granted.withLock { $0 } == expected, "one per interval, not all at once")
+            }
             try await group.waitForAll()
         }
-        #expect(third.withLock { $0 })
+        #expect(budget.inFlight(job: 1) == 3 && budget.inFlight(job: 2) == 2, "fair share across the key's jobs")
+    }
+
+    @Test func aCancelledTimerHolderHandsTheTimerOn() async throws {
+        let clock = ManualMonotonicClock()
+        let budget = SharedBudget(maxInFlight: 8, environment: clock.environment)
+        let job = budget.join(job: 1, keyID: "k", priority: 0)
+        try await job.acquire()
+        job.release(RequestBudgetOutcome(endpoint: "POST /tuning/rollouts", status: 429, retryAfter: .seconds(1)))
+        let first = Task { try await job.acquire() }
+        try await eventually { clock.sleeping == 1 }
+        let second = Task { try await job.acquire() }
+        try await Task.sleep(for: .milliseconds(20))
+        first.cancel()
+        await #expect(throws: CancellationError.self) { try await first.value }
+        try await eventually { clock.sleeping == 1 }
+        #expect(clock.sleeping == 1, "the other waiter now sleeps on the key's behalf")
+        clock.advance(.seconds(1))
+        try await second.value
+        #expect(budget.inFlight == 1)
+    }
+
+    @Test func aJobThatLeftReturnsItsPermitsOnceAndLateReleasesCountNothing() async throws {
+        let budget = SharedBudget(maxInFlight: 2)
+        let a = budget.join(job: 1, keyID: "k", priority: 0)
+        try await a.acquire()
+        try await a.acquire()
+        #expect(budget.inFlight == 2)
+        budget.leave(job: 1)
+        #expect(budget.inFlight == 0)
+        a.release(ok())
+        a.release(ok())
+        #expect(budget.inFlight == 0, "not decremented twice")
+        let b = budget.join(job: 2, keyID: "k", priority: 0)
+        try await b.acquire()
+        try await b.acquire()
+        let third = Shared(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await b.acquire(); third.withLock { $0 = true } }
+            try await Task.sleep(for: .milliseconds(30))
+            #expect(third.withLock { $0 } == false, "the cap still holds after the late releases")
+            b.release(ok())
+            try await group.waitForAll()
+        }
+        #expect(budget.inFlight == 2)
     }
 
     @Test func aCancelledWaitLeavesNoPermitBehind() async throws {
