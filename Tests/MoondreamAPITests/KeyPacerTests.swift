@@ -63,7 +63,8 @@ final class VirtualTime: Sendable {
     }
 
     @Test func aCancelledWaitThrowsAndTakesNoSlot() async throws {
-        let pacer = KeyPacer(ceiling: 0.5)  // the live clock: one request every 2 s
+        // The live clock: one request every 50 s, so that the second waits however slow the machine.
+        let pacer = KeyPacer(ceiling: 0.02)
         try await pacer.acquire()
         let waiting = Task { try await pacer.acquire() }
         try await Task.sleep(for: .milliseconds(20))

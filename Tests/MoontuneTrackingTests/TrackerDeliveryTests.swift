@@ -48,7 +48,8 @@ import Testing
         try await store.setFinetuneID(jobID: jobID, finetuneID: "ft", now: 1)
         let config = JobConfig(name: "job", rank: 8, data: DataConfig(train: folder), train: TrainConfig(),
                                checkpoint: CheckpointConfig(everySteps: 5), sourceURL: folder.appendingPathComponent("c.json"))
-        let fake = FakeTracker(failures: 6)
+        // Down until the test has seen its error in the record, however slow the machine.
+        let fake = FakeTracker(failures: 1_000_000)
         let ending = JobEnding()
         var delivery = TrackerDelivery(tracker: fake, job: TrackedJob(jobID: jobID, name: "job", config: config, store: store,
                                                                          databasePath: folder.path),
@@ -69,8 +70,12 @@ import Testing
                     try await store.recordEval(EvalRecord(jobID: jobID, step: k, rewardMean: 0.1, count: 2, perSkillJSON: "{}", atMs: Int64(k)))
                 }
                 if k == 3 {
-                    try await Task.sleep(for: .milliseconds(30))
-                    sawError = try await store.trackerStatuses(jobID: jobID).first?.lastError == "connection refused"
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while !sawError && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(10))
+                        sawError = try await store.trackerStatuses(jobID: jobID).first?.lastError == "connection refused"
+                    }
+                    fake.failuresLeft.withLock { $0 = 0 }  // it answers again
                 }
             }
             try await store.finish(jobID: jobID, state: .completed, error: nil, now: 100)
