@@ -10,6 +10,10 @@ public enum JobConfigSource: Sendable, Equatable {
     /// The config recorded when the job was admitted (`serve`): no file is read, so editing the
     /// file afterwards changes nothing for the job.
     case recorded(job: String)
+    /// A config given as text, resolved (and named in messages) as if it were the file at the URL:
+    /// a sweep's variant (issue 25), the base config with the variant's values written in. Its
+    /// text becomes the job's recorded config once admitted, as a file's does.
+    case text(String, at: URL)
 }
 
 /// A job that passed admission: its config and datasets checked, its training settings compared
@@ -81,6 +85,8 @@ public enum JobAdmission {
         case .file(let url):
             // An unreadable file is reported by validation, with its path.
             let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+            return (url, text, true)
+        case let .text(text, url):
             return (url, text, true)
         case .recorded(let name):
             let store: ProgressStore
