@@ -58,7 +58,7 @@ struct SweepSubmitCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let now = ProgressStore.nowMs()
-        let jobs = admitted.variants.map { ($0.admission.newRecord(now: now), $0.paramsJSON) }
+        let jobs = admitted.variants.map { (record: $0.admission.newRecord(now: now), paramsJSON: $0.paramsJSON) }
         let name = admitted.spec.name
         switch try await store.submitSweep(admitted.record(now: now), jobs: jobs, priority: priority, now: now) {
         case .submitted:

@@ -22,7 +22,7 @@ extension JobRunner {
     func pruneCheck(step: Int) async throws {
         guard step >= 1, let member = try await store.sweepMembership(jobID: jobID), let rule = member.prune,
               rule.rungs.contains(step), member.pruningReleasedAtMs == nil else { return }
-        guard let decision = try await store.decidePruning(jobID: jobID, rung: step, now: now, decide: AshaPruning.decide) else { return }
+        guard let decision = try await store.decidePruning(jobID: jobID, rung: step, now: now, decide: { AshaPruning.decide($0, rule: $1) }) else { return }
         let figures = "\(decision.value.map { String(format: "%.4f", $0) } ?? "no value") ranks \(decision.rank) of \(decision.cohort), "
             + "the top \(decision.kept) go on"
         if decision.goesOn {

@@ -4,7 +4,7 @@ import MoontuneJob
 import MoontuneRandom
 
 /// What `random` draws a key's value from (issue 25): one of a list, or a distribution.
-public enum SweepDistribution: Sendable, Equatable {
+package enum SweepDistribution: Sendable, Equatable {
     /// One of the values, each as likely.
     case choice([JSONValue])
     /// Uniform in [a, b].

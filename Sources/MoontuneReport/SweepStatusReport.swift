@@ -51,7 +51,7 @@ package struct SweepStatusReport: Sendable {
             let extra = try await store.extraGroupsTried(jobID: member.jobID, groupsPerStep: shape.groups)
             var job = Job(name: record.name, position: member.position, params: member.params, state: record.state.rawValue, step: applied,
                           totalSteps: record.totalSteps, stopReason: record.stopReason, best: nil, model: nil,
-                          series: evals.compactMap { eval in metric.value(in: eval).map { (eval.step, $0) } },
+                          series: evals.compactMap { eval in metric.value(in: eval).map { (step: eval.step, value: $0) } },
                           decisions: try await store.pruneDecisions(jobID: member.jobID),
                           rolloutsSpent: shape.rollouts(throughStep: applied) + extra * shape.rolloutsPerGroup + evals.reduce(0) { $0 + $1.count },
                           rolloutsSaved: 0)

@@ -69,8 +69,10 @@ extension ProgressStore {
             if let digest = try String.fetchOne(db, sql: "SELECT digest FROM sweeps WHERE name = ?", arguments: [sweep.name]) {
                 return digest == sweep.digest ? .unchanged : .conflict
             }
-            for (record, _) in jobs where try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE name = ?", arguments: [record.name]) == true {
-                return .jobNameTaken(record.name)
+            for (record, _) in jobs {
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE name = ?", arguments: [record.name]) == true {
+                    return .jobNameTaken(record.name)
+                }
             }
             try db.execute(sql: """
                 INSERT INTO sweeps (name, digest, file_text, file_path, metric, prune_json, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import MoontuneConfig
 @testable import MoontuneJSON
 @testable import MoontuneLoop
 @testable import MoontuneStore
@@ -19,8 +20,9 @@ import Testing
     }
 
     func problems(_ text: String) throws -> [Problem] {
-        do {
-            _ = try SweepSpec.load(from: try write(text))
+        let url = try write(text)
+        do throws(SweepError) {
+            _ = try SweepSpec.load(from: url)
             return []
         } catch {
             return error.problems
@@ -131,7 +133,7 @@ import Testing
             {"name": "s", "base": "job.json", "metric": "eval/reward_mean", "samples": 0,
              "random": {"train.lr": {"log_uniform": [0, 1]}, "train.seed": {"int_uniform": [1.5, 3]}, "rank": {"normal": [1, 2]}}}
             """)
-        #expect(Set(bad.map(\.field)).isSuperset(of: ["samples", "seed", "random.train.lr.log_uniform", "random.train.seed.int_uniform",
+        #expect(Set(bad.map { $0.field }).isSuperset(of: ["samples", "seed", "random.train.lr.log_uniform", "random.train.seed.int_uniform",
                                                        "random.rank.normal"]))
         #expect(try problems("[1, 2]").count == 1)
         #expect(try problems("{\"name\": ").first?.message.contains("invalid JSON") == true)

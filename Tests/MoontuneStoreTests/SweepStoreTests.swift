@@ -11,9 +11,9 @@ import Testing
 
     func jobs(_ names: [String]) -> [(record: JobRecord, paramsJSON: String)] {
         names.enumerated().map { index, name in
-            (JobRecord(name: name, configPath: "/base.json", configJSON: "{}", fingerprintJSON: "{}", baseURL: "http://127.0.0.1/v1",
+            (record: JobRecord(name: name, configPath: "/base.json", configJSON: "{}", fingerprintJSON: "{}", baseURL: "http://127.0.0.1/v1",
                        apiKeyEnv: "K", totalSteps: 10, now: 1),
-             "[[\"train.lr\",\(index + 1)]]")
+             paramsJSON: "[[\"train.lr\",\(index + 1)]]")
         }
     }
 
