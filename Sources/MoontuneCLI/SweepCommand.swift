@@ -41,9 +41,29 @@ struct SweepSubmitCommand: AsyncParsableCommand {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let databasePath = URL(fileURLWithPath: database.path, relativeTo: cwd).standardizedFileURL.path
         let url = URL(fileURLWithPath: file, relativeTo: cwd).standardizedFileURL
+        let spec: SweepSpec
+        do throws(SweepError) {
+            spec = try SweepSpec.load(from: url)
+        } catch {
+            for problem in error.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+            FileHandle.standardError.write(Data("moontune: sweep not submitted (\(error.problems.count) problem(s)); nothing was queued\n".utf8))
+            throw ExitCode(2)
+        }
+        // A sweep recorded under this name: the same one changes nothing, another is refused,
+        // before its variants are compared with the jobs the recorded one made.
+        if FileManager.default.fileExists(atPath: databasePath) {
+            let recorded: SweepRecord?
+            do {
+                recorded = try await ProgressStore.shared(path: databasePath).sweep(named: spec.name)
+            } catch {
+                FileHandle.standardError.write(Data("moontune: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            if let recorded, recorded.digest == spec.digest { return Self.sayUnchanged(spec.name) }
+            if recorded != nil { try Self.refuseConflict(spec.name, databasePath: databasePath) }
+        }
         let admitted: AdmittedSweep
         do throws(SweepError) {
-            let spec = try SweepSpec.load(from: url)
             admitted = try await SweepAdmission.admit(spec, databasePath: databasePath)
         } catch {
             for problem in error.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
@@ -66,15 +86,23 @@ struct SweepSubmitCommand: AsyncParsableCommand {
                 + (admitted.spec.prune.map { ", ASHA at steps \($0.rungs.map(String.init).joined(separator: ", ")) keeping \($0.keep)" } ?? ""))
             for variant in admitted.variants { print("  \(variant.jobName)  \(variant.paramsText)") }
         case .unchanged:
-            print("sweep \(name) is already submitted with these settings; nothing changed (moontune sweep status \(name))")
+            Self.sayUnchanged(name)
         case .conflict:
-            FileHandle.standardError.write(Data(("moontune: a different sweep named \(name) is already recorded in \(databasePath); "
-                + "nothing was queued. Give this sweep another name.\n").utf8))
-            throw ExitCode(1)
+            try Self.refuseConflict(name, databasePath: databasePath)
         case .jobNameTaken(let job):
             FileHandle.standardError.write(Data(("moontune: a job named \(job) already exists outside sweep \(name); nothing was queued. "
                 + "Give the sweep another name.\n").utf8))
             throw ExitCode(1)
         }
+    }
+
+    static func sayUnchanged(_ name: String) {
+        print("sweep \(name) is already submitted with these settings; nothing changed (moontune sweep status \(name))")
+    }
+
+    static func refuseConflict(_ name: String, databasePath: String) throws {
+        FileHandle.standardError.write(Data(("moontune: a different sweep named \(name) is already recorded in \(databasePath); "
+            + "nothing was queued. Give this sweep another name.\n").utf8))
+        throw ExitCode(1)
     }
 }

@@ -39,7 +39,6 @@ public enum SweepAdmission {
         var problems: [Problem] = []
         var seen: Set<Problem> = []
         var variants: [AdmittedVariant] = []
-        var canonical: [JSONValue] = []
         func report(_ problem: Problem) {
             if seen.insert(problem).inserted { problems.append(problem) }
         }
@@ -57,7 +56,6 @@ public enum SweepAdmission {
                 for problem in spec.cadenceProblems(admission.config, variant: variant) { report(problem) }
                 variants.append(AdmittedVariant(jobName: name, position: variant.position, paramsJSON: spec.paramsJSON(variant),
                                                 paramsText: spec.paramsText(variant), admission: admission))
-                if let node = try? JSONParser.parse(Array(text.utf8)) { canonical.append(node.value) }
             } catch SessionError.invalid(let found) {
                 for problem in found { report(spec.locate(problem, variant: variant)) }
             } catch {
@@ -65,18 +63,31 @@ public enum SweepAdmission {
                                message: "variant \(name) (\(spec.paramsText(variant))): \(error)"))
             }
         }
-        guard problems.isEmpty else { throw SweepError(problems: problems) }
+        guard problems.isEmpty, let digest = spec.digest else { throw SweepError(problems: problems) }
+        return AdmittedSweep(spec: spec, variants: variants, digest: digest)
+    }
+}
+
+extension SweepSpec {
+    /// SHA-256 of the sweep's meaning: its name, metric, prune rule and every variant's config
+    /// (canonical JSON), so that the same sweep is known again however its files are laid out.
+    /// Nil when a variant's config cannot be written (a problem admission reports).
+    public var digest: String? {
+        var canonical: [JSONValue] = []
+        for variant in variants {
+            guard let text = try? configText(variant), let node = try? JSONParser.parse(Array(text.utf8)) else { return nil }
+            canonical.append(node.value)
+        }
         var meaning: [JSONMember] = [
-            JSONMember(key: "name", node: JSONNode(.string(spec.name))),
-            JSONMember(key: "metric", node: JSONNode(.string(spec.metric.description))),
+            JSONMember(key: "name", node: JSONNode(.string(name))),
+            JSONMember(key: "metric", node: JSONNode(.string(metric.description))),
             JSONMember(key: "variants", node: JSONNode(.list(canonical))),
         ]
-        if let prune = spec.prune {
+        if let prune {
             meaning.append(JSONMember(key: "prune", node: JSONNode(.members(["rungs": .list(prune.rungs.map { .int($0) }),
                                                                                "keep": .double(prune.keep)]))))
         }
-        let digest = SHA256.hash(data: Data(JSONValue.object(meaning).serialized(canonical: true).utf8)).hexString
-        return AdmittedSweep(spec: spec, variants: variants, digest: digest)
+        return SHA256.hash(data: Data(JSONValue.object(meaning).serialized(canonical: true).utf8)).hexString
     }
 }
 
