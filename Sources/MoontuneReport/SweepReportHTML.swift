@@ -55,7 +55,7 @@ package enum SweepReportHTML {
 
     static let extraCSS = """
         tr.pruned td { color: #6b7280; }
-        tr.pruned td.state { text-decoration: line-through; }
+        tr.pruned td.variant-state { text-decoration: line-through; }
         .best-model { font-size: 1.1em; padding: 8px 12px; background: #eef2ff; display: inline-block; border-radius: 6px; }
         """
 
@@ -102,7 +102,7 @@ package enum SweepReportHTML {
         <table class="ranking">
         <tr><th>#</th><th>job</th><th>params</th><th>state</th><th>step</th><th>best</th><th>at step</th><th>model</th></tr>
         {{#rows}}
-        <tr class="{{#pruned}}pruned{{/pruned}}" data-job="{{name}}"><td>{{rank}}</td><td>{{name}}</td><td>{{params}}</td><td class="state">{{state}}{{stopText}}</td><td>{{step}}</td><td>{{best}}</td><td>{{bestStep}}</td><td><code>{{model}}</code></td></tr>
+        <tr class="{{#pruned}}pruned{{/pruned}}" data-job="{{name}}"><td>{{rank}}</td><td>{{name}}</td><td>{{params}}</td><td class="variant-state">{{state}}{{stopText}}</td><td>{{step}}</td><td>{{best}}</td><td>{{bestStep}}</td><td><code>{{model}}</code></td></tr>
         {{/rows}}
         </table>
         </section>
