@@ -42,6 +42,8 @@ public enum SweepAdmission {
         func report(_ problem: Problem) {
             if seen.insert(problem).inserted { problems.append(problem) }
         }
+        // A swept value's problem, once for all the variants that share it.
+        var keyed: [KeyedProblem] = []
         for variant in spec.variants {
             let name = spec.jobName(variant)
             let text: String
@@ -57,12 +59,24 @@ public enum SweepAdmission {
                 variants.append(AdmittedVariant(jobName: name, position: variant.position, paramsJSON: spec.paramsJSON(variant),
                                                 paramsText: spec.paramsText(variant), admission: admission))
             } catch SessionError.invalid(let found) {
-                for problem in found { report(spec.locate(problem, variant: variant)) }
+                for problem in found {
+                    guard var located = spec.keyed(problem, variant: variant) else {
+                        report(spec.locate(problem))
+                        continue
+                    }
+                    if let index = keyed.firstIndex(where: { $0.sameCause(as: located) }) {
+                        keyed[index].variants.append(name)
+                    } else {
+                        located.variants = [name]
+                        keyed.append(located)
+                    }
+                }
             } catch {
                 report(Problem(file: spec.fileURL.path, field: "name",
                                message: "variant \(name) (\(spec.paramsText(variant))): \(error)"))
             }
         }
+        problems = keyed.map(\.problem).sortedByLine() + problems
         guard problems.isEmpty, let digest = spec.digest else { throw SweepError(problems: problems) }
         return AdmittedSweep(spec: spec, variants: variants, digest: digest)
     }
@@ -92,19 +106,23 @@ extension SweepSpec {
 }
 
 extension SweepSpec {
-    /// A variant's validation problem, located: one about a swept key names the sweep file, the
-    /// key's line and the variant's value; any other keeps its file and field, with its line in
-    /// the base config (the variant's text is the base's, rewritten on one line).
-    func locate(_ problem: Problem, variant: Variant) -> Problem {
+    /// A variant's validation problem about one of its swept keys, located in the sweep file (the
+    /// key's line) with the value; nil for a problem about anything else.
+    func keyed(_ problem: Problem, variant: Variant) -> KeyedProblem? {
         for (key, value) in zip(keys, variant.values)
         where problem.field == key.key || problem.field.hasPrefix(key.key + ".") || problem.field.hasPrefix(key.key + "[") {
-            return Problem(file: fileURL.path, line: key.line, field: key.field,
-                           message: "\(problem.message) (variant \(jobName(variant)): \(key.key) = \(value.serialized()); "
-                               + "in the base \(baseURL.lastPathComponent) as \(problem.field))")
+            return KeyedProblem(key: key, value: value.serialized(), field: problem.field, message: problem.message, sweepFile: fileURL.path,
+                                base: baseURL.lastPathComponent)
         }
-        guard problem.file == baseURL.path else { return problem }
+        return nil
+    }
+
+    /// A problem every variant shares (not about a swept key): it keeps its file and field, with
+    /// its line in the base config (a variant's text is the base's, rewritten on one line).
+    func locate(_ problem: Problem) -> Problem {
         var located = problem
-        located.line = baseLine(of: problem.field)
+        located.message += " (every variant of sweep \(fileURL.lastPathComponent), from its base \(baseURL.lastPathComponent))"
+        if problem.file == baseURL.path { located.line = baseLine(of: problem.field) }
         return located
     }
 
@@ -136,5 +154,27 @@ extension SweepSpec {
                                         + "train.steps = \(config.train.steps))"))
         }
         return problems
+    }
+}
+
+/// A problem with a swept key's value, and the variants that have that value.
+struct KeyedProblem {
+    var key: SweepSpec.Key
+    var value: String
+    /// The field the config reader named (the key, or a path inside its value).
+    var field: String
+    var message: String
+    var sweepFile: String
+    var base: String
+    var variants: [String] = []
+
+    func sameCause(as other: KeyedProblem) -> Bool {
+        key == other.key && value == other.value && field == other.field && message == other.message
+    }
+
+    var problem: Problem {
+        let which = variants.count == 1 ? "variant \(variants[0])" : "variants \(variants.joined(separator: ", "))"
+        return Problem(file: sweepFile, line: key.line, field: key.field,
+                       message: "\(message) (\(which): \(key.key) = \(value)" + (field == key.key ? ")" : "; at \(field) in the base \(base))"))
     }
 }
