@@ -39,7 +39,8 @@ package struct SweepStatusReport: Sendable {
     package var rolloutsSaved: Int { jobs.reduce(0) { $0 + $1.rolloutsSaved } }
     package var best: Job? { jobs.first { $0.best != nil } }
 
-    package static func load(_ sweep: SweepRecord, store: ProgressStore) async throws -> SweepStatusReport {
+    /// The state is shown as `status` shows it (a `running` job whose runner died is `interrupted`).
+    package static func load(_ sweep: SweepRecord, store: ProgressStore, now: Int64 = ProgressStore.nowMs()) async throws -> SweepStatusReport {
         let metric = SweepMetric(sweep.metric) ?? .rewardMean
         var jobs: [Job] = []
         for member in try await store.sweepMembers(sweepID: sweep.id ?? 0) {
@@ -49,7 +50,8 @@ package struct SweepStatusReport: Sendable {
             let applied = try await store.lastAppliedStep(jobID: member.jobID)
             let shape = ConfigShape(record.configJSON)
             let extra = try await store.extraGroupsTried(jobID: member.jobID, groupsPerStep: shape.groups)
-            var job = Job(name: record.name, position: member.position, params: member.params, state: record.state.rawValue, step: applied,
+            var job = Job(name: record.name, position: member.position, params: member.params,
+                          state: JobLiveness.displayedState(record, databasePath: store.path, now: now), step: applied,
                           totalSteps: record.totalSteps, stopReason: record.stopReason, best: nil, model: nil,
                           series: evals.compactMap { eval in metric.value(in: eval).map { (step: eval.step, value: $0) } },
                           decisions: try await store.pruneDecisions(jobID: member.jobID),
@@ -84,7 +86,8 @@ package struct SweepStatusReport: Sendable {
         let document: [String: Any] = [
             "sweep": sweep,
             "metric": metric,
-            "best": best.map { $0.name as Any } ?? NSNull(),
+            // As the contract says: the first job's name (the best, once any has a value).
+            "best": jobs.first.map { $0.name as Any } ?? NSNull(),
             "prune": prune.map { ["type": "asha", "rungs": $0.rungs, "keep": $0.keep] as [String: Any] } ?? NSNull(),
             "rollouts_spent": rolloutsSpent,
             "rollouts_saved_by_pruning": rolloutsSaved,
