@@ -175,8 +175,22 @@ extension EndToEnd {
                 let document = try await Self.status(workspace)
                 #expect((document["rollouts_saved_by_pruning"] as? Int ?? 0) > 0)
 
-                // A pruned job submitted again by hand (its recorded config as a file) runs on to its end.
+                // A runner that died after recording its decision and before recording the stop
+                // (the job left `running` by a dead pid): serve resumes it and it stops, pruned,
+                // on the recorded decision, without a step more.
                 let victim = try #require(pruned.sorted().first)
+                let victimRecord = try #require(try await workspace.job(victim))
+                let writer = try ProgressStore(path: workspace.database.path)
+                _ = try await writer.markRunning(jobID: victimRecord.id ?? 0, pid: 999_999, host: ProcessInfo.processInfo.hostName,
+                                                 totalSteps: victimRecord.totalSteps, configJSON: victimRecord.configJSON,
+                                                 configPath: victimRecord.configPath, now: ProgressStore.nowMs() - 60_000)
+                let decided = try await writer.pruneDecisions(jobID: victimRecord.id ?? 0)
+                try await workspace.waitForJob(victim, .stopped, timeout: .seconds(60))
+                #expect(try await workspace.job(victim)?.stopReason == "pruned")
+                #expect(try await workspace.steps(victim).map(\.k) == [1, 2])
+                #expect(try await writer.pruneDecisions(jobID: victimRecord.id ?? 0) == decided)
+
+                // A pruned job submitted again by hand (its recorded config as a file) runs on to its end.
                 let text = try #require(try await workspace.job(victim)?.configText)
                 try Data(text.utf8).write(to: workspace.directory.appendingPathComponent("victim.json"))
                 let resubmitted = try await workspace.run(["submit", "victim.json"])
