@@ -54,6 +54,8 @@ package enum SweepReportHTML {
     }
 
     static let extraCSS = """
+        table.ranking td:nth-child(2), table.ranking td:nth-child(8), table.ranking td.variant-state { white-space: nowrap; }
+        table.ranking code { font-size: 0.85em; }
         tr.pruned td { color: #6b7280; }
         tr.pruned td.variant-state { text-decoration: line-through; }
         .best-model { font-size: 1.1em; padding: 8px 12px; background: #eef2ff; display: inline-block; border-radius: 6px; }
