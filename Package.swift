@@ -110,6 +110,8 @@ let package = Package(
         // tracker and metrics pushes, behind the `TuningService` and `ProgressRecording` protocols.
         .target(name: "MoontuneLoop", dependencies: [
             "MoondreamAPI", "MoontuneDecisions", "MoontuneJob", "MoontuneStore", "MoontuneTracking",
+            // Sweeps (issue 25): the sweep file's located reader, random variants, the sweep's digest.
+            "MoontuneJSON", "MoontuneRandom", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

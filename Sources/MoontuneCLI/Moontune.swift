@@ -17,6 +17,7 @@ public struct Moontune: AsyncParsableCommand {
             RunCommand.self,
             StartCommand.self,
             SubmitCommand.self,  // issue 13
+            SweepCommand.self,  // issue 25
             ServeCommand.self,  // issue 13
             StopCommand.self,
             StatusCommand.self,

@@ -54,6 +54,9 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         let record = admission.newRecord(now: ProgressStore.nowMs())
         let held = JobLock.isHeld(databasePath: databasePath, jobName: jobConfig.name)
+        // Issue 25: a job its sweep pruned, submitted again by hand, runs on: released before it
+        // is queued, so that no `serve` takes it still pruned.
+        if let id = admission.existing?.id, !held { try await store.releasePruning(jobID: id, now: ProgressStore.nowMs()) }
         switch try await store.submitJob(record, priority: priority, runnerAlive: held, now: ProgressStore.nowMs()) {
         case .queued:
             print("queued job \(jobConfig.name) (priority \(priority))")

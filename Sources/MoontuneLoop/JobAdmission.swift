@@ -10,6 +10,10 @@ public enum JobConfigSource: Sendable, Equatable {
     /// The config recorded when the job was admitted (`serve`): no file is read, so editing the
     /// file afterwards changes nothing for the job.
     case recorded(job: String)
+    /// A config given as text, resolved (and named in messages) as if it were the file at the URL:
+    /// a sweep's variant (issue 25), the base config with the variant's values written in. Its
+    /// text becomes the job's recorded config once admitted, as a file's does.
+    case text(String, at: URL)
 }
 
 /// A job that passed admission: its config and datasets checked, its training settings compared
@@ -84,6 +88,8 @@ public enum JobAdmission {
             // Read once: what is validated is what is recorded. A file that is absent, a folder, or
             // not UTF-8 gives nil, and validation reads it and reports why, with its path.
             let text = (try? Data(contentsOf: url)).flatMap { String(data: $0, encoding: .utf8) }
+            return (url, text, true)
+        case let .text(text, url):
             return (url, text, true)
         case .recorded(let name):
             let store: ProgressStore

@@ -59,6 +59,7 @@ extension JobRunner {
         machine.evalRecorded(step: step, rewardMean: summary.rewardMean)
         context.observer.record(.evalRecorded(step: step, summary: summary))
         pushes.evalRecorded(step: step, summary: summary)
+        try await pruneCheck(step: step)  // issue 25: a sweep's rung (JobRunner+Pruning.swift)
     }
 }
 

@@ -32,6 +32,7 @@ extension JobRunner {
         }
         try await reconcile(pendingStep: progress.pendingIntent, statistics: nil, sentAtMs: intent?.intentAtMs)
         try await syncCheckpoints()
+        try await resumePruning()  // issue 25: a decision the previous runner took but did not act on
     }
 
     /// Sleeps between reads of the server's step while a train_step is in doubt. A graceful stop

@@ -113,6 +113,10 @@ public final class JobRunner: @unchecked Sendable {
                 + "Raise the budget and run again to continue"))
             try? await store.recordEvent(jobID: jobID, kind: "budget", step: progress.lastApplied, message: budget.reason,
                                          dataJSON: nil, now: now)
+        } catch is Pruned {
+            // Issue 25: the job's sweep pruned it at a rung (JobRunner+Pruning.swift).
+            outcome = RunOutcome(state: .stopped, step: progress.lastApplied, error: nil)
+            stopReason = "pruned"
         } catch is StopRequested {
             outcome = RunOutcome(state: .stopped, step: progress.lastApplied, error: nil)
             stopReason = "signal"

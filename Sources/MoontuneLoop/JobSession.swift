@@ -133,6 +133,12 @@ public enum JobSession {
                                                    configJSON: config.snapshotJSON, configPath: config.sourceURL.path,
                                                    configText: admission.fromFile ? admission.configText : nil,
                                                    now: ProgressStore.nowMs())
+        // Issue 25: a job run again by hand (`run`, `start`) after its sweep pruned it runs on; a
+        // runner that died (`running`) is resumed under the decisions it took, and a queued job
+        // was released by the `submit` that queued it again (JobRunner+Pruning.swift).
+        if existing != nil, previous != .running, previous != .queued {
+            try await store.releasePruning(jobID: jobID, now: ProgressStore.nowMs())
+        }
         let startMessage: (String, String) = switch (existing == nil, previous) {
         case (true, _): ("started", "started")
         case (false, .running): ("crashed-and-resumed", "resumed after the previous runner died without stopping")

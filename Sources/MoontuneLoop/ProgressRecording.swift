@@ -43,6 +43,12 @@ public protocol ProgressRecording: Sendable {
     func recordGraderScores(jobID: Int64, k: Int, means: [String: Double]) async throws
     func heartbeat(jobID: Int64, now: Int64) async throws
     func finish(jobID: Int64, state: JobState, error: String?, stopReason: String?, now: Int64) async throws
+
+    // Issue 25 (sweeps): defaults without sweeps in JobRunner+Pruning.swift.
+    func sweepMembership(jobID: Int64) async throws -> SweepMembership?
+    func pruneDecisions(jobID: Int64) async throws -> [PruneDecisionRecord]
+    func decidePruning(jobID: Int64, rung: Int, now: Int64,
+                       decide: @escaping @Sendable (PruneCohort, PruneRule) -> PruneVerdict) async throws -> PruneDecisionRecord?
 }
 
 extension ProgressRecording {

@@ -115,6 +115,7 @@ package enum ReportHTML {
         case "early_stop": rows.append(("Ended", "early stop: the eval reward stopped improving; the best checkpoint is kept"))
         case "budget": rows.append(("Ended", "stopped by its budget; a larger budget continues it"))
         case "signal": rows.append(("Ended", "stopped by a signal"))
+        case "pruned": rows.append(("Ended", "pruned by its sweep at a rung; the best checkpoint is kept"))
         default: break
         }
         if let budget = report.budget { rows.append(("Budget", budget.line)) }

@@ -108,6 +108,7 @@ package enum StatusText {
             let why = switch reason {
             case "signal": "a signal (graceful stop)"
             case "budget": "its budget: raise budget.max_rollouts or budget.max_hours and run again to continue"
+            case "pruned": "its sweep's pruning (a worse variant at a rung; submit it again to run it on)"
             default: reason
             }
             lines.append("  stopped    by \(why)")

@@ -159,6 +159,7 @@ extension ProgressStore {
         migrator.registerMigration("v14: admitted config") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN config_text TEXT")
         }
+        registerSweepsMigration(&migrator)  // v15 (issue 25): ProgressStore+Sweeps.swift; keep it last
         return migrator
     }
 }
