@@ -94,8 +94,19 @@ package final class MLflowTracker: Tracker {
         }
         var tags = [MLflowClient.KeyValue(key: "moontune.job", value: job.name)]
         if let finetuneID { tags.append(.init(key: "moontune.finetune_id", value: finetuneID)) }
+        tags += try await Self.sweepTags(job)
         try await client.logBatch(runID: runID, tags: tags)
         return state
+    }
+
+    /// A sweep's job (issue 25) carries the sweep's name, its place in it, its metric and the
+    /// variant's params as tags, so that MLflow's own comparison groups and tells the variants apart
+    /// (the params themselves are among the run's params, as the config flattened).
+    static func sweepTags(_ job: TrackedJob) async throws -> [MLflowClient.KeyValue] {
+        guard let member = try await job.store.sweepMembership(jobID: job.jobID) else { return [] }
+        return [.init(key: "moontune.sweep", value: member.sweep), .init(key: "moontune.sweep.position", value: "\(member.position)"),
+                .init(key: "moontune.sweep.metric", value: member.metric)]
+            + member.params.map { .init(key: "moontune.sweep.param.\($0.key)", value: String($0.json.prefix(maxParamLength))) }
     }
 
     /// The config's settings flattened with dots (`train.lr`, `rank`, ...).

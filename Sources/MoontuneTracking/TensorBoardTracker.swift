@@ -33,11 +33,21 @@ package struct TensorBoardTracker: Tracker {
         return state
     }
 
+    /// The text tag of a sweep's job: the sweep and the variant's params.
+    static let sweepTag = "sweep/params"
+
     package func setup(_ state: TrackerState, job: TrackedJob, finetuneID: String?) async throws -> TrackerState {
         let pretty = ReportHTML.prettyJSON(job.config.snapshotJSON)
         let text = "job `\(job.name)`\(finetuneID.map { ", finetune `\($0)`" } ?? "")\n\n```json\n\(pretty)\n```"
-        let event = TensorBoardEvent.summary(wallTime: Date().timeIntervalSince1970, step: 0,
-                                             values: [.text(tag: TensorBoardWriter.configTag, text: text)])
+        var values: [TensorBoardEvent.Value] = [.text(tag: TensorBoardWriter.configTag, text: text)]
+        // A sweep's job (issue 25): the sweep and the variant's params, beside the other variants'
+        // runs in the same logdir.
+        if let member = try await job.store.sweepMembership(jobID: job.jobID) {
+            let params = member.params.map { "| `\($0.key)` | `\($0.json)` |" }.joined(separator: "\n")
+            values.append(.text(tag: Self.sweepTag, text: "sweep `\(member.sweep)`, variant \(member.position), metric `\(member.metric)`\n\n"
+                + "| param | value |\n|---|---|\n" + params))
+        }
+        let event = TensorBoardEvent.summary(wallTime: Date().timeIntervalSince1970, step: 0, values: values)
         try await NIOThreadPool.singleton.runIfActive { [writer] in try writer.write([event]) }
         return state
     }

@@ -119,4 +119,26 @@ import Testing
         let steps = server.state.withLock { $0.metrics[opened.runID ?? ""]?.filter { $0.key == "train/reward_mean" }.map(\.step) }
         #expect(steps == [1, 2, 3, 4, 5, 6])
     }
+
+    @Test func aSweepsJobCarriesTheSweepAndItsParamsAsTags() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mlflow-sweep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try ProgressStore(path: folder.appendingPathComponent("state.sqlite").path)
+        let record = JobRecord(name: "lr-sweep-2", configPath: "/c.json", configJSON: "{}", fingerprintJSON: "{}",
+                               baseURL: "http://127.0.0.1", apiKeyEnv: "K", totalSteps: 10, now: 1)
+        let sweep = SweepRecord(name: "lr-sweep", digest: "d", fileText: "{}", filePath: "/s.json", metric: "eval/reward_mean",
+                                prune: nil, createdAtMs: 1)
+        #expect(try await store.submitSweep(sweep, jobs: [(record, #"[["train.lr", 0.004]]"#)], priority: 0, now: 1) == .submitted)
+        let jobID = try #require(try await store.job(named: "lr-sweep-2")?.id)
+        let config = JobConfig(name: "lr-sweep-2", rank: 8, data: DataConfig(train: folder), train: TrainConfig(),
+                               checkpoint: CheckpointConfig(everySteps: 5), sourceURL: folder.appendingPathComponent("c.json"))
+        let tags = try await MLflowTracker.sweepTags(TrackedJob(jobID: jobID, name: "lr-sweep-2", config: config, store: store,
+                                                                  databasePath: folder.path))
+        let byKey = Dictionary(uniqueKeysWithValues: tags.map { ($0.key, $0.value) })
+        #expect(byKey["moontune.sweep"] == "lr-sweep")
+        #expect(byKey["moontune.sweep.position"] == "1")
+        #expect(byKey["moontune.sweep.metric"] == "eval/reward_mean")
+        #expect(byKey["moontune.sweep.param.train.lr"] == "0.004")
+    }
 }
