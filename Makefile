@@ -24,11 +24,11 @@ run: debug
 	@scripts/demo.sh
 
 # The long tests, kept out of `make test`: a long job with faults on (fails if the runner's memory
-# or open files grow), fifty kills of one job, and a one-minute outage.
+# or open files grow), fifty kills of one job, fifty steps under mixed faults, and a one-minute outage.
 SOAK_STEPS ?= 3000
 soak:
 	$(SWIFT) build --build-tests
-	MOONTUNE_SOAK=1 MOONTUNE_SOAK_STEPS=$(SOAK_STEPS) $(SWIFT) test --skip-build --filter "SoakTests|killedFiftyTimes"
+	MOONTUNE_SOAK=1 MOONTUNE_SOAK_STEPS=$(SOAK_STEPS) $(SWIFT) test --skip-build --filter "SoakTests|killedFiftyTimes|aFiftyStepJobUnderMixedFaults"
 	MOONTUNE_OUTAGE_SECONDS=60 $(SWIFT) test --skip-build --filter anOutageIsWaitedOutWithCappedBackoff
 
 # The benchmark: the release build against `moontune simulate` with set latencies. Prints the

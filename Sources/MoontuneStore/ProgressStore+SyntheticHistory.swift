@@ -25,16 +25,16 @@ extension ProgressStore {
                 for k in 1...max(1, steps) {
                     let at = started + Int64(k) * 1000
                     let reward = min(1, 0.1 + Double(k) / Double(max(1, steps)) * 0.6)
-                    try db.execute(sql: """
+                    try db.cachedStatement(sql: """
                         INSERT INTO steps (job_id, k, state, example_ids, intent_at_ms, applied_at_ms, reward_mean, reward_std,
                                            reward_min, reward_max, constant_group_fraction, rollout_latency_ms, train_latency_ms, wall_ms, lr)
                         VALUES (?, ?, 'applied', '["a","b"]', ?, ?, ?, 0.2, 0, 1, 0.1, 120, 300, 1000, 0.002)
-                        """, arguments: [id, k, at - 500, at, reward])
+                        """).execute(arguments: [id, k, at - 500, at, reward])
                     if k % every == 0 || k == steps {
-                        try db.execute(sql: "INSERT INTO checkpoints (job_id, step, checkpoint_id, kind, saved_at_ms) VALUES (?, ?, ?, ?, ?)",
-                                       arguments: [id, k, "ck-\(id)-\(k)", k == steps ? "final" : "cadence", at])
-                        try db.execute(sql: "INSERT INTO evals (job_id, step, reward_mean, n, per_skill_json, at_ms) VALUES (?, ?, ?, 10, '{}', ?)",
-                                       arguments: [id, k, reward, at])
+                        try db.cachedStatement(sql: "INSERT INTO checkpoints (job_id, step, checkpoint_id, kind, saved_at_ms) VALUES (?, ?, ?, ?, ?)")
+                            .execute(arguments: [id, k, "ck-\(id)-\(k)", k == steps ? "final" : "cadence", at])
+                        try db.cachedStatement(sql: "INSERT INTO evals (job_id, step, reward_mean, n, per_skill_json, at_ms) VALUES (?, ?, ?, 10, '{}', ?)")
+                            .execute(arguments: [id, k, reward, at])
                     }
                 }
                 for (kind, message) in [("started", "started"), ("completed", "completed at step \(steps)")] {
