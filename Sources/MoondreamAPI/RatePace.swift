@@ -9,9 +9,9 @@
 ///   the hold ends) only lengthen the hold.
 /// - Retry-After holds every request on the key until it has passed.
 /// - While no 429 comes, each request that had to wait for its slot adds `increase` requests a
-///   second: at R a second about 1 % of R a second, a slow climb that finds room again (a
-///   limiter that says nothing but 429 is found again every ten seconds or so, at one or two
-///   429s).
+///   second: at R a second about 1 % of R a second, a slow climb that finds room again. Within 3 %
+///   of the pace at which the last 429 came, the climb is ten times slower: the pace stays just
+///   under the limit it found, and a limiter that says nothing but 429 is met far less often.
 /// - Departures are spaced by 1/rate, so after a hold the waiters leave one interval apart
 ///   rather than all at once.
 /// - A server's `RateLimit`/`X-RateLimit-*` headers set the rate outright, and a window with
@@ -26,6 +26,11 @@ public struct RatePace: Sendable, Equatable {
         public var firstCut = 0.95
         /// Requests a second added per request that waited for its slot.
         public var increase = 0.01
+        /// Near the pace at which the last 429 came (within `plateau` of it, either side), the
+        /// climb is this fraction of `increase`: the pace stays just under the limit it found for
+        /// longer, so the sawtooth hits the limit less often, and climbs at full speed again past it.
+        public var nearLimitIncrease = 0.1
+        public var plateau = 0.03
         /// The slowest pace the 429s alone can bring: Moondream's smallest plan allows 2 requests
         /// a second. (A stated `api.max_requests_per_s` below it is kept.)
         public var minimumRate = 2.0
@@ -56,6 +61,8 @@ public struct RatePace: Sendable, Equatable {
     /// 429s seen, and requests answered otherwise.
     public private(set) var rateLimited = 0
     public private(set) var accepted = 0
+    /// The pace (or, unpaced, the accepted rate) at which the last 429 came: the limit as found.
+    public private(set) var limitFound: Double?
     /// Bumped whenever the pace is cut or held: a departure reserved before must be reserved again.
     public private(set) var generation: UInt64 = 0
 
@@ -93,7 +100,8 @@ public struct RatePace: Sendable, Equatable {
         lastDeparture = departure
         if let interval { nextSlot = departure + interval }
         if departure > askedAt, pendingCut == nil, let current = rate {
-            rate = min(current + tuning.increase, cap)
+            let near = limitFound.map { abs(current - $0) <= tuning.plateau * $0 } ?? false
+            rate = min(current + tuning.increase * (near ? tuning.nearLimitIncrease : 1), cap)
         }
     }
 
@@ -140,6 +148,7 @@ public struct RatePace: Sendable, Equatable {
         let start = windowStart ?? now
         let before = rate
         let span = max(1, (now - start).inSeconds)
+        if let before { limitFound = before }
         let cut = before.map { $0 * tuning.decrease } ?? Double(sentInWindow) / span * tuning.firstCut
         rate = min(max(tuning.minimumRate, cut), cap)
         pendingCut = before == nil ? PendingCut(span: span) : nil
@@ -158,6 +167,7 @@ public struct RatePace: Sendable, Equatable {
         let acceptedRate = max(Double(acceptedInWindow) / pending.span, Double(peakAcceptedPerSecond))
         acceptedInWindow = 0
         lastSecondAccepted = []
+        limitFound = acceptedRate
         let settled = min(max(tuning.minimumRate, acceptedRate * tuning.firstCut), cap)
         if let current = rate, settled < current {
             generation &+= 1  // slots reserved at the provisional pace are reserved again
