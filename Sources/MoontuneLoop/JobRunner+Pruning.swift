@@ -57,6 +57,11 @@ extension JobRunner {
         if let step = LoopPlanner.saveBeforeBudgetStop(progress) {
             try await saveCheckpoint(step: step, kind: .cadence)
         }
+        // As before a budget stop or an early stop (issue 20): a step concluded "never landed" by
+        // waiting is looked for once more before the job ends.
+        if let check = progress.lateLandingCheck {
+            try await checkLateLanding(step: check.step, afterMs: check.afterMs)
+        }
         let message = "pruned by sweep \(member.sweep) at rung \(decision.rung): \(member.metric) "
             + "\(decision.value.map { String(format: "%.4f", $0) } ?? "-") ranks \(decision.rank) of \(decision.cohort), "
             + "only the top \(decision.kept) go on; stopped at step \(progress.lastApplied), the best checkpoint kept. "
