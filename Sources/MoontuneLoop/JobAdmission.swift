@@ -22,7 +22,8 @@ public struct Admission: Sendable {
     public var config: JobConfig
     /// The validation, with the opened datasets (nothing is read twice).
     public var report: ValidationReport
-    /// The training fingerprint, as recorded.
+    /// The training fingerprint, and as it is recorded.
+    public var fingerprint: TrainingFingerprint
     public var fingerprintJSON: String
     /// The config's text: the file's as handed, or the recorded one.
     public var configText: String
@@ -70,8 +71,9 @@ public enum JobAdmission {
         guard let config = report.config, let train = report.train else {
             throw SessionError.setup("internal: a valid job without its config or train set")
         }
-        let fingerprintJSON = try JobSession.encodeJSON(config.trainingFingerprint(train: train.fingerprint))
-        var admission = Admission(config: config, report: report, fingerprintJSON: fingerprintJSON, configText: text,
+        let fingerprint = config.trainingFingerprint(train: train.fingerprint)
+        var admission = Admission(config: config, report: report, fingerprint: fingerprint,
+                                  fingerprintJSON: try JobSession.encodeJSON(fingerprint), configText: text,
                                   fromFile: fromFile, existing: nil, completeAtStep: nil)
         if FileManager.default.fileExists(atPath: databasePath) {
             let store = try await ProgressStore.shared(path: databasePath)
@@ -128,7 +130,6 @@ extension Admission {
         completeAtStep = nil
         guard let existing else { return }
         let recorded = try JobSession.decodeFingerprint(existing.fingerprintJSON, job: config.name)
-        let fingerprint = try JSONDecoder().decode(TrainingFingerprint.self, from: Data(fingerprintJSON.utf8))
         if recorded != fingerprint {
             let changes = fingerprint.changes(from: recorded)
             throw SessionError.configChanged(job: config.name, changes: changes.isEmpty ? ["(the training fingerprint differs)"] : changes)

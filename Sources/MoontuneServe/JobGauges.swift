@@ -89,10 +89,9 @@ final class JobGauges: Sendable {
 
     private func load(_ head: JobHead, store: ProgressStore) async throws -> Figures {
         let last = try await store.recentSteps(jobID: head.id, count: 1).last
-        let outside = try await store.job(id: head.id)?.retriesOutsideSteps ?? 0
         return Figures(version: head.version, step: try await store.lastAppliedStep(jobID: head.id), rewardMean: last?.rewardMean,
                        stepSeconds: last?.wallMs.map { $0 / 1000 }, evalReward: try await store.lastEval(jobID: head.id)?.rewardMean,
-                       retries: try await store.totalRetries(jobID: head.id) + outside,
+                       retries: try await store.totalRetries(jobID: head.id) + head.retriesOutsideSteps,
                        reconciliations: try await store.eventCounts(jobID: head.id)["reconciled"] ?? 0)
     }
 

@@ -11,6 +11,8 @@ public struct JobHead: Sendable, Equatable {
     public var heartbeatMs: Int64?
     public var host: String?
     public var pid: Int32?
+    /// Retries counted outside any recorded step.
+    public var retriesOutsideSteps: Int
 
     /// What changes whenever anything `status` shows of the job may have changed: its record's
     /// update time, and while it runs, its heartbeat.
@@ -24,11 +26,14 @@ extension ProgressStore {
     /// Every job's head, by id.
     public func jobHeads() async throws -> [JobHead] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name, state, total_steps, updated_at_ms, heartbeat_ms, host, pid FROM jobs ORDER BY id")
+            try Row.fetchAll(db, sql: """
+                SELECT id, name, state, total_steps, updated_at_ms, heartbeat_ms, host, pid,
+                       coalesce(retries_outside_steps, 0) AS retries_outside_steps FROM jobs ORDER BY id
+                """)
                 .map { row in
                     JobHead(id: row["id"], name: row["name"], state: JobState(rawValue: row["state"]) ?? .pending,
                             totalSteps: row["total_steps"], updatedAtMs: row["updated_at_ms"], heartbeatMs: row["heartbeat_ms"],
-                            host: row["host"], pid: row["pid"])
+                            host: row["host"], pid: row["pid"], retriesOutsideSteps: row["retries_outside_steps"])
                 }
         }
     }
