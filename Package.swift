@@ -196,7 +196,8 @@ let package = Package(
         // The loop's pure decisions, one by one: planner, state machine, in-doubt watch, train
         // answers, reconciliation, learning controls, the group signal filter, step statistics.
         .testTarget(name: "MoontuneDecisionsTests", dependencies: ["MoontuneDecisions", "MoondreamAPI", "MoontuneStore"]),
-        .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoontuneDecisions", "MoondreamSimulator"]),
+        .testTarget(name: "MoontuneLoopTests", dependencies: ["MoontuneLoop", "MoontuneDecisions", "MoondreamSimulator",
+                                                          "MoontuneRandom", "MoontuneStore"]),
         .testTarget(name: "MoontuneCLITests", dependencies: ["MoondreamAPI", "MoontuneCLI", "MoontuneReport", "MoontuneStore",
                                                             "MoontuneConsole", "MoontuneConfig", "MoontuneDecisions"]),
         .testTarget(name: "MoontuneTrackingTests", dependencies: [

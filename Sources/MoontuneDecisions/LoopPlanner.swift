@@ -7,6 +7,9 @@ package struct RecordedProgress: Sendable, Equatable {
     package var lastApplied: Int
     /// A step whose train_step may have been sent but is not known applied.
     package var pendingIntent: Int?
+    /// The groups its intent recorded as tried (`train.skip_constant_groups`): they count for the
+    /// rollout budget when a later run finds it applied without its figures.
+    package var pendingGroupsTried: Int? = nil
     /// Live (not deleted) checkpoints by step.
     package var liveCheckpoints: [Int: CheckpointKind]
     /// Checkpoints whose deletion was recorded as started but not finished.

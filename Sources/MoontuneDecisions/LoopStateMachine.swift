@@ -9,11 +9,12 @@ import MoontuneStore
 /// Two kinds of members, kept apart on purpose:
 /// - decisions (`next`, `trainAnswered`, `trainFailed`, `reconciled`, ...) read the state and
 ///   return an action; the runner executes it (writes the store, calls the API);
-/// - events (`intentRecorded`, `stepApplied`, ...) change the state, and are fed only *after*
-///   the store has committed what they describe, so the in-memory state never runs ahead of the
-///   record: a crash at any point leaves a record the next run's state starts from.
+/// - facts (`ProgressFact`) change the state through `apply`, which returns the effects to run.
+///   `ProgressLedger.commit` is the only caller: it applies a fact only *after* the store has
+///   committed it, so the in-memory state never runs ahead of the record, and a crash at any
+///   point leaves a record the next run's state starts from (`loaded`).
 ///
-/// `JobRunner` is the only driver; it holds no state of its own about progress.
+/// `JobRunner` is the only driver, through its ledger; it holds no state of its own about progress.
 package struct LoopStateMachine: Sendable {
     /// What the record says, mirrored.
     package private(set) var progress: RecordedProgress
@@ -32,14 +33,29 @@ package struct LoopStateMachine: Sendable {
     /// before a rewind were sampled from a policy the server no longer has, even when its step
     /// number comes round again, so they are never trained on.
     package private(set) var rewinds = 0
+    /// A step whose train_step answered "applied", not recorded yet: the next step's rollouts may
+    /// go out while it is being recorded. Not recorded, and forgotten at the next fact.
+    private var answeredStep: Int?
+    /// `train.groups_per_step` and `train.rollouts_per_group`: the rollouts of the groups a step
+    /// tried beyond its batch count against the rollout budget.
+    let groupsPerStep: Int
+    let rolloutsPerGroup: Int
 
-    package init(progress: RecordedProgress, maxStaleness: Int, rewindToServer: Bool, jobName: String, sftSteps: Int = 0) {
+    package init(progress: RecordedProgress, maxStaleness: Int, rewindToServer: Bool, jobName: String, sftSteps: Int = 0,
+                 groupsPerStep: Int = 0, rolloutsPerGroup: Int = 0) {
         self.progress = progress
         self.maxStaleness = max(0, maxStaleness)
         self.rewindToServer = rewindToServer
         self.jobName = jobName
         self.sftSteps = sftSteps
+        self.groupsPerStep = groupsPerStep
+        self.rolloutsPerGroup = rolloutsPerGroup
     }
+
+    /// The step whose policy rollouts may be sampled from: the last applied one, or one answered
+    /// applied and being recorded. Derived: the gatherers' copy (`AppliedSteps`) is only ever set
+    /// to this, through the `rolloutPolicy` effect.
+    package var rolloutPolicyStep: Int { max(progress.lastApplied, answeredStep ?? 0) }
 
     // MARK: - The next move
 
@@ -96,6 +112,7 @@ package struct LoopStateMachine: Sendable {
                                     event: message + "it runs again with fresh rollouts (\(count) of \(maxDeclinesPerStep))",
                                     notice: message + "it runs again with fresh rollouts", failure: nil)
         case .applied:
+            answeredStep = step
             return .recordApplied(failure: nil)
         case let .serverElsewhere(expected, server, _):
             return .recordApplied(failure: serverAheadMessage(step: step, expected: expected, server: server,
@@ -213,6 +230,21 @@ package struct LoopStateMachine: Sendable {
                      waitMs: sentAtMs == nil ? 0 : inDoubtWaitMs,
                      skipped: progress.lastApplied - progress.serverStep(after: progress.lastApplied))
     }
+
+    /// The timer to read the server's step again while `watch.step` is in doubt (`InDoubtWatch`'s
+    /// `readAgain`).
+    package func inDoubtTimer(_ watch: InDoubtWatch, afterMs delay: Int64, sentAtMs: Int64?, nowMs: Int64) -> LoopTimer {
+        LoopTimer(.inDoubt(step: watch.step, sentAtMs: sentAtMs ?? nowMs, deadlineMs: watch.deadlineMs), fireAtMs: nowMs + max(0, delay))
+    }
+
+    /// The final check's timer (issue 20), when the time it waits for has not come yet.
+    package func finalCheckTimer(nowMs: Int64) -> LoopTimer? {
+        guard let check = progress.lateLandingCheck, check.afterMs > nowMs else { return nil }
+        return LoopTimer(.finalCheck(step: check.step), fireAtMs: check.afterMs)
+    }
+
+    /// The step to save before the job stops for its budget or a sweep prunes it, if any.
+    package func saveBeforeStop() -> Int? { LoopPlanner.saveBeforeBudgetStop(progress) }
 
     /// At start-up, the notice for a step the last run sent, when its in-doubt window is not over.
     package func startupInDoubtNotice(step: Int, sentAtMs: Int64, inDoubtWaitMs: Int64, nowMs: Int64) -> String? {
@@ -344,14 +376,63 @@ package struct LoopStateMachine: Sendable {
         }
     }
 
-    // MARK: - Events: what the store has committed
+    // MARK: - Facts: what the store has committed
 
-    /// The record as loaded from the store (at start-up, and after a rewind).
-    package mutating func loaded(lastApplied: Int, pendingIntent: Int?, checkpoints: [CheckpointRecord], evals: [EvalRecord],
+    /// Applies a fact the store has committed (`ProgressLedger.commit` is the only caller), and
+    /// returns what the driver must do next.
+    package mutating func apply(_ fact: ProgressFact) -> [ProgressEffect] {
+        answeredStep = nil
+        switch fact {
+        case .intentRecorded(let intent):
+            intentRecorded(step: intent.step, groupsTried: intent.groups?.groupsTried)
+        case let .stepApplied(step, metrics, reconciled):
+            stepApplied(step: step, reconciled: reconciled, extraRollouts: extraRollouts(tried: metrics.groupsTried ?? progress.pendingGroupsTried))
+        case let .stepSkipped(step, _, figures):
+            stepSkipped(step: step, extraRollouts: extraRollouts(tried: figures.groupsTried))
+        case .intentDiscarded(let step):
+            intentDiscarded(step: step)
+        case let .concludedNotLanded(step, checkAfterMs):
+            concludedNotLanded(step: step, checkAfterMs: checkAfterMs)
+        case .lateLandingCleared:
+            lateLandingCleared()
+        case .checkpointRecorded(let save):
+            checkpointRecorded(step: save.step, kind: save.kind, serverStep: save.serverStep)
+        case .deletionStarted(let step):
+            deletionStarted(step: step)
+        case .checkpointDeleted(let step):
+            checkpointDeleted(step: step)
+        case let .evalRecorded(eval, _):
+            evalRecorded(step: eval.step, rewardMean: eval.rewardMean)
+        case .rewound:
+            rewound()
+            return [.reload]
+        }
+        return [.rolloutPolicy(step: rolloutPolicyStep)]
+    }
+
+    /// The record as the store holds it (at start-up, and after a rewind).
+    package mutating func loaded(_ snapshot: ProgressSnapshot) -> [ProgressEffect] {
+        answeredStep = nil
+        loaded(lastApplied: snapshot.lastApplied, pendingIntent: snapshot.pendingIntent?.k, checkpoints: snapshot.checkpoints,
+               evals: snapshot.evals, skippedSteps: snapshot.skippedSteps, extraRollouts: snapshot.extraGroupsTried * rolloutsPerGroup,
+               lateLandingCheck: snapshot.lateLandingCheck)
+        progress.pendingGroupsTried = snapshot.pendingIntent?.groupsTried
+        return [.rolloutPolicy(step: rolloutPolicyStep)]
+    }
+
+    /// Rollouts a step that tried `tried` groups generated beyond its own batch.
+    func extraRollouts(tried: Int?) -> Int {
+        guard let tried else { return 0 }
+        return max(0, tried - groupsPerStep) * rolloutsPerGroup
+    }
+
+    /// The record as loaded from the store.
+    mutating func loaded(lastApplied: Int, pendingIntent: Int?, checkpoints: [CheckpointRecord], evals: [EvalRecord],
                          skippedSteps: [Int] = [], extraRollouts: Int = 0, lateLandingCheck: LateLandingCheck? = nil) {
         progress.lastApplied = lastApplied
         progress.lateLandingCheck = lateLandingCheck
         progress.pendingIntent = pendingIntent
+        progress.pendingGroupsTried = nil
         progress.skippedSteps = skippedSteps.sorted()
         progress.extraRollouts = extraRollouts
         progress.checkpointServerSteps = Dictionary(checkpoints.filter(\.isLive).compactMap { record in
@@ -364,40 +445,44 @@ package struct LoopStateMachine: Sendable {
     }
 
     /// The steps after the server's were removed from the record (it is reloaded next).
-    package mutating func rewound() {
+    mutating func rewound() {
         rewinds += 1
     }
 
-    package mutating func intentRecorded(step: Int) {
+    mutating func intentRecorded(step: Int, groupsTried: Int? = nil) {
         progress.pendingIntent = step
+        progress.pendingGroupsTried = groupsTried
     }
 
     /// Step `step`'s intent was dropped, concluded "never landed" by waiting, and the final check
     /// it calls for recorded (as the store merges them: the first step, the latest time).
-    package mutating func concludedNotLanded(step: Int, checkAfterMs: Int64) {
+    mutating func concludedNotLanded(step: Int, checkAfterMs: Int64) {
         intentDiscarded(step: step)
         let first = progress.lateLandingCheck?.step ?? step
         progress.lateLandingCheck = LateLandingCheck(step: first, afterMs: max(progress.lateLandingCheck?.afterMs ?? 0, checkAfterMs))
     }
 
     /// The final check found the server where the record says, and was cleared.
-    package mutating func lateLandingCleared() {
+    mutating func lateLandingCleared() {
         progress.lateLandingCheck = nil
     }
 
-    package mutating func intentDiscarded(step: Int) {
-        if progress.pendingIntent == step { progress.pendingIntent = nil }
+    mutating func intentDiscarded(step: Int) {
+        guard progress.pendingIntent == step else { return }
+        progress.pendingIntent = nil
+        progress.pendingGroupsTried = nil
     }
 
-    package mutating func stepApplied(step: Int, reconciled: Bool, extraRollouts: Int = 0) {
+    mutating func stepApplied(step: Int, reconciled: Bool, extraRollouts: Int = 0) {
         progress.lastApplied = step
         progress.pendingIntent = nil
+        progress.pendingGroupsTried = nil
         progress.extraRollouts += extraRollouts
         if !reconciled { declines[step] = nil }
     }
 
     /// Step `step` was recorded skipped (nothing was sent).
-    package mutating func stepSkipped(step: Int, extraRollouts: Int) {
+    mutating func stepSkipped(step: Int, extraRollouts: Int) {
         progress.lastApplied = step
         progress.skippedSteps.append(step)
         progress.extraRollouts += extraRollouts
@@ -406,8 +491,8 @@ package struct LoopStateMachine: Sendable {
 
     /// Precedence of kinds: a checkpoint recorded under a kind keeps it, except a `reconcile`
     /// one, which a cadence or final save of the same step upgrades.
-    package mutating func checkpointRecorded(step: Int, kind: CheckpointKind, serverStep: Int? = nil) {
-        if let serverStep, serverStep != step { progress.checkpointServerSteps[step] = serverStep }
+    mutating func checkpointRecorded(step: Int, kind: CheckpointKind, serverStep: Int? = nil) {
+        if let serverStep { progress.checkpointServerSteps[step] = serverStep }
         let previous = progress.liveCheckpoints[step]
         // A reconciliation save takes the cadence's kind; a cadence save at the step where early
         // stop ended the job becomes its final one.
@@ -415,12 +500,12 @@ package struct LoopStateMachine: Sendable {
             ? kind : previous
     }
 
-    package mutating func deletionStarted(step: Int) {
+    mutating func deletionStarted(step: Int) {
         progress.deletingCheckpoints.insert(step)
     }
 
     /// Deleted, or found gone from the server.
-    package mutating func checkpointDeleted(step: Int) {
+    mutating func checkpointDeleted(step: Int) {
         progress.deletingCheckpoints.remove(step)
         progress.liveCheckpoints.removeValue(forKey: step)
         progress.checkpointServerSteps.removeValue(forKey: step)
@@ -435,7 +520,7 @@ package struct LoopStateMachine: Sendable {
     /// Whether the job ends early, at the eval step where early stop fired.
     package var earlyStopped: Bool { LoopPlanner.endStep(progress) < progress.totalSteps }
 
-    package mutating func evalRecorded(step: Int, rewardMean: Double) {
+    mutating func evalRecorded(step: Int, rewardMean: Double) {
         progress.evalSteps.insert(step)
         progress.evalRewards[step] = rewardMean
     }

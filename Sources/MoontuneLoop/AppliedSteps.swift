@@ -3,6 +3,10 @@ import Synchronization
 
 /// The highest step the server is known to have applied, and the rollouts waiting for it.
 ///
+/// Derived, not a copy of its own: `ProgressLedger` is its only writer, and sets it to the
+/// machine's `rolloutPolicyStep` after every fact, load and train_step answer (the `rolloutPolicy`
+/// effect). Gatherers only wait on it.
+///
 /// A step's rollouts may be sampled only from a policy at most `max_staleness` steps old, so the
 /// rollouts of step s are sent once step s − 1 − staleness is applied. Gathers start earlier than
 /// that: they read their examples, build and encode their requests, then wait here. The moment

@@ -53,10 +53,9 @@ extension JobRunner {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let perSkill = (try? encoder.encode(summary.perSkill)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        try await store.recordEval(EvalRecord(jobID: jobID, step: step, rewardMean: summary.rewardMean, count: summary.count,
-                                              perSkillJSON: perSkill, atMs: now),
-                                   examples: scored.map { var record = $0.record; record.jobID = jobID; record.step = step; return record })
-        machine.evalRecorded(step: step, rewardMean: summary.rewardMean)
+        try await ledger.commit(.evalRecorded(EvalRecord(jobID: jobID, step: step, rewardMean: summary.rewardMean, count: summary.count,
+                                                         perSkillJSON: perSkill, atMs: now),
+                                              examples: scored.map { var record = $0.record; record.jobID = jobID; record.step = step; return record }))
         context.observer.record(.evalRecorded(step: step, summary: summary))
         pushes.evalRecorded(step: step, summary: summary)
         try await pruneCheck(step: step)  // issue 25: a sweep's rung (JobRunner+Pruning.swift)

@@ -54,7 +54,7 @@ extension JobRunner {
     /// Stops the job for a recorded decision: the last applied step is saved (as before a budget
     /// stop) so that its best checkpoint is kept, then the run ends `stopped`, `pruned`.
     func enactPruning(_ decision: PruneDecisionRecord, member: SweepMembership) async throws {
-        if let step = LoopPlanner.saveBeforeBudgetStop(progress) {
+        if let step = machine.saveBeforeStop() {
             try await saveCheckpoint(step: step, kind: .cadence)
         }
         // As before a budget stop or an early stop (issue 20): a step concluded "never landed" by

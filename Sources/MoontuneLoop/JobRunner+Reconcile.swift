@@ -17,7 +17,7 @@ extension JobRunner {
             finetuneID = try await context.client.createFinetune(name: context.config.name, rank: context.config.rank)
             try await store.setFinetuneID(jobID: jobID, finetuneID: finetuneID, now: now)
         }
-        try await loadProgress()
+        try await ledger.load()
         context.observer.record(.started(job: context.config.name, finetuneID: finetuneID, resumedAt: progress.lastApplied,
                                          totalSteps: progress.totalSteps, previousState: nil))
         let intent = try await store.pendingIntent(jobID: jobID)
@@ -35,39 +35,35 @@ extension JobRunner {
         try await resumePruning()  // issue 25: a decision the previous runner took but did not act on
     }
 
-    /// Sleeps between reads of the server's step while a train_step is in doubt. A graceful stop
-    /// ends the wait at once: the intent stays recorded, and the next run watches out the rest.
+    /// Runs a timer the machine decided on: shown (log and `status`) while it runs, ended at once
+    /// by a graceful stop (what it waited for stays recorded, and the next run waits out the rest).
     ///
-    /// The wait is shown (log and `status`) as one wait from the send to the end of the window,
-    /// however many reads it takes.
-    func waitInDoubt(_ duration: Duration, step: Int, sentAtMs: Int64, deadlineMs: Int64) async throws {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        let wait = APIWait(what: "step \(step) in doubt: the server may still apply it", endpoint: "POST /tuning/train_step",
+    /// A step in doubt is shown as one wait from the send to the end of its window, however many
+    /// reads it takes.
+    func run(_ timer: LoopTimer) async throws {
+        let wait: APIWait
+        switch timer.purpose {
+        case let .inDoubt(step, sentAtMs, deadlineMs):
+            wait = APIWait(what: "step \(step) in doubt: the server may still apply it", endpoint: "POST /tuning/train_step",
                            since: Date(timeIntervalSince1970: Double(sentAtMs) / 1000),
                            reason: "its outcome is unknown and the server may still be running it", attempt: 0, maxAttempts: 0,
-                           nextAttemptAt: Date(timeIntervalSince1970: Double(now) / 1000).addingTimeInterval(seconds),
+                           nextAttemptAt: Date(timeIntervalSince1970: Double(timer.fireAtMs) / 1000),
                            givesUpAt: Date(timeIntervalSince1970: Double(deadlineMs) / 1000),
                            atTheEnd: "concludes it did not land and runs it again")
+        case .finalCheck(let step):
+            wait = APIWait(what: "final check for a late landing of step \(step)", endpoint: "POST /tuning/finetunes/:id/checkpoints/save",
+                           since: Date(timeIntervalSince1970: Double(now) / 1000),
+                           reason: "step \(step) was concluded \"never landed\" by waiting and may still land late; "
+                               + "the job is not recorded complete before the server's step is read again",
+                           attempt: 0, maxAttempts: 0, nextAttemptAt: Date(timeIntervalSince1970: Double(timer.fireAtMs) / 1000),
+                           givesUpAt: Date(timeIntervalSince1970: Double(timer.fireAtMs) / 1000), atTheEnd: "reads the server's step")
+        }
+        let left = max(0, timer.fireAtMs - now)
         try await context.waits.holding(wait) {
             try await cancelWhenGracefulShutdown { [clock = context.clock] in
-                try await clock.sleep(for: duration)
+                try await clock.sleep(for: .milliseconds(left))
             }
         }
-    }
-
-    /// Rebuilds the machine's state from the database.
-    func loadProgress() async throws {
-        let lastApplied = try await store.lastAppliedStep(jobID: jobID)
-        let pending = try await store.pendingIntent(jobID: jobID)?.k
-        let checkpoints = try await store.checkpoints(jobID: jobID)
-        let evals = try await store.evals(jobID: jobID)
-        let train = context.config.train
-        let skipped = train.skipConstantGroups ? try await store.skippedSteps(jobID: jobID) : []
-        let extraGroups = train.skipConstantGroups ? try await store.extraGroupsTried(jobID: jobID, groupsPerStep: train.groupsPerStep) : 0
-        let job = try await store.job(id: jobID)
-        let check = job?.lateCheckStep.map { LateLandingCheck(step: $0, afterMs: job?.lateCheckAfterMs ?? 0) }
-        machine.loaded(lastApplied: lastApplied, pendingIntent: pending, checkpoints: checkpoints, evals: evals, skippedSteps: skipped,
-                       extraRollouts: extraGroups * train.rolloutsPerGroup, lateLandingCheck: check)
     }
 
     /// Asks the server for its step — `checkpoints/save` is idempotent and returns it, and gives a
@@ -94,7 +90,7 @@ extension JobRunner {
             let action = current.decide(serverStep: serverStep, nowMs: now)
             watch = current
             guard case .readAgain(let delay) = action else { break }
-            try await waitInDoubt(.milliseconds(delay), step: current.step, sentAtMs: sentAtMs ?? now, deadlineMs: current.deadlineMs)
+            try await run(machine.inDoubtTimer(current, afterMs: delay, sentAtMs: sentAtMs, nowMs: now))
         }
         switch machine.reconciled(pendingStep: pendingStep, serverStep: serverStep, sentAtMs: sentAtMs, nowMs: now) {
         case .none:
@@ -107,8 +103,7 @@ extension JobRunner {
             if let checkAfterMs = machine.lateLandingCheckAfter(sentAtMs: sentAtMs, nowMs: now, trainStepDeadlineMs: trainStepDeadlineMs) {
                 // Concluded by waiting, not by an answer: the step may still land late, so the job
                 // looks again before it ends (issue 20).
-                try await store.concludeStepNotLanded(jobID: jobID, k: step, checkAfterMs: checkAfterMs)
-                machine.concludedNotLanded(step: step, checkAfterMs: checkAfterMs)
+                try await ledger.commit(.concludedNotLanded(step: step, checkAfterMs: checkAfterMs))
             } else {
                 try await discardIntent(step: step)
             }
@@ -138,12 +133,9 @@ extension JobRunner {
     /// unless steps were skipped).
     func rewind(to step: Int, from recorded: Int) async throws {
         let server = progress.serverStep(after: step)
-        if let pending = progress.pendingIntent {
-            try await store.discardStepIntent(jobID: jobID, k: pending)
-        }
-        let removed = try await store.rewindSteps(jobID: jobID, after: step)
-        machine.rewound()
-        try await loadProgress()
+        // Steps 1...lastApplied are all recorded, and the pending intent goes with them.
+        let removed = max(0, progress.lastApplied - step) + (progress.pendingIntent.map { $0 > step ? 1 : 0 } ?? 0)
+        try await ledger.commit(.rewound(to: step))
         let target = server == step ? "the server's step \(server)" : "step \(step) (the server's step \(server), after skipped steps)"
         try await noteReconciled(step: step, "rewound from step \(recorded) to \(target) (\(removed) step records removed)")
     }
@@ -164,8 +156,7 @@ extension JobRunner {
             try await noteReconciled(step: step, "recorded checkpoint \(step) found on the server")
         }
         for step in sync.gone {
-            try await store.markCheckpointDeleted(jobID: jobID, step: step, now: now)
-            machine.checkpointDeleted(step: step)
+            try await ledger.commit(.checkpointDeleted(step: step))
             try await noteReconciled(step: step, "checkpoint \(step) is no longer on the server; recorded as deleted")
         }
     }
@@ -178,32 +169,18 @@ extension JobRunner {
     /// The wait is shown in the log and `status`, and a graceful stop ends it: the check stays
     /// recorded, and the next run does it before it ends.
     func checkLateLanding(step: Int, afterMs: Int64) async throws {
-        let left = afterMs - now
-        if left > 0 {
+        if let timer = machine.finalCheckTimer(nowMs: now) {
             let message = "final check: step \(step) was concluded \"never landed\" by waiting, so before the job ends moontune "
-                + "reads the server's step again in \(spokenSeconds(left)), once a late landing of it could have happened"
+                + "reads the server's step again in \(spokenSeconds(timer.fireAtMs - now)), once a late landing of it could have happened"
             context.observer.record(.notice(message))
             try await store.recordEvent(jobID: jobID, kind: "final_check", step: step, message: message, dataJSON: nil, now: now)
-            let wait = APIWait(what: "final check for a late landing of step \(step)", endpoint: "POST /tuning/finetunes/:id/checkpoints/save",
-                               since: Date(timeIntervalSince1970: Double(now) / 1000),
-                               reason: "step \(step) was concluded \"never landed\" by waiting and may still land late; "
-                                   + "the job is not recorded complete before the server's step is read again",
-                               attempt: 0, maxAttempts: 0, nextAttemptAt: Date(timeIntervalSince1970: Double(afterMs) / 1000),
-                               givesUpAt: Date(timeIntervalSince1970: Double(afterMs) / 1000), atTheEnd: "reads the server's step")
-            try await stoppable { [self] in
-                try await context.waits.holding(wait) {
-                    try await cancelWhenGracefulShutdown { [clock = context.clock] in
-                        try await clock.sleep(for: .milliseconds(left))
-                    }
-                }
-            }
+            try await run(timer)
         }
         let (serverStep, _) = try await stoppable { [self] in try await currentServerStep() }
         if let failure = machine.lateLandingChecked(serverStep: serverStep) {
             throw JobFailure(failure)
         }
-        try await store.clearLateLandingCheck(jobID: jobID)
-        machine.lateLandingCleared()
+        try await ledger.commit(.lateLandingCleared)
         try await noteReconciled(step: step, "final check: the server is at step \(serverStep), as the record says; "
             + "step \(step) did not land late")
     }

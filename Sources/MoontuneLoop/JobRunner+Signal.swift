@@ -29,7 +29,7 @@ extension JobRunner {
                 return nil
             case .stopForBudget(let reason):
                 // The last applied step is saved first, as at any budget stop.
-                if let saved = LoopPlanner.saveBeforeBudgetStop(progress) {
+                if let saved = machine.saveBeforeStop() {
                     try await stoppable { [self] in try await saveCheckpoint(step: saved, kind: .cadence) }
                 }
                 throw BudgetReached(reason: reason)
@@ -60,20 +60,13 @@ extension JobRunner {
                                         wallMs: (ContinuousClock.now - prepared.startedAt).milliseconds, retries: prepared.retries,
                                         signal: prepared.signal)
         let ids = (try? String(decoding: JSONEncoder().encode(prepared.triedIDs), as: UTF8.self)) ?? "[]"
-        try await store.recordSkippedStep(jobID: jobID, k: step, exampleIDs: ids, figures: StepFigures(statistics), now: now)
+        try await ledger.commit(.stepSkipped(step: step, exampleIDs: ids, figures: StepFigures(statistics)))
         context.waits.recordedWithStep(statistics.totalRetries)
-        machine.stepSkipped(step: step, extraRollouts: extraRollouts(tried: prepared.signal?.tried))
-        machine.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: Int64(statistics.wallMs ?? 0))
+        ledger.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: Int64(statistics.wallMs ?? 0))
         let attempts = prepared.signal?.attempts ?? 1
         let message = "step \(step) skipped: no group had signal (all rewards equal) in \(attempts) attempt\(attempts == 1 ? "" : "s") "
             + "of \(context.config.train.groupsPerStep) examples; nothing was sent"
         try await store.recordEvent(jobID: jobID, kind: "skipped", step: step, message: message, dataJSON: nil, now: now)
         context.observer.record(.stepApplied(step: step, totalSteps: progress.totalSteps, statistics: statistics))
-    }
-
-    /// Rollouts a step that tried `tried` groups generated beyond its own batch.
-    func extraRollouts(tried: Int?) -> Int {
-        guard let tried else { return 0 }
-        return max(0, tried - context.config.train.groupsPerStep) * context.config.train.rolloutsPerGroup
     }
 }

@@ -8,24 +8,22 @@ import ServiceLifecycle
 
 /// Drives one job: rollouts → rewards → train_step with exactly-once steps, checkpoints, eval
 /// and reconciliation. Every decision comes from `LoopStateMachine` (in MoontuneDecisions; it
-/// holds what the run recorded); this type only executes its actions — store writes and API
-/// calls — and feeds what was committed back to it as events.
+/// holds what the run recorded); this type only executes its actions — API calls, and progress
+/// facts committed through its `ProgressLedger`, the one place progress changes.
 ///
 /// Graceful stop: between steps nothing new starts; any wait on the API ends at once — rollouts
 /// in progress are abandoned (nothing about them was recorded), and preparation, reconciling,
 /// checkpoints and evals are cut short (`stoppable`; the next run redoes or reconciles them) —
 /// while a train_step in flight is finished and recorded.
 ///
-/// `@unchecked Sendable`: the mutable state (`machine`, `finetuneID`) is only ever touched by
+/// `@unchecked Sendable`: the mutable state (the ledger's, `finetuneID`) is only ever touched by
 /// one task at a time — the run's own, or the child `stoppable` starts while the run's task
 /// waits for it.
 public final class JobRunner: @unchecked Sendable {
     let context: RunContext
-    /// The loop's state and every decision on it.
-    var machine: LoopStateMachine
+    /// Progress: the record, the machine that mirrors it, and the step the gatherers wait on.
+    let ledger: ProgressLedger
     var finetuneID = ""
-    /// The server's applied step as far as this run knows, which gatherers wait on.
-    let serverApplied = AppliedSteps(applied: 0)
     /// Step and eval metrics for the finetune's metrics endpoint, sent in the background.
     let pushes: MetricsPushes
     /// The job's running time before this run, and when this run started (for `budget.max_hours`).
@@ -49,12 +47,19 @@ public final class JobRunner: @unchecked Sendable {
                                          sftSteps: config.train.sftSteps, rolloutsPerEval: evalUsed,
                                          attemptsPerStep: config.train.skipConstantGroups ? 1 + GroupSignalFilter.maxExtraAttempts : 1)
         }
-        machine = LoopStateMachine(progress: progress, maxStaleness: config.train.maxStaleness,
-                                   rewindToServer: context.rewindToServer, jobName: config.name, sftSteps: config.train.sftSteps)
+        let machine = LoopStateMachine(progress: progress, maxStaleness: config.train.maxStaleness,
+                                       rewindToServer: context.rewindToServer, jobName: config.name, sftSteps: config.train.sftSteps,
+                                       groupsPerStep: config.train.groupsPerStep, rolloutsPerGroup: config.train.rolloutsPerGroup)
+        ledger = ProgressLedger(machine: machine, store: context.store, jobID: context.jobID, clock: context.clock,
+                                skipConstantGroups: config.train.skipConstantGroups, groupsPerStep: config.train.groupsPerStep)
     }
 
+    /// The loop's state and every decision on it (read only: facts change it, through the ledger).
+    var machine: LoopStateMachine { ledger.machine }
     /// What the run has recorded, as the machine holds it.
     var progress: RecordedProgress { machine.progress }
+    /// The server's applied step as the gatherers wait on it (derived from the machine).
+    var serverApplied: AppliedSteps { ledger.rolloutPolicy }
     var store: any ProgressRecording { context.store }
     var jobID: Int64 { context.jobID }
     var now: Int64 { context.clock.nowMs() }
@@ -147,13 +152,12 @@ public final class JobRunner: @unchecked Sendable {
 
     func loop() async throws {
         let staleness = machine.maxStaleness
-        serverApplied.reset(to: progress.lastApplied)
         try await withThrowingTaskGroup(of: PreparedStep.self) { rollouts in
             var started: Set<Int> = []
             var ready: [Int: PreparedStep] = [:]
             while true {
                 if Task.isShuttingDownGracefully { throw StopRequested() }
-                machine.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: nil)
+                ledger.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: nil)
                 switch machine.next() {
                 // Between steps, every call may be cut short by a graceful stop: each records
                 // its intent or its result atomically, and the next run finishes what is left.
@@ -161,7 +165,6 @@ public final class JobRunner: @unchecked Sendable {
                     // Its window counts from when it was sent, as at start-up.
                     let sentAtMs = try await store.pendingIntent(jobID: jobID)?.intentAtMs
                     try await stoppable { [self] in try await reconcile(pendingStep: step, statistics: nil, sentAtMs: sentAtMs) }
-                    serverApplied.reset(to: progress.lastApplied)
                 case .finishDeletion(let step), .deleteCheckpoint(let step):
                     try await stoppable { [self] in try await deleteCheckpoint(step: step) }
                 case .saveCheckpoint(let step, let kind):
@@ -190,13 +193,9 @@ public final class JobRunner: @unchecked Sendable {
                         continue
                     }
                     if Task.isShuttingDownGracefully { throw StopRequested() }
-                    guard let kept = try await keepGroupsWithSignal(prepared) else {
-                        serverApplied.reset(to: progress.lastApplied)
-                        continue
-                    }
+                    guard let kept = try await keepGroupsWithSignal(prepared) else { continue }
                     if Task.isShuttingDownGracefully { throw StopRequested() }
                     try await apply(kept)
-                    serverApplied.reset(to: progress.lastApplied)
                 case let .checkLateLanding(step, afterMs):
                     rollouts.cancelAll()
                     try await checkLateLanding(step: step, afterMs: afterMs)
@@ -236,9 +235,7 @@ public final class JobRunner: @unchecked Sendable {
             (counts.groupsTried, counts.groupsKept, counts.groupsDropped) = (signal.tried, signal.kept, signal.dropped)
             return counts
         }
-        try await store.recordStepIntent(jobID: jobID, k: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, groups: counts,
-                                         now: sentAtMs)
-        machine.intentRecorded(step: step)
+        try await ledger.commit(.intentRecorded(StepIntent(step: step, exampleIDs: ids, mode: isSFT ? .sft : .rl, lr: lr, groups: counts)))
         try await store.recordGraderScores(jobID: jobID, k: step, means: GraderMeans.of(groups.map(\.graderScores)))
 
         let outcomes = prepared.tried ?? groups.filter { $0.target == nil }.map(\.outcome)
@@ -306,7 +303,8 @@ public final class JobRunner: @unchecked Sendable {
     /// A 2xx answer to step `step`'s train_step.
     func answered(step: Int, result: TrainStepResult, prepared: PreparedStep, outcomes: [GroupOutcome], retries: RetryCounter,
                   trainMs: Double) async throws {
-        switch machine.trainAnswered(step: step, serverStep: result.step, applied: result.applied) {
+        // An answer "applied" lets the next step's rollouts go out now, while this step is being recorded.
+        switch ledger.trainAnswered(step: step, serverStep: result.step, applied: result.applied) {
         case let .discardDeclined(serverStep, event, notice, failure):
             // The server did not advance: nothing was applied. The intent goes, and the step runs
             // again with fresh rollouts of the same examples — a few times, then the job stops.
@@ -316,14 +314,12 @@ public final class JobRunner: @unchecked Sendable {
             if let event { try await store.recordEvent(jobID: jobID, kind: "declined", step: step, message: event, dataJSON: nil, now: now) }
             if let notice { context.observer.record(.notice(notice)) }
         case .recordApplied(let failure):
-            // The next step's rollouts may go out now, while this step is being recorded.
-            if failure == nil { serverApplied.advance(to: step) }
             let clock = ContinuousClock()
             let statistics = StepStatistics(groups: outcomes, rolloutLatenciesMs: prepared.latenciesMs, trainLatencyMs: trainMs,
                                             wallMs: (clock.now - prepared.startedAt).milliseconds, retries: retries.counts,
                                             server: result.numbers, signal: prepared.signal)
             try await markApplied(step: step, statistics: statistics, reconciled: false, serverStep: result.step)
-            machine.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: Int64(statistics.wallMs ?? 0))
+            ledger.timeSpent(elapsedMs: runningBeforeMs + max(0, now - runStartedMs), lastStepMs: Int64(statistics.wallMs ?? 0))
             if retries.total > 0 {
                 try await store.recordEvent(jobID: jobID, kind: "retried", step: step,
                                             message: "\(retries.total) retries: \(retries.summary)", dataJSON: nil, now: now)
@@ -334,8 +330,7 @@ public final class JobRunner: @unchecked Sendable {
     }
 
     func discardIntent(step: Int) async throws {
-        try await store.discardStepIntent(jobID: jobID, k: step)
-        machine.intentDiscarded(step: step)
+        try await ledger.commit(.intentDiscarded(step: step))
     }
 
     /// Runs work between steps that a graceful stop cuts short at once (it is cancelled, and the
@@ -346,11 +341,8 @@ public final class JobRunner: @unchecked Sendable {
 
     func markApplied(step: Int, statistics: StepStatistics?, reconciled: Bool, serverStep: Int? = nil) async throws {
         let metrics = StepMetrics(StepFigures(statistics), serverStep: serverStep, train: TrainNumbers(answer: statistics?.server ?? [:]))
-        // A step a later run reconciles has its groups only in its intent.
-        let tried = statistics == nil ? try await store.pendingIntent(jobID: jobID)?.groupsTried : statistics?.signal?.tried
-        try await store.markStepApplied(jobID: jobID, k: step, metrics: metrics, reconciled: reconciled, now: now)
+        try await ledger.commit(.stepApplied(step: step, metrics: metrics, reconciled: reconciled))
         context.waits.recordedWithStep(metrics.retries)
-        machine.stepApplied(step: step, reconciled: reconciled, extraRollouts: extraRollouts(tried: tried))
         if let statistics {
             context.observer.record(.stepApplied(step: step, totalSteps: progress.totalSteps, statistics: statistics))
         }
@@ -372,9 +364,8 @@ public final class JobRunner: @unchecked Sendable {
     func recordCheckpoint(_ checkpoint: Checkpoint, kind: CheckpointKind) async throws {
         let step = machine.recordStep(ofServerCheckpoint: checkpoint.step)
         let serverStep = step == checkpoint.step ? nil : checkpoint.step
-        try await store.recordCheckpoint(jobID: jobID, step: step, checkpointID: checkpoint.checkpointID, kind: kind,
-                                         expiresAtMs: checkpoint.expiresAtMs, serverStep: serverStep, now: now)
-        machine.checkpointRecorded(step: step, kind: kind, serverStep: serverStep)
+        try await ledger.commit(.checkpointRecorded(CheckpointSave(step: step, checkpointID: checkpoint.checkpointID, kind: kind,
+                                                                   expiresAtMs: checkpoint.expiresAtMs, serverStep: serverStep)))
         context.observer.record(.checkpointSaved(step: step, checkpointID: checkpoint.checkpointID, kind: kind))
     }
 
@@ -382,8 +373,7 @@ public final class JobRunner: @unchecked Sendable {
     /// crash in between is finished by the next run rather than guessed.
     func deleteCheckpoint(step: Int) async throws {
         if machine.deletionNeedsIntent(step: step) {
-            try await store.markCheckpointDeleting(jobID: jobID, step: step, now: now)
-            machine.deletionStarted(step: step)
+            try await ledger.commit(.deletionStarted(step: step))
         }
         // A record that shares its server checkpoint with another live one (saved at a skipped
         // step) goes without deleting what the other still stands for.
@@ -394,8 +384,7 @@ public final class JobRunner: @unchecked Sendable {
                 // Already gone: the earlier attempt landed before a crash or a lost answer.
             }
         }
-        try await store.markCheckpointDeleted(jobID: jobID, step: step, now: now)
-        machine.checkpointDeleted(step: step)
+        try await ledger.commit(.checkpointDeleted(step: step))
         context.observer.record(.checkpointDeleted(step: step))
     }
 }

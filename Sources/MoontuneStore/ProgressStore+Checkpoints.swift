@@ -7,21 +7,17 @@ extension ProgressStore {
     public func recordCheckpoint(jobID: Int64, step: Int, checkpointID: String, kind: CheckpointKind, expiresAtMs: Int64? = nil,
                                  serverStep: Int? = nil, now: Int64) async throws {
         try await write { db in
-            if var existing = try CheckpointRecord.fetchOne(db, key: ["job_id": jobID, "step": step]) {
+            if var existing = try CheckpointRecord.fetchOne(db, key: ["job_id": jobID, "step": step]), existing.deletedAtMs == nil {
                 existing.checkpointID = checkpointID
                 if let expiresAtMs { existing.expiresAtMs = expiresAtMs }
                 if let serverStep { existing.serverStep = serverStep }
                 if existing.kind == .reconcile || (existing.kind == .cadence && kind == .final) { existing.kind = kind }
-                if existing.deletedAtMs != nil {
-                    // Saved again after a deletion: it is live again.
-                    existing.deletedAtMs = nil
-                    existing.deletingAtMs = nil
-                    existing.savedAtMs = now
-                }
                 try existing.update(db)
             } else {
+                // New, or saved again after a deletion: recorded afresh (a deleted record's kind and
+                // server step are not this save's).
                 try CheckpointRecord(jobID: jobID, step: step, checkpointID: checkpointID, kind: kind, savedAtMs: now,
-                                     expiresAtMs: expiresAtMs, serverStep: serverStep).insert(db)
+                                     expiresAtMs: expiresAtMs, serverStep: serverStep).save(db)
             }
         }
     }

@@ -10,7 +10,7 @@ struct SimulatedCrash: Error, CustomStringConvertible {
 /// The store in memory, with the live store's meaning for every write (each atomic), and a
 /// crash: after `crash()` (or when `crashOnWrite` says so, instead of that write) nothing more is
 /// committed, and `restart()` gives the next run exactly what was committed before.
-actor FakeProgressStore: ProgressRecording {
+actor FakeProgressStore: ProgressRecording, ProgressFactWriting {
     let jobID: Int64 = 1
     private(set) var job: JobRecord
     private(set) var steps: [Int: StepRecord] = [:]
@@ -183,15 +183,11 @@ actor FakeProgressStore: ProgressRecording {
     func recordCheckpoint(jobID: Int64, step: Int, checkpointID: String, kind: CheckpointKind, expiresAtMs: Int64?,
                           serverStep: Int?, now: Int64) async throws {
         try write("recordCheckpoint")
-        if var existing = checkpointRecords[step] {
+        if var existing = checkpointRecords[step], existing.deletedAtMs == nil {
             existing.checkpointID = checkpointID
+            if let expiresAtMs { existing.expiresAtMs = expiresAtMs }
             if let serverStep { existing.serverStep = serverStep }
-            if existing.kind == .reconcile { existing.kind = kind }
-            if existing.deletedAtMs != nil {
-                existing.deletedAtMs = nil
-                existing.deletingAtMs = nil
-                existing.savedAtMs = now
-            }
+            if existing.kind == .reconcile || (existing.kind == .cadence && kind == .final) { existing.kind = kind }
             checkpointRecords[step] = existing
         } else {
             checkpointRecords[step] = CheckpointRecord(jobID: jobID, step: step, checkpointID: checkpointID, kind: kind, savedAtMs: now,
