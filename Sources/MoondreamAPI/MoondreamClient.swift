@@ -47,6 +47,8 @@ public final class MoondreamClient: Sendable {
     let environment: RetryEnvironment
     let logger: Logger
     private let root: String
+    /// Every call goes through it: limiter, shared budget, retries, waits reported.
+    let sender: RetryingSender
 
     public init(configuration: ClientConfiguration, transport: (any HTTPTransport)? = nil,
                 environment: RetryEnvironment = .live, logger: Logger = Logger(label: "moontune.api")) {
@@ -58,6 +60,8 @@ public final class MoondreamClient: Sendable {
         var root = configuration.baseURL
         while root.hasSuffix("/") { root.removeLast() }
         self.root = root
+        sender = RetryingSender(transport: self.transport, limiter: limiter, environment: environment, budget: configuration.budget,
+                                secrets: [configuration.apiKey.value])
     }
 
     /// Closes the connection pool. Call once, when done with the client.
@@ -85,82 +89,8 @@ public final class MoondreamClient: Sendable {
         let spec = HTTPRequestSpec(method: method, url: root + path + Self.queryString(query), headers: headers,
                                    body: body, timeout: timeout ?? retry.requestTimeout,
                                    maxResponseBytes: configuration.maxResponseBytes)
-        let started = environment.now()
-        let startedAt = environment.date()
-        var attempts = 0
-        // A call that was retried tells the listener how it ended, however it ends.
-        var retried = false
-        var succeeded = false
-        defer {
-            if retried { RetryReporting.observer?.settled(endpoint: endpoint, attempts: attempts, succeeded: succeeded) }
-        }
-        while true {
-            attempts += 1
-            let error: APIError
-            try await limiter.acquire()
-            do { try await configuration.budget?.acquire() } catch { limiter.release(); throw error }  // shared budget (issue 13)
-            let result: Result<HTTPResponseSpec, TransportError>
-            do {
-                result = .success(try await transport.execute(spec))
-            } catch {
-                result = .failure(error)
-            }
-            configuration.budget?.release(budgetOutcome(method, path, result))  // shared budget (issue 13)
-            limiter.release()
-            switch result {
-            case .success(let response) where (200..<300).contains(response.status):
-                succeeded = true
-                return response
-            case .success(let response):
-                error = httpError(response, endpoint: endpoint)
-            case .failure(let failure):
-                error = APIError(kind: .transport(failure.failure), endpoint: endpoint,
-                                 message: redact(failure.detail))
-            }
-            // A cancelled task (a graceful stop abandoning rollouts) is not a failure to retry.
-            if Task.isCancelled { throw CancellationError() }
-            let decision = retry.decide(after: error, attempts: attempts, elapsed: environment.now() - started,
-                                        idempotent: idempotent, random: environment.random())
-            switch decision {
-            case .fail(let ambiguous):
-                throw error.with(attempts: attempts, ambiguous: ambiguous)
-            case .retry(let delay):
-                let now = environment.date()
-                let event = RetryEvent(endpoint: endpoint, reason: error.metricName, attempt: attempts,
-                                       maxAttempts: retry.maxAttempts, delay: delay, error: error,
-                                       firstAttemptAt: startedAt, at: now,
-                                       nextAttemptAt: now.addingTimeInterval(RetryEvent.seconds(delay)),
-                                       givesUpAt: startedAt.addingTimeInterval(RetryEvent.seconds(retry.giveUpAfter)))
-                logger.debug("retrying", metadata: ["endpoint": "\(endpoint)", "reason": "\(event.reason)",
-                                                    "attempt": "\(attempts)", "delay": "\(delay)"])
-                retried = true
-                if let observer = RetryReporting.observer {
-                    observer(event)
-                    try await observer.backoff(delay, sleep: environment.sleep)
-                } else {
-                    try await environment.sleep(delay)
-                }
-            }
-        }
-    }
-
-    /// Turns a non-2xx answer into a typed error with the server's message.
-    func httpError(_ response: HTTPResponseSpec, endpoint: String) -> APIError {
-        let kind: APIError.Kind
-        switch response.status {
-        case 400: kind = .badRequest
-        case 401, 403: kind = .unauthorized
-        case 404: kind = .notFound
-        case 409: kind = .conflict
-        case 410: kind = .gone
-        case 429: kind = .rateLimited
-        case 500...599: kind = .server
-        default: kind = .otherClientError
-        }
-        let retryAfter = RetryAfter.parse(headers: response.headers, now: environment.date(),
-                                          limit: configuration.retry.maxRetryAfter)
-        return APIError(kind: kind, endpoint: endpoint, status: response.status,
-                        message: redact(Self.serverMessage(response.body)), retryAfter: retryAfter)
+        return try await sender.send(spec, endpoint: endpoint, idempotent: idempotent, policy: retry, logger: logger,
+                                     message: Self.serverMessage) { self.budgetOutcome(method, path, $0) }
     }
 
     /// The server's own words: `error.message`, `error`, `message` or `detail`, else the text.

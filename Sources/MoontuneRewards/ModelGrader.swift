@@ -22,9 +22,10 @@ public final class ModelGrader: Sendable {
     private let apiKey: String?
     private let transport: any HTTPTransport
     private let retry: RetryPolicy
-    private let environment: RetryEnvironment
     public let limiter: InFlightLimiter
     private let maxResponseBytes: Int
+    /// The same retrying sender as the API client's: waits shown, paced and cut short alike.
+    private let sender: RetryingSender
 
     public init(name: String, config: ModelGraderConfig, apiKey: String?, retry: RetryPolicy,
                 transport: (any HTTPTransport)? = nil, environment: RetryEnvironment = .live, maxResponseBytes: Int = 4 << 20) {
@@ -35,9 +36,10 @@ public final class ModelGrader: Sendable {
         retry.requestTimeout = .milliseconds(Int64(config.timeoutSeconds * 1000))
         self.retry = retry
         self.transport = transport ?? AsyncHTTPTransport(maxConnections: config.concurrency)
-        self.environment = environment
-        self.limiter = InFlightLimiter(limit: config.concurrency)
+        let limiter = InFlightLimiter(limit: config.concurrency)
+        self.limiter = limiter
         self.maxResponseBytes = maxResponseBytes
+        sender = RetryingSender(transport: self.transport, limiter: limiter, environment: environment, secrets: apiKey.map { [$0] } ?? [])
     }
 
     /// The endpoint as waits and errors name it: `POST /chat/completions (grader judge)`.
@@ -117,72 +119,9 @@ public final class ModelGrader: Sendable {
         let spec = HTTPRequestSpec(method: "POST", url: config.baseURL + "/chat/completions", headers: headers,
                                    body: ByteBuffer(bytes: Array(body.utf8)), timeout: retry.requestTimeout,
                                    maxResponseBytes: maxResponseBytes)
-        let started = environment.now()
-        let startedAt = environment.date()
-        var attempts = 0
-        var retried = false
-        var succeeded = false
-        defer {
-            if retried { RetryReporting.observer?.settled(endpoint: endpoint, attempts: attempts, succeeded: succeeded) }
-        }
-        while true {
-            attempts += 1
-            try await limiter.acquire()
-            let result: Result<HTTPResponseSpec, TransportError>
-            do {
-                result = .success(try await transport.execute(spec))
-            } catch {
-                result = .failure(error)
-            }
-            limiter.release()
-            let error: APIError
-            switch result {
-            case .success(let response) where (200..<300).contains(response.status):
-                succeeded = true
-                return response
-            case .success(let response):
-                error = APIError(kind: Self.kind(response.status), endpoint: endpoint, status: response.status,
-                                 message: redact(Self.message(response.body)),
-                                 retryAfter: RetryAfter.parse(headers: response.headers, now: environment.date(), limit: retry.maxRetryAfter))
-            case .failure(let failure):
-                error = APIError(kind: .transport(failure.failure), endpoint: endpoint, message: redact(failure.detail))
-            }
-            if Task.isCancelled { throw CancellationError() }
-            switch retry.decide(after: error, attempts: attempts, elapsed: environment.now() - started, idempotent: true,
-                                random: environment.random()) {
-            case .fail:
-                throw APIError(kind: error.kind, endpoint: endpoint, status: error.status, message: error.message,
-                               retryAfter: error.retryAfter, attempts: attempts)
-            case .retry(let delay):
-                let now = environment.date()
-                let event = RetryEvent(endpoint: endpoint, reason: error.metricName, attempt: attempts, maxAttempts: retry.maxAttempts,
-                                       delay: delay, error: error, firstAttemptAt: startedAt, at: now,
-                                       nextAttemptAt: now.addingTimeInterval(Double(delay.components.seconds)
-                                           + Double(delay.components.attoseconds) / 1e18),
-                                       givesUpAt: startedAt.addingTimeInterval(Double(retry.giveUpAfter.components.seconds)))
-                retried = true
-                if let observer = RetryReporting.observer {
-                    observer(event)
-                    try await observer.backoff(delay, sleep: environment.sleep)
-                } else {
-                    try await environment.sleep(delay)
-                }
-            }
-        }
+        return try await sender.send(spec, endpoint: endpoint, idempotent: true, policy: retry, message: Self.message)
     }
 
-    static func kind(_ status: Int) -> APIError.Kind {
-        switch status {
-        case 400: .badRequest
-        case 401, 403: .unauthorized
-        case 404: .notFound
-        case 409: .conflict
-        case 410: .gone
-        case 429: .rateLimited
-        case 500...599: .server
-        default: .otherClientError
-        }
-    }
 
     /// The server's words, shortened: `error.message`, `error`, `message` or `detail`, else the text.
     static func message(_ body: [UInt8]) -> String {
