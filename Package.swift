@@ -86,7 +86,7 @@ let package = Package(
         ]),
         // The progress store: jobs, steps, checkpoints, evals and events in SQLite.
         .target(name: "MoontuneStore", dependencies: [
-            .product(name: "GRDB", package: "GRDB.swift"),
+            "MoontuneJSON", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // The training loop's decisions, pure: the state machine (`LoopStateMachine`) over the
         // recorded progress and the planner (next move, horizon, staleness, checkpoint kinds,

@@ -28,10 +28,22 @@ package enum SweepDistribution: Sendable, Equatable {
         }
     }
 
-    /// `samples` draws of every key, key by key in the file's order within a sample.
+    /// How many draws `sample` makes per variant asked for before it gives up finding new ones.
+    static let drawsPerSample = 50
+
+    /// `samples` distinct draws of every key, key by key in the file's order within a sample. A
+    /// draw equal to an earlier one is drawn again (the same job twice would only spend its
+    /// rollouts twice); when the distributions cannot give that many distinct variants, fewer come
+    /// back (after `drawsPerSample` draws per variant asked for).
     package static func sample(_ distributions: [SweepDistribution], samples: Int, seed: UInt64) -> [[JSONValue]] {
         var random = SplitMix64(seed: seed)
-        return (0..<samples).map { _ in distributions.map { $0.draw(&random) } }
+        var drawn: [[JSONValue]] = []
+        var seen: Set<String> = []
+        for _ in 0..<(samples * drawsPerSample) where drawn.count < samples {
+            let values = distributions.map { $0.draw(&random) }
+            if seen.insert(JSONValue.list(values).serialized()).inserted { drawn.append(values) }
+        }
+        return drawn
     }
 }
 
@@ -76,6 +88,11 @@ extension SweepReader {
             return ([], [])
         }
         let drawn = SweepDistribution.sample(distributions, samples: samples, seed: seed)
+        guard drawn.count == samples else {
+            add("samples", "the random keys give only \(drawn.count) distinct variant\(drawn.count == 1 ? "" : "s") (asked for \(samples)): "
+                + "lower samples to \(drawn.count), widen the lists or ranges, or use grid", at: samplesNode)
+            return ([], [])
+        }
         return (keys, drawn.enumerated().map { SweepSpec.Variant(position: $0.offset + 1, values: $0.element) })
     }
 

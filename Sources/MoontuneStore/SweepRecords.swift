@@ -1,4 +1,5 @@
 import Foundation
+import MoontuneJSON
 
 /// A sweep's metric (issue 25): `eval/reward_mean`, or `eval/<skill>/<metric>` read from an eval's
 /// per-skill summary (`eval/point/f1`, `eval/query/accuracy`, `eval/detect/mean`). Higher is better.
@@ -100,13 +101,12 @@ public struct SweepMembership: Sendable, Equatable {
     /// The params as (key, JSON text of the value) pairs, in order.
     public var params: [(key: String, json: String)] { Self.params(paramsJSON) }
 
+    /// Each value's text is kept as the sweep wrote it (`0.00001` stays `0.00001`).
     public static func params(_ json: String) -> [(key: String, json: String)] {
-        guard let pairs = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[Any]] else { return [] }
+        guard let pairs = (try? RawJSON(validating: json))?.arrayElements() else { return [] }
         return pairs.compactMap { pair in
-            guard pair.count == 2, let key = pair[0] as? String,
-                  let data = try? JSONSerialization.data(withJSONObject: pair[1], options: [.fragmentsAllowed, .sortedKeys])
-            else { return nil }
-            return (key, String(decoding: data, as: UTF8.self))
+            guard let items = pair.arrayElements(), items.count == 2, let key = try? items[0].decode(String.self) else { return nil }
+            return (key, items[1].text)
         }
     }
 }

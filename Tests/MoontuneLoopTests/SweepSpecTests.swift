@@ -97,10 +97,34 @@ import MoontuneConfig
 
     @Test func samplesAndSeedMayAlsoSitInsideRandom() throws {
         let spec = try SweepSpec.load(from: try write("""
-            {"name": "r", "base": "job.json", "metric": "eval/reward_mean", "random": {"train.lr": [0.1, 0.2], "samples": 3, "seed": 1}}
+            {"name": "r", "base": "job.json", "metric": "eval/reward_mean", "random": {"train.lr": [0.1, 0.2, 0.3], "samples": 3, "seed": 1}}
             """))
         #expect(spec.variants.count == 3)
         #expect(spec.keys.map(\.key) == ["train.lr"])
+    }
+
+    @Test func randomDrawsAreDistinctAndTooFewDistinctVariantsAreRefusedNamingSamples() throws {
+        // Three choices of two keys: nine variants at most, and none twice.
+        let spec = try SweepSpec.load(from: try write("""
+            {"name": "r", "base": "job.json", "metric": "eval/reward_mean", "samples": 9, "seed": 3,
+             "random": {"train.lr": [0.1, 0.2, 0.3], "train.rollouts_per_group": [2, 4, 8]}}
+            """))
+        #expect(Set(values(spec)).count == 9, "every variant drawn once: \(values(spec))")
+        let refused = try problems("""
+            {"name": "r", "base": "job.json", "metric": "eval/reward_mean", "samples": 3, "seed": 1,
+             "random": {"train.lr": [0.1, 0.2]}}
+            """)
+        let problem = try #require(refused.first { $0.field == "samples" })
+        #expect(problem.message.contains("only 2 distinct variants (asked for 3)"), "\(problem.message)")
+    }
+
+    @Test func aVariantsParamsKeepTheNumbersAsTheSweepWroteThem() throws {
+        let spec = try SweepSpec.load(from: try write("""
+            {"name": "g", "base": "job.json", "metric": "eval/reward_mean", "grid": {"train.lr": [0.00001, 1e-4]}}
+            """))
+        let params = spec.variants.map { SweepMembership.params(spec.paramsJSON($0)) }
+        #expect(params.map { $0.map(\.json) } == [["0.00001"], ["1e-4"]])
+        #expect(params.map { $0.map(\.key) } == [["train.lr"], ["train.lr"]])
     }
 
     @Test func everyProblemNamesTheSweepFileTheLineAndTheKey() throws {
