@@ -156,7 +156,8 @@ let package = Package(
         // The orchestrator daemon (issue 13): the queue, the shared request budget, the job
         // runners and the HTTP server (health, metrics, jobs, dashboard).
         .target(name: "MoontuneServe", dependencies: [
-            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop",
+            // MoontuneDecisions: a step's figures (`StepStatistics`) in the events that feed /metrics.
+            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoontuneDecisions",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -218,7 +219,9 @@ let package = Package(
             "MoontuneManage", "MoondreamAPI", "MoontuneStore", "MoontuneReport", "MoondreamSimulator",
         ]),
         .testTarget(name: "MoontuneServeTests", dependencies: ["MoontuneServe", "MoontuneStore", "MoondreamAPI",
-                                                              .product(name: "Prometheus", package: "swift-prometheus")]),
+                                                              .product(name: "Prometheus", package: "swift-prometheus"),
+                                                              // /metrics fed by a real job's events, on the simulator.
+                                                              "MoontuneLoop", "MoondreamSimulator"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
             // A hostile server in the test, stopped gracefully through its service group.
