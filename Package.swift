@@ -156,7 +156,8 @@ let package = Package(
         // The orchestrator daemon (issue 13): the queue, the shared request budget, the job
         // runners and the HTTP server (health, metrics, jobs, dashboard).
         .target(name: "MoontuneServe", dependencies: [
-            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop",
+            // MoontuneDecisions: a step's figures (`StepStatistics`) in the events that feed /metrics.
+            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoontuneDecisions",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -166,10 +167,20 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        // The subcommands, signals and detached starts.
+        // The management commands' logic (issue 21), without argument parsing or printing:
+        // checkpoints (list joined with the server's, delete), finetunes (list, show, delete, which
+        // finetune a NAME|ID means), predict (the checkpoint choice, one inference, the drawing) and
+        // compare (models × examples through inference, scored with the job's rewards, recorded).
+        // Values in, values or a `ManageFailure` out; the CLI parses, calls and prints.
+        .target(name: "MoontuneManage", dependencies: [
+            "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneReport",
+            // MoontuneImaging: predict's drawing; NIOPosix: image reads off the thread pool.
+            "MoontuneImaging", .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // The subcommands, signals and detached starts: argument parsing and printing.
         .target(name: "MoontuneCLI", dependencies: [
             "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneLoop", "MoondreamSimulator", "MoontuneImaging",
-            "MoontuneReport", "MoontuneConsole", "MoontuneServe",
+            "MoontuneReport", "MoontuneConsole", "MoontuneServe", "MoontuneManage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -204,8 +215,14 @@ let package = Package(
             "MoontuneTracking", "MoontuneStore", "MoontuneConfig", "MoondreamAPI",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        // The management library called directly, without the CLI: against the embedded simulator.
+        .testTarget(name: "MoontuneManageTests", dependencies: [
+            "MoontuneManage", "MoondreamAPI", "MoontuneStore", "MoontuneReport", "MoondreamSimulator",
+        ]),
         .testTarget(name: "MoontuneServeTests", dependencies: ["MoontuneServe", "MoontuneStore", "MoondreamAPI",
-                                                              .product(name: "Prometheus", package: "swift-prometheus")]),
+                                                              .product(name: "Prometheus", package: "swift-prometheus"),
+                                                              // /metrics fed by a real job's events, on the simulator.
+                                                              "MoontuneLoop", "MoondreamSimulator"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MoondreamSimulator", "MoontuneStore", "MoondreamAPI", "MoontuneImaging",
             // A hostile server in the test, stopped gracefully through its service group.

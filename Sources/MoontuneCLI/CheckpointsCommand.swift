@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MoontuneManage
 import MoontuneStore
 import MoontuneReport
 
@@ -20,7 +21,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
     /// The record alone, as `checkpoints list --local` prints it.
     static func printLocal(name: String, database: DatabaseOption, json: Bool) async throws {
         let (store, job) = try await database.openJob(named: name)
-        let checkpoints = try await Self.localCheckpoints(job, store: store)
+        let checkpoints = try await CheckpointManagement.localCheckpoints(job, store: store)
         if json {
             struct Document: Encodable {
                 var job: String
@@ -35,12 +36,6 @@ struct CheckpointsCommand: AsyncParsableCommand {
         } else {
             print(Self.render(checkpoints, job: job))
         }
-    }
-
-    /// The checkpoints the local record holds for a job, by step. The one place that reads them,
-    /// so that a listing joined with the server's can start from it.
-    static func localCheckpoints(_ job: JobRecord, store: ProgressStore) async throws -> [JobStatusReport.CheckpointReport] {
-        try await store.checkpoints(jobID: job.id ?? 0).map { JobStatusReport.CheckpointReport($0, finetuneID: job.finetuneID) }
     }
 
     /// A table: step, kind, state, when saved, and the model string (for live checkpoints only).

@@ -2,20 +2,12 @@ import ArgumentParser
 import Foundation
 import MoondreamAPI
 import MoontuneJob
+import MoontuneManage
 import MoontuneStore
 
-/// A command that cannot go on: one line for the user, and the exit code.
-struct CommandFailure: Error, CustomStringConvertible {
-    let message: String
-    let exitCode: Int32
-
-    init(_ message: String, exitCode: Int32 = 1) {
-        self.message = message
-        self.exitCode = exitCode
-    }
-
-    var description: String { message }
-}
+/// A command that cannot go on: one line for the user, and the exit code. The management
+/// library's failure (MoontuneManage), so that its errors and the commands' own are one type.
+typealias CommandFailure = ManageFailure
 
 /// The edge where errors become one clear line on stderr and a non-zero exit.
 enum CommandEdge {
@@ -47,13 +39,10 @@ enum CommandEdge {
 
     /// An API failure in words a user can act on; the endpoint and the server's message stay.
     static func describe(_ error: APIError) -> String {
-        switch error.kind {
-        case .unauthorized:
-            return "the API refused the key (HTTP \(error.status ?? 401)); check the API key variable. \(error.endpoint)"
-        case .transport(.connect):
-            return "cannot reach the API (\(error.endpoint)): \(error.message)"
-        default:
-            return error.description
-        }
+        ManageFailure.describe(error)
     }
 }
+
+/// The checkpoint a `--step`/`--best`/`--latest` option means; resolved in MoontuneManage. Named
+/// here too for the tests that import this module.
+typealias CheckpointChoice = MoontuneManage.CheckpointChoice

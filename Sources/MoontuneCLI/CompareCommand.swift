@@ -1,10 +1,6 @@
 import ArgumentParser
 import Foundation
-import MoondreamAPI
-import MoontuneJob
-import MoontuneStore
-import MoontuneReport
-import NIOPosix
+import MoontuneManage
 
 /// `moontune compare CONFIG [--steps S1,S2,...] [--base]`: did training help?
 struct CompareCommand: AsyncParsableCommand {
@@ -67,127 +63,21 @@ struct CompareCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandEdge.run {
-            let config = try APIAccess.loadConfig(self.config)
-            let (setName, datasetURL) = try chooseDataset(config)
-            let dataset: Dataset
-            do {
-                let options = DatasetOptions(config: config, readImageHeaders: false)
-                dataset = try await NIOThreadPool.singleton.runIfActive { try Dataset.open(datasetURL, options: options) }
-            } catch let error as DatasetError {
-                throw CommandFailure(error.problems.prefix(5).map(\.description).joined(separator: "\n"), exitCode: 2)
-            }
-            let indices = evalIndices(count: dataset.count, seed: config.train.seed,
-                                      maxExamples: maxExamples ?? config.eval?.maxExamples ?? 50)
-            guard !indices.isEmpty else { throw CommandFailure("\(datasetURL.path) has no examples") }
-
-            let store = try ProgressStore(path: database.path)
-            let job = try await store.job(named: config.name)
-            let access = APIAccess(baseURL: config.api.baseURL, apiKeyEnv: config.api.apiKeyEnv, origin: self.config)
-            let client = try access.makeClient(maxInFlight: config.train.concurrency, retry: APIAccess.retry(for: config))
-            let (table, outcomes) = try await withClient(client) { client in
-                let models = try await chooseModels(config: config, job: job, store: store, client: client)
-                let scorer = try scorer(for: config)
-                let progress = CompareProgress(total: models.count * indices.count,
-                                               label: "\(models.count) models × \(indices.count) \(setName) examples")
-                let runner = CompareRunner(client: client, dataset: dataset, indices: indices, config: config, scorer: scorer,
-                                           progress: progress)
-                do {
-                    let outcomes = try await runner.run(models: models)
-                    await scorer.close()
-                    progress.finish()
-                    let metrics = outcomes.map { EvalMetrics.perSkill($0.map(\.scored), config: config.reward) }
-                    return (ComparisonTable(models: models, scores: outcomes.map { $0.map(\.score) }).with(metrics: metrics), outcomes)
-                } catch {
-                    await scorer.close()
-                    throw error
-                }
-            }
-            let datasetLabel = "\(setName) (\(datasetURL.lastPathComponent))"
-            let record = ComparisonRecord(jobID: job?.id, jobName: config.name, finetuneID: job?.finetuneID, dataset: datasetLabel,
-                                          examples: indices.count, skills: table.skills, createdAtMs: ProgressStore.nowMs())
-            try await store.recordComparison(record, results: table.records)
+            let result = try await Comparison.run(Comparison.Request(
+                configPath: config, steps: try requestedSteps(), base: base, set: set, maxExamples: maxExamples,
+                databasePath: database.path))
             if let html {
-                try await writePage(html, job: config.name, record: record, table: table, outcomes: outcomes)
+                try await Comparison.writePage(html, result: result)
+                FileHandle.standardError.write(Data("wrote \(URL(fileURLWithPath: html).standardizedFileURL.path)\n".utf8))
             }
             if json {
-                print(try table.json(job: config.name, dataset: datasetLabel, examples: indices.count))
+                print(try result.table.json(job: result.job, dataset: result.datasetLabel, examples: result.examples))
             } else if csv {
-                print(table.csv())
+                print(result.table.csv())
             } else {
-                print("job \(config.name): \(indices.count) \(setName) examples")
-                print(table.text())
+                print("job \(result.job): \(result.examples) \(result.setName) examples")
+                print(result.table.text())
             }
         }
-    }
-
-    /// The `--html` page: the gallery draws the first model (the base with `--base`) against the last.
-    func writePage(_ path: String, job: String, record: ComparisonRecord, table: ComparisonTable,
-                   outcomes: [[CompareRunner.Outcome]]) async throws {
-        let source = outcomes.count > 1
-            ? EvalGallery.Source(before: outcomes[0].map(\.example), after: outcomes[outcomes.count - 1].map(\.example),
-                                 beforeLabel: table.rows[0].model.label, afterLabel: table.rows[table.rows.count - 1].model.label)
-            : EvalGallery.Source(before: [], after: outcomes.first?.map(\.example) ?? [], beforeLabel: "",
-                                 afterLabel: table.rows.first?.model.label ?? "")
-        let page = try await NIOThreadPool.singleton.runIfActive { ComparisonHTML.page(job: job, comparison: record, results: table.records, gallery: source.build()) }
-        do {
-            try Data(SecretRedactor.fromEnvironment().redact(page).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw CommandFailure("cannot write \(path): \(error.localizedDescription)")
-        }
-        FileHandle.standardError.write(Data("wrote \(URL(fileURLWithPath: path).standardizedFileURL.path)\n".utf8))
-    }
-
-    func chooseDataset(_ config: JobConfig) throws -> (String, URL) {
-        switch set ?? (config.data.eval == nil ? "train" : "eval") {
-        case "train": return ("train", config.data.train)
-        default:
-            guard let eval = config.data.eval else {
-                throw CommandFailure("\(self.config) has no eval set (data.eval); use --set train")
-            }
-            return ("eval", eval)
-        }
-    }
-
-    /// The base model (with `--base`), then the chosen checkpoints by step.
-    func chooseModels(config: JobConfig, job: JobRecord?, store: ProgressStore, client: MoondreamClient) async throws -> [ComparedModel] {
-        var models: [ComparedModel] = base ? [.base] : []
-        guard let job, let finetuneID = job.finetuneID else {
-            guard base else {
-                throw CommandFailure("job \(config.name) has not run yet (no finetune in \(database.path)); use --base to score the base model alone")
-            }
-            return models
-        }
-        let serverSteps: [Int]
-        do {
-            serverSteps = try await client.allCheckpoints(finetuneID: finetuneID).collect().map(\.step)
-        } catch let error as APIError where error.kind == .notFound {
-            throw CommandFailure("the finetune \(finetuneID) of job \(job.name) no longer exists on \(config.api.baseURL)")
-        }
-        let record = try await store.checkpoints(jobID: job.id ?? 0)
-        let evals = Dictionary(try await store.evals(jobID: job.id ?? 0).map { ($0.step, $0.rewardMean) }, uniquingKeysWith: { a, _ in a })
-        var chosen: [Int] = []
-        if let requested = try requestedSteps() {
-            for choice in requested {
-                chosen.append(try choice.resolve(job: job.name, serverSteps: serverSteps, record: record, evals: evals))
-            }
-        } else {
-            chosen = serverSteps
-        }
-        models += Set(chosen).sorted().map { ComparedModel.checkpoint(finetuneID: finetuneID, step: $0) }
-        guard !models.isEmpty else {
-            throw CommandFailure("job \(job.name) has no saved checkpoint to compare; use --base to score the base model")
-        }
-        return models
-    }
-
-    /// The job's reward functions, applied to inference answers: a reward program as configured,
-    /// else the built-in rewards computed locally (inference returns no server rewards).
-    func scorer(for config: JobConfig) throws -> any RewardScorer {
-        var config = config
-        config.reward.source = .local
-        // Issue 24: the graders too (their builtin computed locally).
-        if config.reward.command != nil || !config.reward.graders.isEmpty { return try makeRewardScorer(config: config) }
-        let rewards = config.reward
-        return BuiltinRewardScorer(config: rewards)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MoontuneManage
 import MoondreamAPI
 import MoontuneStore
 import MoontuneReport
@@ -28,20 +29,13 @@ struct FinetunesListCommand: AsyncParsableCommand {
     func run() async throws {
         try await CommandEdge.run {
             let local = try LocalJobs.open(database.path)
-            let access = try APIAccess.standalone(api)
-            let finetunes = try await withClient(try access.makeClient()) { try await $0.allFinetunes().collect() }
-            let jobs = try await local.allJobs()
-            let byFinetune = Dictionary(grouping: jobs.filter { $0.finetuneID != nil }, by: { $0.finetuneID ?? "" })
+            let listing = try await FinetuneManagement.list(local: local, access: try APIAccess.standalone(api))
             if json {
-                print(try jsonDocument(finetunes, byFinetune: byFinetune, local: local))
+                print(try jsonDocument(listing.finetunes, byFinetune: listing.byFinetune, local: local))
                 return
             }
-            print(table(finetunes, byFinetune: byFinetune, local: local))
-            let listed = Set(finetunes.map(\.finetuneID))
-            let missing = jobs.filter { job in
-                job.finetuneID.map { !listed.contains($0) } ?? false && job.baseURL == access.baseURL
-            }
-            for job in missing {
+            print(table(listing.finetunes, byFinetune: listing.byFinetune, local: local))
+            for job in listing.missing {
                 print("job \(job.name): its finetune \(job.finetuneID ?? "-") is not on the server"
                     + (job.finetuneDeletedAtMs.map { " (deleted \(StatusText.date($0)))" } ?? ""))
             }
@@ -98,20 +92,20 @@ struct FinetunesShowCommand: AsyncParsableCommand {
     func run() async throws {
         try await CommandEdge.run {
             let local = try LocalJobs.open(database.path)
-            let (found, client) = try await FinetuneTarget.resolve(target, local: local, options: api) { try $0.makeClient() }
-            let checkpoints = try await withClient(client) { try await found.serverCheckpoints(client: $0) }
+            let shown = try await FinetuneManagement.show(target, local: local) { try .standalone(api) }
             if json {
-                print(try jsonDocument(found, checkpoints: checkpoints, local: local))
+                print(try jsonDocument(shown.target, checkpoints: shown.checkpoints, local: local))
             } else {
-                print(try await text(found, checkpoints: checkpoints, local: local))
+                print(text(shown))
             }
-            if found.finetune == nil {
-                throw CommandFailure("finetune \(found.finetuneID) no longer exists on \(found.access.baseURL)")
+            if shown.target.finetune == nil {
+                throw CommandFailure("finetune \(shown.target.finetuneID) no longer exists on \(shown.target.access.baseURL)")
             }
         }
     }
 
-    func text(_ target: FinetuneTarget, checkpoints: [Checkpoint], local: LocalJobs) async throws -> String {
+    func text(_ shown: FinetuneManagement.Shown) -> String {
+        let target = shown.target, checkpoints = shown.checkpoints
         var lines: [String] = []
         if let finetune = target.finetune {
             lines.append("finetune \(finetune.finetuneID)  name \(finetune.name)  rank \(finetune.rank)")
@@ -120,7 +114,7 @@ struct FinetunesShowCommand: AsyncParsableCommand {
             lines.append("finetune \(target.finetuneID): not on the server (deleted)")
         }
         lines.append("  api \(target.access.baseURL)")
-        for summary in try await target.jobSummaries(local: local) { lines.append("  used by \(summary)") }
+        for summary in shown.jobSummaries { lines.append("  used by \(summary)") }
         if target.jobs.isEmpty { lines.append("  no local job uses it") }
         if checkpoints.isEmpty {
             lines.append("  no saved checkpoints on the server")

@@ -1,10 +1,6 @@
 import ArgumentParser
-import Foundation
-import MoondreamAPI
-import MoontuneJob
-import MoontuneStore
+import MoontuneManage
 import MoontuneReport
-import NIOPosix
 
 /// `moontune predict NAME --image PATH ...`: one inference with a saved checkpoint of a job.
 struct PredictCommand: AsyncParsableCommand {
@@ -35,9 +31,7 @@ struct PredictCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOption
 
-    enum Request {
-        case point(String), detect(String), query(String), caption
-    }
+    typealias Request = PredictionRequest
 
     func validate() throws {
         if [step != nil, best, latest, base].filter({ $0 }).count > 1 {
@@ -68,95 +62,10 @@ struct PredictCommand: AsyncParsableCommand {
     func run() async throws {
         try await CommandEdge.run {
             let request = try request()
-            let local = try LocalJobs.open(database.path)
-            let job = try await local.job(named: name)
-            let imageURL = URL(fileURLWithPath: image)
-            let dataURL: String
-            do {
-                dataURL = try await NIOThreadPool.singleton.runIfActive { try ImageCache().dataURL(for: imageURL) }
-            } catch let error as DatasetError {
-                throw CommandFailure(error.problems.map(\.description).joined(separator: "; "))
-            }
-            let prediction = try await withClient(try APIAccess.job(job).makeClient(maxInFlight: 1)) { client in
-                let model = try await chooseModel(job: job, local: local, client: client)
-                return try await predict(request, model: model, imageURL: dataURL, client: client)
-            }
-            var shown = prediction
-            if let draw {
-                try PredictionDrawing.write(imageFile: imageURL, points: prediction.points ?? [], boxes: prediction.objects ?? [],
-                                            to: URL(fileURLWithPath: draw))
-                shown.drawn = draw
-            }
-            print(json ? try ManagementJSON.encode(shown) : shown.text)
+            let checkpoint: CheckpointChoice? = base ? nil : (step.map(CheckpointChoice.step) ?? (best ? .best : .latest))
+            let prediction = try await Predictor.predict(job: name, checkpoint: checkpoint, request: request, image: image,
+                                                         draw: draw, databasePath: database.path)
+            print(json ? try ManagementJSON.encode(prediction) : prediction.text)
         }
-    }
-
-    /// The model string: the base model, or the chosen checkpoint as the server lists it.
-    func chooseModel(job: JobRecord, local: LocalJobs, client: MoondreamClient) async throws -> String? {
-        if base { return nil }
-        let finetuneID = try LocalJobs.finetuneID(of: job)
-        let choice: CheckpointChoice = step.map { .step($0) } ?? (best ? .best : .latest)
-        let serverSteps: [Int]
-        do {
-            serverSteps = try await client.allCheckpoints(finetuneID: finetuneID).collect().map(\.step)
-        } catch let error as APIError where error.kind == .notFound {
-            throw CommandFailure("the finetune \(finetuneID) of job \(job.name) no longer exists on \(job.baseURL)")
-        }
-        let record = try await local.store?.checkpoints(jobID: job.id ?? 0) ?? []
-        let evals = try await local.store?.evals(jobID: job.id ?? 0) ?? []
-        let chosen = try choice.resolve(job: job.name, serverSteps: serverSteps, record: record,
-                                        evals: Dictionary(evals.map { ($0.step, $0.rewardMean) }, uniquingKeysWith: { a, _ in a }))
-        return inferenceModel(finetuneID: finetuneID, step: chosen)
-    }
-
-    func predict(_ request: Request, model: String?, imageURL: String, client: MoondreamClient) async throws -> Prediction {
-        var prediction = Prediction(model: model ?? "moondream3-preview", skill: "")
-        do {
-            switch request {
-            case .point(let object):
-                prediction.skill = "point"
-                prediction.points = try await client.point(model: model, imageURL: imageURL, object: object)
-            case .detect(let object):
-                prediction.skill = "detect"
-                prediction.objects = try await client.detect(model: model, imageURL: imageURL, object: object)
-            case .query(let question):
-                prediction.skill = "query"
-                prediction.answer = try await client.query(model: model, imageURL: imageURL, question: question)
-            case .caption:
-                prediction.skill = "caption"
-                prediction.caption = try await client.caption(model: model, imageURL: imageURL)
-            }
-        } catch let error as APIError where error.kind == .notFound {
-            throw CommandFailure("\(prediction.model) is not available on the server (deleted checkpoint or finetune?): \(error.message)")
-        }
-        return prediction
-    }
-}
-
-/// What `predict` prints.
-struct Prediction: Encodable {
-    var model: String
-    var skill: String
-    var points: [Point]?
-    var objects: [Box]?
-    var answer: String?
-    var caption: String?
-    /// The PNG written by `--draw`.
-    var drawn: String?
-
-    var text: String {
-        var lines = ["model \(model)"]
-        if let points {
-            lines.append(points.isEmpty ? "no points" : "\(points.count) point\(points.count == 1 ? "" : "s"):")
-            lines += points.map { String(format: "  x %.3f  y %.3f", $0.x, $0.y) }
-        }
-        if let objects {
-            lines.append(objects.isEmpty ? "no objects" : "\(objects.count) object\(objects.count == 1 ? "" : "s"):")
-            lines += objects.map { String(format: "  x %.3f–%.3f  y %.3f–%.3f", $0.xMin, $0.xMax, $0.yMin, $0.yMax) }
-        }
-        if let answer { lines.append(answer) }
-        if let caption { lines.append(caption) }
-        if let drawn { lines.append("drawn: \(drawn)") }
-        return lines.joined(separator: "\n")
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MoondreamAPI
+import MoontuneManage
 import MoontuneJob
 import MoontuneReport
 import NIOPosix

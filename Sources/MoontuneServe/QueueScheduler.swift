@@ -19,6 +19,8 @@ struct QueueScheduler: Service {
     let budget: SharedBudget
     let active: ActiveJobs
     let events: JobEvents
+    /// The per-job series of /metrics, fed by the events of the jobs run here.
+    let gauges: JobGauges
     let logger: Logger
 
     func run() async throws {
@@ -89,12 +91,15 @@ struct QueueScheduler: Service {
         jobLogger[metadataKey: "job"] = "\(entry.name)"
         let logger = jobLogger
         logger.info("starting job", metadata: ["priority": "\(entry.priority)", "key": "\(keyID)"])
-        jobs.addTask { [options, store, budget, active, events] in
+        jobs.addTask { [options, store, budget, active, events, gauges] in
             let permits = budget.join(job: entry.id, keyID: keyID, priority: entry.priority)
             // The job runs with the config recorded at its admission, never the file as edited since.
             var request = RunRequest(source: .recorded(job: entry.name), databasePath: options.databasePath,
                                      environment: options.environment, logger: logger)
             request.budget = permits
+            // /metrics follows the job from its events, not from the database at every scrape.
+            await gauges.beginRun(jobID: entry.id, store: store)
+            request.observer = RunObservers([request.observer, gauges.observer(jobID: entry.id)])
             let result = await ServedJob.run(request, id: entry.id, active: active)
             budget.leave(job: entry.id)
             let now = ProgressStore.nowMs()
@@ -113,6 +118,7 @@ struct QueueScheduler: Service {
                 try? await store.recordEvent(jobID: entry.id, kind: "error", step: nil, message: message, now: now)
             }
             try? await store.clearStopRequest(jobID: entry.id)
+            gauges.endRun(jobID: entry.id)
             if let record = try? await store.job(id: entry.id) { await events.jobEnded(record) }
             active.remove(entry.id)
         }

@@ -60,7 +60,8 @@ public struct ServeDaemon: Sendable {
         let events = JobEvents { [store, options, logger] job in
             await WebhookOutbox.enqueue(job, store: store, serveWebhook: options.webhookURL, logger: logger)
         }
-        let scheduler = QueueScheduler(options: options, store: store, budget: budget, active: active, events: events, logger: logger)
+        let scheduler = QueueScheduler(options: options, store: store, budget: budget, active: active, events: events,
+                                       gauges: metrics.jobs, logger: logger)
         let outbox = WebhookOutbox(store: store, environment: options.environment, logger: logger)
         // Stopped in reverse order: the jobs first (their ends reach the outbox), then the outbox
         // (what is due goes out once more), then the HTTP server.

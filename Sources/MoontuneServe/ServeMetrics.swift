@@ -10,8 +10,9 @@ import class Prometheus.PrometheusCollectorRegistry
 /// daemon (not the process-wide bootstrap, so tests can run several), rendered as Prometheus text.
 ///
 /// Per job: step, total steps, state (one series per state, 1 for the current one), reward and
-/// eval reward, step time, retries and reconciliations, kept between scrapes and reloaded only for
-/// the jobs that changed (`JobGauges`); a job that ended over an hour ago has no series.
+/// eval reward, step time, retries and reconciliations, kept between scrapes (`JobGauges`): fed by
+/// the events of the jobs this daemon runs, reloaded for other jobs only when their head changed;
+/// a job that ended over an hour ago has no series.
 /// Per key: requests in flight, the budget in force, 429s and requests by endpoint and code.
 final class ServeMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
@@ -37,7 +38,8 @@ final class ServeMetrics: Sendable {
     /// Brings every gauge up to date and renders the registry.
     func render(store: ProgressStore, budget: SharedBudget, databasePath: String) async throws -> String {
         let now = ProgressStore.nowMs()
-        // Per job: kept between scrapes, reloaded only for the jobs that changed (JobGauges).
+        // Per job: kept between scrapes, fed by this daemon's jobs' events; other jobs are reloaded
+        // only when they changed (JobGauges).
         try await jobs.refresh(store: store, databasePath: databasePath, now: now, factory: factory) { budget.inFlight(job: $0) }
         gauge("moontune_requests_in_flight", []).record(budget.inFlight)
         gauge("moontune_requests_in_flight_max", []).record(budget.maxInFlight)

@@ -2,7 +2,7 @@ import Foundation
 
 /// The progress line of `compare`, on stderr: redrawn in place on a terminal, a line per tenth
 /// otherwise.
-final class CompareProgress: @unchecked Sendable {
+package final class CompareProgress: @unchecked Sendable {
     // @unchecked: every mutable member is guarded by `lock`.
     private let lock = NSLock()
     private let total: Int
@@ -13,17 +13,17 @@ final class CompareProgress: @unchecked Sendable {
     private var lastTenth = -1
     private let started = ContinuousClock.now
 
-    init(total: Int, label: String, interactive: Bool = isatty(STDERR_FILENO) == 1) {
+    package init(total: Int, label: String, interactive: Bool = isatty(STDERR_FILENO) == 1) {
         self.total = total
         self.label = label
         self.interactive = interactive
     }
 
-    func retried() {
+    package func retried() {
         lock.withLock { retries += 1 }
     }
 
-    func answered() {
+    package func answered() {
         lock.withLock {
             done += 1
             let tenth = total > 0 ? done * 10 / total : 10
@@ -37,7 +37,7 @@ final class CompareProgress: @unchecked Sendable {
     }
 
     /// The closing line.
-    func finish() {
+    package func finish() {
         lock.withLock {
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

@@ -7,19 +7,22 @@ import MoontuneReport
 ///
 /// A local job's name wins (its finetune, on the server the job trains on); otherwise the
 /// argument is a finetune id, or else a finetune name, on the server `--config`/`--base-url` names.
-struct FinetuneTarget {
-    var finetuneID: String
-    var access: APIAccess
+package struct FinetuneTarget: Sendable {
+    package var finetuneID: String
+    package var access: APIAccess
     /// The finetune as the server describes it; nil when the server no longer has it.
-    var finetune: Finetune?
+    package var finetune: Finetune?
     /// Local jobs that train (or trained) this finetune.
-    var jobs: [JobRecord]
+    package var jobs: [JobRecord]
 
     /// Finds the target and returns it with a client for its server (the caller shuts it down).
-    static func resolve(_ argument: String, local: LocalJobs, options: APIOptions,
-                        client makeClient: (APIAccess) throws -> MoondreamClient) async throws -> (FinetuneTarget, MoondreamClient) {
+    ///
+    /// - Parameter standalone: the server to ask when `argument` is not a local job's name (read
+    ///   only then: `--config`'s problems do not matter for a job's name).
+    package static func resolve(_ argument: String, local: LocalJobs, standalone: () throws -> APIAccess,
+                                client makeClient: (APIAccess) throws -> MoondreamClient) async throws -> (FinetuneTarget, MoondreamClient) {
         let job = try await local.jobIfAny(named: argument)
-        let access = try job.map(APIAccess.job) ?? APIAccess.standalone(options)
+        let access = try job.map(APIAccess.job) ?? standalone()
         let client = try makeClient(access)
         do {
             return (try await find(argument, job: job, access: access, local: local, client: client), client)
@@ -46,14 +49,14 @@ struct FinetuneTarget {
         }
         let recorded = try await local.jobs(usingFinetune: argument)
         guard !recorded.isEmpty else {
-            throw CommandFailure("no job named \(argument) in \(local.path), and no finetune with that id or name on \(access.baseURL)")
+            throw ManageFailure("no job named \(argument) in \(local.path), and no finetune with that id or name on \(access.baseURL)")
         }
         // Known to the record but gone from the server: still a target, to show what the record says.
         return FinetuneTarget(finetuneID: argument, access: access, finetune: nil, jobs: recorded)
     }
 
     /// The finetune, or nil on 404 (never existed, or deleted).
-    static func fetch(_ id: String, client: MoondreamClient) async throws -> Finetune? {
+    package static func fetch(_ id: String, client: MoondreamClient) async throws -> Finetune? {
         do {
             return try await client.finetune(id: id)
         } catch let error as APIError where error.kind == .notFound {
@@ -62,7 +65,7 @@ struct FinetuneTarget {
     }
 
     /// The finetune's saved checkpoints; empty when the finetune is gone.
-    func serverCheckpoints(client: MoondreamClient) async throws -> [Checkpoint] {
+    package func serverCheckpoints(client: MoondreamClient) async throws -> [Checkpoint] {
         guard finetune != nil else { return [] }
         do {
             return try await client.allCheckpoints(finetuneID: finetuneID).collect()
@@ -72,7 +75,7 @@ struct FinetuneTarget {
     }
 
     /// "job kitchen (completed, step 40 of 40)" for each local job using it.
-    func jobSummaries(local: LocalJobs) async throws -> [String] {
+    package func jobSummaries(local: LocalJobs) async throws -> [String] {
         var lines: [String] = []
         for job in jobs {
             let step = try await local.store?.lastAppliedStep(jobID: job.id ?? 0) ?? 0

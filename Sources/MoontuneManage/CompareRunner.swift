@@ -10,15 +10,15 @@ import NIOPosix
 /// A sliding window of `concurrency` tasks (one client, whose limiter caps requests in flight at
 /// the same bound); each call is retried by the client's policy. Example-major order, so that an
 /// image is read and encoded once for every model.
-struct CompareRunner: Sendable {
-    typealias Score = (skill: Skill, reward: Double)
+package struct CompareRunner: Sendable {
+    package typealias Score = (skill: Skill, reward: Double)
 
     /// One model's answer to one example: its score, and what the gallery draws.
-    struct Outcome: Sendable {
-        var score: Score
-        var example: GalleryOutcome
+    package struct Outcome: Sendable {
+        package var score: Score
+        package var example: GalleryOutcome
         /// What the eval metrics read (accuracy, P/R/F1, distance and hit rate).
-        var scored: EvalMetrics.Scored
+        package var scored: EvalMetrics.Scored
     }
 
     let client: MoondreamClient
@@ -30,7 +30,7 @@ struct CompareRunner: Sendable {
     let cache = ImageCache()
 
     /// For each model, one outcome per example, in example order.
-    func run(models: [ComparedModel]) async throws -> [[Outcome]] {
+    package func run(models: [ComparedModel]) async throws -> [[Outcome]] {
         let work = indices.indices.flatMap { position in models.indices.map { (position: position, model: $0) } }
         let window = max(1, config.train.concurrency)
         let retries = progress
@@ -72,11 +72,11 @@ struct CompareRunner: Sendable {
         do {
             rollout = try await answer(example, imageURL: imageURL, model: model)
         } catch let error as APIError {
-            throw CommandFailure("\(model.modelName) on example \"\(example.id)\" (line \(example.line)): \(CommandEdge.describe(error))")
+            throw ManageFailure("\(model.modelName) on example \"\(example.id)\" (line \(example.line)): \(ManageFailure.describe(error))")
         }
         let rewards = try await scorer.rewards(for: example, rollouts: [rollout], serverRewards: nil)
         guard let reward = rewards.first, reward.isFinite else {
-            throw CommandFailure("no finite reward for example \"\(example.id)\" (line \(example.line))")
+            throw ManageFailure("no finite reward for example \"\(example.id)\" (line \(example.line))")
         }
         let prediction = rollout.output.map(ExamplePrediction.init)
         let truth = ExampleTruth(object: example.object, question: example.question, answers: example.skill == .query ? example.answers : nil,
