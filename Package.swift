@@ -174,6 +174,8 @@ let package = Package(
         // Values in, values or a `ManageFailure` out; the CLI parses, calls and prints.
         .target(name: "MoontuneManage", dependencies: [
             "MoondreamAPI", "MoontuneJob", "MoontuneStore", "MoontuneReport",
+            // MoontuneLoop: the stop protocol, and progress written as facts (`ProgressFact`).
+            "MoontuneLoop", "MoontuneDecisions",
             // MoontuneImaging: predict's drawing; NIOPosix: image reads off the thread pool.
             "MoontuneImaging", .product(name: "NIOPosix", package: "swift-nio"),
         ]),

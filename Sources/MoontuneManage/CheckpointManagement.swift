@@ -2,6 +2,8 @@ import Foundation
 import MoondreamAPI
 import MoontuneStore
 import MoontuneReport
+import MoontuneDecisions
+import MoontuneLoop
 
 /// `checkpoints`: a job's checkpoints as the record and the server see them, and deleting one.
 package enum CheckpointManagement {
@@ -87,18 +89,18 @@ package enum CheckpointManagement {
             // one server checkpoint may stand for several of them, and every one goes with it.
             let recorded = try await store.checkpoints(jobID: jobID).filter { $0.isLive && $0.stepOnServer == step }.map(\.step)
             let records = recorded.isEmpty ? [step] : recorded
-            for record in records { try await store.markCheckpointDeleting(jobID: jobID, step: record, now: ProgressStore.nowMs()) }
+            for record in records { try await store.commit(jobID: jobID, .deletionStarted(step: record), now: ProgressStore.nowMs()) }
             do {
                 try await client.deleteCheckpoint(finetuneID: finetuneID, step: step)
             } catch let error as APIError where error.kind == .notFound || error.kind == .gone {
                 // The server does not have it: the record says so too, then the user is told.
-                for record in records { try await store.markCheckpointDeleted(jobID: jobID, step: record, now: ProgressStore.nowMs()) }
+                for record in records { try await store.commit(jobID: jobID, .checkpointDeleted(step: record), now: ProgressStore.nowMs()) }
                 throw ManageFailure(error.kind == .gone
                     ? "the checkpoint of job \(name) at step \(step) was already deleted"
                     : "job \(name) has no checkpoint at step \(step) on the server (never saved); saved steps: "
                         + (saved.isEmpty ? "none" : saved.map(String.init).joined(separator: ", ")))
             }
-            for record in records { try await store.markCheckpointDeleted(jobID: jobID, step: record, now: ProgressStore.nowMs()) }
+            for record in records { try await store.commit(jobID: jobID, .checkpointDeleted(step: record), now: ProgressStore.nowMs()) }
             try await store.recordEvent(jobID: jobID, kind: "checkpoint-deleted", step: step,
                                         message: "checkpoint \(step) deleted with `moontune checkpoints delete`", now: ProgressStore.nowMs())
         }

@@ -1,6 +1,8 @@
 import Foundation
 import MoondreamAPI
 import MoontuneStore
+import MoontuneDecisions
+import MoontuneLoop
 
 /// `finetunes list|show|delete`: the organization's finetunes on the server, joined with the local
 /// jobs that use them.
@@ -107,7 +109,7 @@ package enum FinetuneManagement {
             guard let jobID = job.id else { continue }
             try await store.markFinetuneDeleted(jobID: jobID, now: now)
             for checkpoint in try await store.checkpoints(jobID: jobID) where checkpoint.isLive {
-                try await store.markCheckpointDeleted(jobID: jobID, step: checkpoint.step, now: now)
+                try await store.commit(jobID: jobID, .checkpointDeleted(step: checkpoint.step), now: now)
             }
             try await store.recordEvent(jobID: jobID, kind: "finetune-deleted", step: nil,
                                         message: "finetune \(target.finetuneID) deleted with `moontune finetunes delete`", now: now)
