@@ -41,20 +41,8 @@ final class StandInJudge: Sendable {
             let bytes = try await request.body.collect(upTo: 8 << 20)
             return try await judge.answer(authorization: request.headers[.authorization], body: Data(bytes.readableBytesView))
         }
-        let (ports, sink) = AsyncStream<Int>.makeStream()
-        var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
-                              onServerRunning: { channel in sink.yield(channel.localAddress?.port ?? 0); sink.finish() })
-        app.logger.logLevel = .critical
-        let group = ServiceGroup(configuration: .init(services: [app], logger: app.logger))
-        return try await withThrowingTaskGroup(of: T?.self) { tasks in
-            tasks.addTask { defer { sink.finish() }; try await group.run(); return nil }
-            var port = 0
-            for await bound in ports { port = bound }
-            let result: Result<T, any Error>
-            do { result = .success(try await body(judge, "http://127.0.0.1:\(port)/v1")) } catch { result = .failure(error) }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return try result.get()
+        return try await LocalServer.serve(router, port: port, name: "stand-in judge") { bound in
+            try await body(judge, "http://127.0.0.1:\(bound)/v1")
         }
     }
 

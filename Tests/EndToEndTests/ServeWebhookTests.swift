@@ -35,20 +35,8 @@ final class WebhookReceiver: Sendable {
             }
             return Response(status: accepted ? .ok : .serviceUnavailable)
         }
-        let (ports, sink) = AsyncStream<Int>.makeStream()
-        var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in sink.yield(channel.localAddress?.port ?? 0); sink.finish() })
-        app.logger.logLevel = .critical
-        let group = ServiceGroup(configuration: .init(services: [app], logger: app.logger))
-        return try await withThrowingTaskGroup(of: T?.self) { tasks in
-            tasks.addTask { defer { sink.finish() }; try await group.run(); return nil }
-            var port = 0
-            for await bound in ports { port = bound }
-            let result: Result<T, any Error>
-            do { result = .success(try await body(receiver, "http://127.0.0.1:\(port)/hook")) } catch { result = .failure(error) }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return try result.get()
+        return try await LocalServer.serve(router, name: "webhook receiver") { port in
+            try await body(receiver, "http://127.0.0.1:\(port)/hook")
         }
     }
 }

@@ -80,7 +80,12 @@ import Testing
                 // Scrapes while the job runs (its head changes at every step and heartbeat).
                 var scrapes = 0
                 while !Task.isCancelled {
-                    try await gauges.refresh(store: store, databasePath: path, now: ProgressStore.nowMs(), factory: factory) { _ in 0 }
+                    // The job's end cancels this loop, possibly in the middle of a scrape's read.
+                    do {
+                        try await gauges.refresh(store: store, databasePath: path, now: ProgressStore.nowMs(), factory: factory) { _ in 0 }
+                    } catch is CancellationError {
+                        break
+                    }
                     #expect(gauges.loads == 1, "a scrape read the running job's figures")
                     scrapes += 1
                     try? await Task.sleep(for: .milliseconds(20))

@@ -43,36 +43,8 @@ final class HostileServer: Sendable {
     /// Serves while `body` runs, then stops gracefully.
     static func with<T: Sendable>(_ script: @escaping Script, _ body: @Sendable (HostileServer, String) async throws -> T) async throws -> T {
         let server = HostileServer(script: script)
-        let (ports, portSink) = AsyncStream<Int>.makeStream()
-        var app = Application(router: server.router(),
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "hostile"),
-                              onServerRunning: { channel in
-                                  portSink.yield(channel.localAddress?.port ?? 0)
-                                  portSink.finish()
-                              })
-        app.logger.logLevel = .critical
-        let group = ServiceGroup(configuration: .init(services: [app], logger: app.logger))
-        return try await withThrowingTaskGroup(of: T?.self) { tasks in
-            tasks.addTask {
-                defer { portSink.finish() }
-                try await group.run()
-                return nil
-            }
-            var port = 0
-            for await bound in ports { port = bound }
-            guard port > 0 else {
-                try await tasks.waitForAll()
-                throw FixtureError("the hostile server did not start")
-            }
-            let result: Result<T, any Error>
-            do {
-                result = .success(try await body(server, "http://127.0.0.1:\(port)/v1"))
-            } catch {
-                result = .failure(error)
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return try result.get()
+        return try await LocalServer.serve(server.router(), name: "hostile server") { port in
+            try await body(server, "http://127.0.0.1:\(port)/v1")
         }
     }
 
