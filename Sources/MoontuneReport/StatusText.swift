@@ -125,6 +125,12 @@ package enum StatusText {
         for tracker in report.trackers {
             // issue 23: how far each tracker is behind the record, and why.
             let behind = tracker.backlog == 0 ? "up to date" : "\(tracker.backlog) point\(tracker.backlog == 1 ? "" : "s") behind"
+            if let failure = tracker.failure {
+                // Given up on: retrying would not help, so it waits for the job's next run.
+                lines.append("  tracking   \(tracker.tracker): failed, not retried: \(failure); \(behind) (through step "
+                    + "\(tracker.deliveredThroughStep)); fix the config or credentials and run the job again")
+                continue
+            }
             lines.append("  tracking   \(tracker.tracker): \(behind) (through step \(tracker.deliveredThroughStep))"
                 + (tracker.lastError.map { "; last error: \($0)" } ?? ""))
         }

@@ -159,7 +159,8 @@ extension ProgressStore {
         migrator.registerMigration("v14: admitted config") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN config_text TEXT")
         }
-        registerSweepsMigration(&migrator)  // v15 (issue 25): ProgressStore+Sweeps.swift; keep it last
+        registerSweepsMigration(&migrator)  // v15 (issue 25): ProgressStore+Sweeps.swift
+        registerTrackingFailureMigration(&migrator)  // v16: ProgressStore+Tracking.swift; keep it last
         return migrator
     }
 }

@@ -96,6 +96,8 @@ extension ProgressStore {
             try db.execute(sql: "DELETE FROM steps WHERE job_id = ? AND k > ?", arguments: [jobID, step])
             let removed = db.changesCount
             try db.execute(sql: "DELETE FROM evals WHERE job_id = ? AND step > ?", arguments: [jobID, step])
+            // The trackers' points after `step` are stale now: they deal with them before more.
+            try Self.rewindTrackers(db, jobID: jobID, after: step)
             return removed
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// How far one tracker (TensorBoard, MLflow) of a job has been delivered (migration v11).
@@ -31,19 +32,112 @@ public struct TrackerState: Codable, Sendable, Equatable, FetchableRecord, Persi
     public var lastError: String?
     public var lastErrorAtMs: Int64?
     public var updatedAtMs: Int64
+    /// v16: the tracker refused for good (an MLflow 4xx such as a bad token or experiment name);
+    /// nothing more is sent to it this run. The job's next run tries again from the marks.
+    public var failure: TrackerFailure?
+    /// v16: how many rewinds (`run --rewind-to-server`) the job has had since tracking began, and
+    /// the lowest step the pending ones went back to. Written only by `rewindSteps`.
+    public var rewinds: Int = 0
+    public var rewoundTo: Int?
+    /// v16: the rewinds the tracker has dealt with (its stale points taken back or superseded);
+    /// while fewer than `rewinds`, the tracker's points after `rewoundTo` are stale.
+    public var rewindsApplied: Int = 0
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", tracker, target, stepsThrough = "steps_through", evalsThrough = "evals_through"
         case checkpointsThrough = "checkpoints_through", setupDone = "setup_done", runKey = "run_key", runID = "run_id"
         case experimentID = "experiment_id", endedState = "ended_state", lastError = "last_error"
-        case lastErrorAtMs = "last_error_at_ms", updatedAtMs = "updated_at_ms"
+        case lastErrorAtMs = "last_error_at_ms", updatedAtMs = "updated_at_ms", failure
+        case rewinds, rewoundTo = "rewound_to", rewindsApplied = "rewinds_applied"
     }
+
+    /// A rewind is recorded that the tracker has not dealt with yet.
+    public var rewindPending: Bool { rewindsApplied < rewinds }
 
     public init(jobID: Int64, tracker: String, target: String, now: Int64) {
         self.jobID = jobID
         self.tracker = tracker
         self.target = target
         self.updatedAtMs = now
+    }
+
+    /// The v16 columns are optional to read: `status` opens a database read-only, unmigrated.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        jobID = try container.decode(Int64.self, forKey: .jobID)
+        tracker = try container.decode(String.self, forKey: .tracker)
+        target = try container.decode(String.self, forKey: .target)
+        stepsThrough = try container.decode(Int.self, forKey: .stepsThrough)
+        evalsThrough = try container.decode(Int.self, forKey: .evalsThrough)
+        checkpointsThrough = try container.decode(Int.self, forKey: .checkpointsThrough)
+        setupDone = try container.decode(Bool.self, forKey: .setupDone)
+        runKey = try container.decodeIfPresent(String.self, forKey: .runKey)
+        runID = try container.decodeIfPresent(String.self, forKey: .runID)
+        experimentID = try container.decodeIfPresent(String.self, forKey: .experimentID)
+        endedState = try container.decodeIfPresent(String.self, forKey: .endedState)
+        lastError = try container.decodeIfPresent(String.self, forKey: .lastError)
+        lastErrorAtMs = try container.decodeIfPresent(Int64.self, forKey: .lastErrorAtMs)
+        updatedAtMs = try container.decode(Int64.self, forKey: .updatedAtMs)
+        failure = try container.decodeIfPresent(String.self, forKey: .failure)
+            .flatMap { try? JSONDecoder().decode(TrackerFailure.self, from: Data($0.utf8)) }
+        rewinds = try container.decodeIfPresent(Int.self, forKey: .rewinds) ?? 0
+        rewoundTo = try container.decodeIfPresent(Int.self, forKey: .rewoundTo)
+        rewindsApplied = try container.decodeIfPresent(Int.self, forKey: .rewindsApplied) ?? 0
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(jobID, forKey: .jobID)
+        try container.encode(tracker, forKey: .tracker)
+        try container.encode(target, forKey: .target)
+        try container.encode(stepsThrough, forKey: .stepsThrough)
+        try container.encode(evalsThrough, forKey: .evalsThrough)
+        try container.encode(checkpointsThrough, forKey: .checkpointsThrough)
+        try container.encode(setupDone, forKey: .setupDone)
+        try container.encode(runKey, forKey: .runKey)
+        try container.encode(runID, forKey: .runID)
+        try container.encode(experimentID, forKey: .experimentID)
+        try container.encode(endedState, forKey: .endedState)
+        try container.encode(lastError, forKey: .lastError)
+        try container.encode(lastErrorAtMs, forKey: .lastErrorAtMs)
+        try container.encode(updatedAtMs, forKey: .updatedAtMs)
+        try container.encode(try failure.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }, forKey: .failure)
+        try container.encode(rewinds, forKey: .rewinds)
+        try container.encode(rewoundTo, forKey: .rewoundTo)
+        try container.encode(rewindsApplied, forKey: .rewindsApplied)
+    }
+}
+
+/// Why a tracker was given up on: a refusal that retrying cannot change. Never holds a credential.
+public struct TrackerFailure: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// `POST /api/2.0/mlflow/runs/log-batch`.
+    public var endpoint: String
+    public var status: Int
+    /// The tracker's own error code (MLflow's `error_code`), when it sent one.
+    public var errorCode: String?
+    public var message: String
+    public var atMs: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case endpoint, status, errorCode = "error_code", message, atMs = "at_ms"
+    }
+
+    public init(endpoint: String, status: Int, errorCode: String?, message: String, atMs: Int64) {
+        (self.endpoint, self.status, self.errorCode, self.message, self.atMs) = (endpoint, status, errorCode, message, atMs)
+    }
+
+    public var description: String {
+        "\(endpoint) answered \(status)\(errorCode.map { " \($0)" } ?? ""): \(message)"
+    }
+
+    /// Every field is written, `null` when unknown.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(endpoint, forKey: .endpoint)
+        try container.encode(status, forKey: .status)
+        try container.encode(errorCode, forKey: .errorCode)
+        try container.encode(message, forKey: .message)
+        try container.encode(atMs, forKey: .atMs)
     }
 }
 
@@ -57,10 +151,13 @@ public struct TrackerStatus: Codable, Sendable, Equatable {
     public var lastError: String?
     public var lastErrorAtMs: Int64?
     public var runID: String?
+    /// `delivering`, or `failed`: given up on for this run, `failure` says why (v16).
+    public var state: String = "delivering"
+    public var failure: TrackerFailure?
 
     enum CodingKeys: String, CodingKey {
         case tracker, target, backlog, deliveredThroughStep = "delivered_through_step", lastError = "last_error"
-        case lastErrorAtMs = "last_error_at_ms", runID = "run_id"
+        case lastErrorAtMs = "last_error_at_ms", runID = "run_id", state, failure
     }
 
     /// Every field is written, `null` when unknown.
@@ -73,6 +170,8 @@ public struct TrackerStatus: Codable, Sendable, Equatable {
         try container.encode(lastError, forKey: .lastError)
         try container.encode(lastErrorAtMs, forKey: .lastErrorAtMs)
         try container.encode(runID, forKey: .runID)
+        try container.encode(state, forKey: .state)
+        try container.encode(failure, forKey: .failure)
     }
 }
 
@@ -103,6 +202,34 @@ extension ProgressStore {
         }
     }
 
+    // MARK: - v16: trackers given up on, and rewinds
+
+    static func registerTrackingFailureMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v16: tracker failures and rewinds") { db in
+            try db.execute(sql: "ALTER TABLE tracking_state ADD COLUMN failure TEXT")
+            try db.execute(sql: "ALTER TABLE tracking_state ADD COLUMN rewinds INTEGER NOT NULL DEFAULT 0 CHECK (rewinds >= 0)")
+            try db.execute(sql: "ALTER TABLE tracking_state ADD COLUMN rewound_to INTEGER CHECK (rewound_to >= 0)")
+            try db.execute(sql: """
+                ALTER TABLE tracking_state ADD COLUMN rewinds_applied INTEGER NOT NULL DEFAULT 0 CHECK (rewinds_applied >= 0)
+                """)
+        }
+    }
+
+    /// Inside `rewindSteps`' transaction: every tracker of the job is told that its points after
+    /// `step` are stale. The marks go back to `step` (the steps trained again are delivered again)
+    /// and a rewind is counted, which the tracker deals with before it delivers anything more.
+    static func rewindTrackers(_ db: Database, jobID: Int64, after step: Int) throws {
+        guard try db.tableExists("tracking_state"), try db.columns(in: "tracking_state").contains(where: { $0.name == "rewinds" }) else {
+            return
+        }
+        try db.execute(sql: """
+            UPDATE tracking_state SET rewinds = rewinds + 1,
+                   rewound_to = CASE WHEN rewinds_applied < rewinds THEN min(coalesce(rewound_to, ?), ?) ELSE ? END,
+                   steps_through = min(steps_through, ?), evals_through = min(evals_through, ?), ended_state = NULL
+            WHERE job_id = ?
+            """, arguments: [step, step, step, step, step, jobID])
+    }
+
     /// The tracker's marks for the job, created (or started over, for a new target) when needed.
     public func trackerState(jobID: Int64, tracker: String, target: String, now: Int64) async throws -> TrackerState {
         try await write { db in
@@ -116,8 +243,48 @@ extension ProgressStore {
     }
 
     /// Records how far the tracker has been delivered (and its run), clearing its last error.
-    public func saveTrackerState(_ state: TrackerState) async throws {
-        try await write { db in try state.save(db) }
+    ///
+    /// A rewind recorded since `state` was read wins: its count and step are kept and the marks are
+    /// held at its step, so a delivery that raced it never records points the rewind made stale.
+    @discardableResult
+    public func saveTrackerState(_ state: TrackerState) async throws -> TrackerState {
+        try await write { db in
+            var state = state
+            if let existing = try TrackerState.fetchOne(db, key: ["job_id": state.jobID, "tracker": state.tracker]),
+               existing.target == state.target {
+                Self.merge(rewindsOf: existing, into: &state)
+            }
+            try state.save(db)
+            return state
+        }
+    }
+
+    /// Takes over the rewinds `recorded` holds that `state` has not seen, holding the marks at the
+    /// rewind's step.
+    public static func merge(rewindsOf recorded: TrackerState, into state: inout TrackerState) {
+        guard recorded.rewinds > state.rewinds else { return }
+        state.rewinds = recorded.rewinds
+        state.rewoundTo = recorded.rewoundTo
+        if let step = recorded.rewoundTo {
+            state.stepsThrough = min(state.stepsThrough, step)
+            state.evalsThrough = min(state.evalsThrough, step)
+            state.endedState = nil
+        }
+    }
+
+    /// The tracker's recorded marks as they stand (nil: none yet).
+    public func recordedTrackerState(jobID: Int64, tracker: String) async throws -> TrackerState? {
+        try await read { db in try TrackerState.fetchOne(db, key: ["job_id": jobID, "tracker": tracker]) }
+    }
+
+    /// Records that the tracker refused for good; the marks stay. Nothing more is sent to it this
+    /// run; the job's next run clears it once the tracker accepts something again.
+    public func recordTrackerFailure(jobID: Int64, tracker: String, failure: TrackerFailure) async throws {
+        try await write { db in
+            let json = String(decoding: try JSONEncoder().encode(failure), as: UTF8.self)
+            try db.execute(sql: "UPDATE tracking_state SET failure = ?, updated_at_ms = ? WHERE job_id = ? AND tracker = ?",
+                           arguments: [json, failure.atMs, jobID, tracker])
+        }
     }
 
     /// Records a failed delivery; the marks stay.
@@ -146,7 +313,8 @@ extension ProgressStore {
                     : 0
                 return TrackerStatus(tracker: state.tracker, target: state.target, backlog: steps + evals + checkpoints,
                                      deliveredThroughStep: state.stepsThrough, lastError: state.lastError,
-                                     lastErrorAtMs: state.lastErrorAtMs, runID: state.runID)
+                                     lastErrorAtMs: state.lastErrorAtMs, runID: state.runID,
+                                     state: state.failure == nil ? "delivering" : "failed", failure: state.failure)
             }
         }
     }

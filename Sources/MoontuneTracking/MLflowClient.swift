@@ -114,21 +114,30 @@ package struct MLflowClient: Sendable {
         ])
     }
 
-    /// The steps at which the run holds metric `key`.
-    package func loggedSteps(runID: String, key: String) async throws -> Set<Int> {
-        var steps = Set<Int>()
+    /// A point of a metric's history: its step and its time.
+    package struct LoggedPoint: Hashable, Sendable {
+        package var step: Int
+        package var timestamp: Int64
+    }
+
+    /// The (step, timestamp) pairs at which the run holds metric `key`. The time tells a point
+    /// sent again (the same record, the same time) from a step trained again after a rewind.
+    package func loggedPoints(runID: String, key: String) async throws -> Set<LoggedPoint> {
+        var points = Set<LoggedPoint>()
         var token: String?
         repeat {
             var path = "mlflow/metrics/get-history?run_id=\(Self.query(runID))&metric_key=\(Self.query(key))&max_results=25000"
             if let token { path += "&page_token=\(Self.query(token))" }
             let answer = try await call("GET", path)
             for metric in (answer["metrics"] as? [[String: Any]]) ?? [] {
-                if let step = (metric["step"] as? NSNumber)?.intValue ?? Int(metric["step"] as? String ?? "") { steps.insert(step) }
-                else { steps.insert(0) }  // a metric logged without a step is at step 0
+                // A metric logged without a step is at step 0; int64 fields may come as strings.
+                let step = (metric["step"] as? NSNumber)?.intValue ?? Int(metric["step"] as? String ?? "") ?? 0
+                let timestamp = (metric["timestamp"] as? NSNumber)?.int64Value ?? Int64(metric["timestamp"] as? String ?? "") ?? 0
+                points.insert(LoggedPoint(step: step, timestamp: timestamp))
             }
             token = (answer["next_page_token"] as? String).flatMap { $0.isEmpty ? nil : $0 }
         } while token != nil
-        return steps
+        return points
     }
 
     /// Uploads a file through the server's artifact proxy, when the run's artifacts are served by
@@ -202,4 +211,9 @@ package struct MLflowError: Error, CustomStringConvertible, Sendable {
 
     /// A server error may have applied the request before failing.
     package var inDoubt: Bool { status >= 500 || status == 429 }
+
+    /// A refusal that sending again cannot change (a bad token, a wrong path, an experiment name
+    /// or a value the server refuses): any 4xx but a timeout (408), "too early" (425) and a rate
+    /// limit (429). 5xx, 429 and connection failures are retried.
+    package var isPermanent: Bool { (400..<500).contains(status) && ![408, 425, 429].contains(status) }
 }

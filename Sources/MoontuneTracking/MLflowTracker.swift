@@ -45,7 +45,10 @@ package final class MLflowTracker: Tracker {
             if info == nil || info?.lifecycleStage == "deleted" {
                 // The run was deleted on the server: a new one, with everything again.
                 info = nil
-                state = TrackerState(jobID: state.jobID, tracker: state.tracker, target: state.target, now: ProgressStore.nowMs())
+                var fresh = TrackerState(jobID: state.jobID, tracker: state.tracker, target: state.target, now: ProgressStore.nowMs())
+                // A new run holds no stale points: the rewinds are dealt with.
+                (fresh.rewinds, fresh.rewindsApplied) = (state.rewinds, state.rewinds)
+                state = fresh
             }
         }
         if info == nil {
@@ -70,6 +73,12 @@ package final class MLflowTracker: Tracker {
         state.experimentID = experimentID
         try await job.store.saveTrackerState(state)
         try await client.setStatus(runID: info.runID, status: "RUNNING", endTime: nil)
+        if state.rewindPending, let step = state.rewoundTo {
+            // MLflow's REST API cannot remove a point: the steps trained again are logged with their
+            // new (later) time, which makes them the run's latest value at their step; the tag says
+            // why the history holds two points there.
+            try await client.logBatch(runID: info.runID, tags: [.init(key: "moontune.rewound_to", value: "\(step)")])
+        }
         run.withLock { $0 = info }
         inDoubt.withLock { $0 = true }
         return state
@@ -138,10 +147,11 @@ package final class MLflowTracker: Tracker {
             eval.scalars.map { MLflowClient.Metric(key: $0.name, value: $0.value, timestamp: eval.atMs, step: eval.step) }
         }
         if inDoubt.withLock({ $0 }) {
-            // What an earlier attempt may have delivered is not sent again.
-            var present: [String: Set<Int>] = [:]
-            for key in Set(metrics.map(\.key)) { present[key] = try await client.loggedSteps(runID: runID, key: key) }
-            metrics.removeAll { present[$0.key]?.contains($0.step) ?? false }
+            // What an earlier attempt may have delivered is not sent again: the same (step, time).
+            // A step trained again after a rewind has a new time, so it is sent beside the old.
+            var present: [String: Set<MLflowClient.LoggedPoint>] = [:]
+            for key in Set(metrics.map(\.key)) { present[key] = try await client.loggedPoints(runID: runID, key: key) }
+            metrics.removeAll { present[$0.key]?.contains(.init(step: $0.step, timestamp: $0.timestamp)) ?? false }
         }
         do {
             for start in stride(from: 0, to: metrics.count, by: Self.metricsPerCall) {
@@ -173,6 +183,9 @@ package final class MLflowTracker: Tracker {
             try await client.uploadArtifact(run: info, name: "report.html", contentType: "text/html; charset=utf-8", bytes: Array(html.utf8))
         } catch let error as TrackingError where !error.inDoubt {
             // No artifact store behind the server: said in `status`; the status still goes.
+            state.lastError = error.description
+        } catch let error as MLflowError where error.isPermanent {
+            // The artifact proxy refuses the upload: said in `status`; the status still goes.
             state.lastError = error.description
         }
         try await client.setStatus(runID: info.runID, status: status, endTime: ProgressStore.nowMs())

@@ -24,6 +24,34 @@ package enum TensorBoardEvent {
         return event.bytes
     }
 
+    /// `session_log { status: START }` at `step`: TensorBoard's loader (`purge_orphaned_data`, on by
+    /// default) drops every point it has read at `step` or later, as after a restart from a
+    /// checkpoint. A rewind writes one at the first step trained again.
+    package static func sessionStart(wallTime: Double, step: Int) -> [UInt8] {
+        var event = ProtoWriter()
+        event.double(1, wallTime)
+        event.int(2, Int64(step))
+        event.message(7) { $0.int(1, 1) }  // SessionLog.status = START
+        return event.bytes
+    }
+
+    /// The step of a `session_log { status: START }` event (nil: another kind of event).
+    package static func sessionStartStep(of event: ArraySlice<UInt8>) -> Int? {
+        guard let fields = ProtoReader.fields(event) else { return nil }
+        var step = 0
+        var start = false
+        for (field, value) in fields {
+            if field == 2, case .varint(let raw) = value { step = Int(Int64(bitPattern: raw)) }
+            if field == 7, case .bytes(let log) = value {
+                start = (ProtoReader.fields(log) ?? []).contains { entry in
+                    if entry.field == 1, case .varint(1) = entry.value { return true }
+                    return false
+                }
+            }
+        }
+        return start ? step : nil
+    }
+
     /// An event holding one summary of `values` at `step`.
     package static func summary(wallTime: Double, step: Int, values: [Value]) -> [UInt8] {
         var event = ProtoWriter()

@@ -22,9 +22,18 @@ package struct TensorBoardTracker: Tracker {
     package func open(_ state: TrackerState, job: TrackedJob) async throws -> TrackerState {
         // A file this run was writing is closed first: reading back may cut a torn record off it,
         // and writing goes on in a new file.
+        let rewoundTo = state.rewindPending ? state.rewoundTo : nil
         let contents = try await NIOThreadPool.singleton.runIfActive { [writer] in
             writer.close()
-            return try writer.readBack()
+            var contents = try writer.readBack()
+            if let step = rewoundTo, contents.lastStep > step || contents.lastEval > step {
+                // A rewind: the folder's points after `step` are stale. TensorBoard drops them at
+                // this record, and the steps trained again are written after it.
+                try writer.write([TensorBoardEvent.sessionStart(wallTime: Date().timeIntervalSince1970, step: step + 1)])
+                contents.lastStep = min(contents.lastStep, step)
+                contents.lastEval = min(contents.lastEval, step)
+            }
+            return contents
         }
         var state = state
         state.stepsThrough = contents.lastStep

@@ -8,7 +8,9 @@ import Foundation
 /// again. Before writing anything, the writer reads every file back (a torn last record, from a
 /// kill in mid-write, ends that file's reading, and is cut off) and learns what the folder already
 /// holds: the last step and eval written, and whether the config was. That, not the database,
-/// decides what is still to write.
+/// decides what is still to write. A rewind is written as a `session_log` START at the first step
+/// trained again: TensorBoard's loader then drops the points it read at that step or later, and
+/// reading back here does the same.
 package final class TensorBoardWriter: @unchecked Sendable {
     /// What the folder holds already.
     package struct Contents: Sendable, Equatable {
@@ -17,6 +19,8 @@ package final class TensorBoardWriter: @unchecked Sendable {
         package var hasConfig = false
         /// Every (tag, step) found, counted: for tests and diagnostics.
         package var points = 0
+        /// The steps of the rewinds written (`session_log` START), in file order.
+        package var starts: [Int] = []
     }
 
     package let folder: URL
@@ -46,6 +50,14 @@ package final class TensorBoardWriter: @unchecked Sendable {
                 try truncating.close()
             }
             for record in records {
+                if let start = TensorBoardEvent.sessionStartStep(of: record) {
+                    // A rewind: what came before at `start` or later no longer counts (TensorBoard
+                    // drops it too), so it is written again.
+                    contents.lastStep = min(contents.lastStep, max(0, start - 1))
+                    contents.lastEval = min(contents.lastEval, start - 1)
+                    contents.starts.append(start)
+                    continue
+                }
                 guard let event = TensorBoardEvent.tags(of: record) else { continue }
                 let (step, tags) = (event.step, event.tags)
                 contents.points += tags.count

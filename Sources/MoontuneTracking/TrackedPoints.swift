@@ -43,9 +43,11 @@ package struct TrackingBatch: Sendable, Equatable {
 /// Derives the points from the record: the applied steps, the evals and the checkpoints. Every
 /// tracker gets the same names, values, steps and times, however often they are derived again.
 package enum TrackedPoints {
-    /// A step's scalars: its rewards, lr, constant-group fraction, times and retries, train_step's
-    /// numbers as `train/<name>` (the server's own reward figures as `train/server_reward_mean`
-    /// and `..._std`, beside moontune's), and the rollouts spent through it (`budget/rollouts`).
+    /// A step's scalars: its rewards, each skill's reward mean as `train/<skill>/reward_mean` (as
+    /// evals name theirs `eval/<skill>/reward_mean`), lr, constant-group fraction, times and
+    /// retries, train_step's numbers as `train/<name>` (the server's own reward figures as
+    /// `train/server_reward_mean` and `..._std`, beside moontune's), and the rollouts spent through
+    /// it (`budget/rollouts`).
     package static func scalars(step: StepRecord, rolloutsSpent: Int) -> [TrackedScalar] {
         var out: [(String, Double?)] = [
             ("train/reward_mean", step.rewardMean), ("train/reward_std", step.rewardStd),
@@ -57,12 +59,29 @@ package enum TrackedPoints {
             ("train/retries", Double(step.retries)),
             ("train/answer_length_mean", step.answerLengthMean), ("train/truncation_rate", step.truncationRate),
         ]
+        for (skill, mean) in skillRewardMeans(metricsJSON: step.metricsJSON) {
+            out.append(("train/\(skill)/reward_mean", mean))
+        }
         for (name, value) in step.train.named {
             let tag = name == "reward_mean" || name == "reward_std" ? "train/server_\(name)" : "train/\(name)"
             out.append((tag, value))
         }
         out.append(("budget/rollouts", Double(rolloutsSpent)))
         return out.compactMap { name, value in value.flatMap { $0.isFinite ? TrackedScalar(name: name, value: $0) : nil } }
+    }
+
+    /// Each skill's reward mean from a step's `metrics_json` (`per_skill.<skill>.mean`, as
+    /// `StepStatistics` records it), in skill order; none for a step that recorded no rewards.
+    static func skillRewardMeans(metricsJSON: String?) -> [(skill: String, mean: Double)] {
+        guard let metricsJSON, let root = try? JSONParser.parse(Array(metricsJSON.utf8)), case .object(let members) = root.value,
+              let perSkill = members.first(where: { $0.key == "per_skill" }), case .object(let skills) = perSkill.node.value else {
+            return []
+        }
+        return skills.sorted { $0.key < $1.key }.compactMap { skill in
+            guard case .object(let figures) = skill.node.value,
+                  let mean = figures.first(where: { $0.key == "mean" }), case .number(let number) = mean.node.value else { return nil }
+            return (skill.key, number.double)
+        }
     }
 
     /// An eval's scalars: `eval/reward_mean`, `eval/n`, and per skill `eval/<skill>/reward_mean`

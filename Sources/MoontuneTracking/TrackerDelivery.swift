@@ -15,7 +15,14 @@ package final class JobEnding: Sendable {
 /// Drives one tracker beside the run, as a child task of it: reads the record, delivers what the
 /// tracker lacks in record order, and records how far it got. A failure never reaches training:
 /// it is recorded (for `status`) and retried with backoff, and the backlog goes out in order once
-/// the tracker answers again, in this run or the next.
+/// the tracker answers again, in this run or the next. A refusal that retrying cannot change (an
+/// MLflow 4xx: a bad token, a wrong path, a refused value) is recorded as the tracker's failure,
+/// logged once, and ends delivery to that tracker for this run; the job's next run tries again
+/// from the marks (the user fixed the config or the token), and clears the failure once the
+/// tracker accepts delivery again.
+///
+/// A rewind (`run --rewind-to-server`) moves the marks back in the record; the loop sees it on
+/// its next pass and opens the tracker again, which deals with the stale points first.
 package struct TrackerDelivery: Sendable {
     package var tracker: any Tracker
     package var job: TrackedJob
@@ -56,9 +63,16 @@ package struct TrackerDelivery: Sendable {
             do {
                 var current = try await loadState(state)
                 current.lastError = nil
+                if let recorded = try await job.store.recordedTrackerState(jobID: job.jobID, tracker: tracker.name),
+                   recorded.target == current.target, recorded.rewinds > current.rewinds {
+                    // Rewound since the marks were read: the tracker deals with the stale points first.
+                    ProgressStore.merge(rewindsOf: recorded, into: &current)
+                    opened = false
+                }
                 if !opened {
                     current = try await tracker.open(current, job: job)
                     current.endedState = nil
+                    current.rewindsApplied = current.rewinds
                     opened = true
                     state = current
                     try await job.store.saveTrackerState(current)
@@ -81,6 +95,9 @@ package struct TrackerDelivery: Sendable {
                     state = current
                 }
                 current.updatedAtMs = ProgressStore.nowMs()
+                // It accepts delivery again: a failure recorded by an earlier run is over.
+                let recovered = current.failure != nil
+                current.failure = nil
                 if ended, batch.isEmpty, let final = record?.state, final != .running {
                     current = try await tracker.end(final, state: current, job: job)
                     current.endedState = final.rawValue
@@ -88,7 +105,7 @@ package struct TrackerDelivery: Sendable {
                     state = current
                     break
                 }
-                if !batch.isEmpty || lastError != nil || state == nil { try await job.store.saveTrackerState(current) }
+                if !batch.isEmpty || lastError != nil || recovered || state == nil { try await job.store.saveTrackerState(current) }
                 state = current
                 if lastError != nil {
                     logger.notice("tracker reached again", metadata: ["tracker": "\(tracker.name)"])
@@ -99,6 +116,10 @@ package struct TrackerDelivery: Sendable {
                 try? await Task.sleep(for: pollInterval)
             } catch {
                 if Task.isCancelled { break }
+                if let refusal = error as? MLflowError, refusal.isPermanent {
+                    await giveUp(refusal, redactor: redactor)
+                    break
+                }
                 let message = redactor.redact(String(describing: error))
                 if message != lastError {
                     logger.warning("tracker failed; retrying in the background", metadata: ["tracker": "\(tracker.name)", "error": "\(message)"])
@@ -113,6 +134,25 @@ package struct TrackerDelivery: Sendable {
             }
         }
         await tracker.close()
+    }
+
+    /// A permanent refusal: recorded for `status` (endpoint, status, the server's code and words,
+    /// never a credential), logged once, and nothing more is sent to this tracker this run.
+    private func giveUp(_ refusal: MLflowError, redactor: SecretRedactor) async {
+        let failure = TrackerFailure(endpoint: refusal.endpoint, status: refusal.status, errorCode: refusal.code,
+                                     message: redactor.redact(refusal.message), atMs: ProgressStore.nowMs())
+        logger.error("tracker refused the delivery; nothing more is sent to it until the job's next run (fix the config or credentials, then run the job again)",
+                     metadata: ["tracker": "\(tracker.name)", "endpoint": "\(failure.endpoint)", "status": "\(failure.status)",
+                                "error_code": "\(failure.errorCode ?? "none")", "message": "\(failure.message)"])
+        do {
+            // The row exists: the marks were read (and created) before any call.
+            _ = try await job.store.trackerState(jobID: job.jobID, tracker: tracker.name, target: tracker.target, now: failure.atMs)
+            try await job.store.recordTrackerError(jobID: job.jobID, tracker: tracker.name, error: redactor.redact(refusal.description),
+                                                   now: failure.atMs)
+            try await job.store.recordTrackerFailure(jobID: job.jobID, tracker: tracker.name, failure: failure)
+        } catch {
+            logger.warning("the tracker's failure could not be recorded", metadata: ["tracker": "\(tracker.name)", "error": "\(error)"])
+        }
     }
 
     private func loadState(_ state: TrackerState?) async throws -> TrackerState {

@@ -8,7 +8,7 @@ import Synchronization
 /// sends a point twice is seen doing it. `loseNextAnswer` applies the next log-batch and then
 /// fails as a lost answer would.
 final class FakeMLflow: HTTPTransport {
-    struct Metric: Equatable { var key: String; var step: Int; var value: Double }
+    struct Metric: Equatable { var key: String; var step: Int; var value: Double; var timestamp: Int64 = 0 }
     struct Run { var name: String; var tags: [String: String]; var status: String; var experimentID: String }
     struct State {
         var experiments: [String: String] = [:]
@@ -17,6 +17,13 @@ final class FakeMLflow: HTTPTransport {
         var params: [String: [String: String]] = [:]
         var artifacts: [String: [UInt8]] = [:]
         var loseNextAnswer = false
+        /// Answers every log-batch that carries metrics with this status and error code (403
+        /// PERMISSION_DENIED, say), applying nothing.
+        var refuseMetrics: (status: Int, code: String)?
+        /// Answers this many log-batch calls that carry metrics with 503 first, applying nothing.
+        var unavailableLeft = 0
+        /// Log-batch calls that carried metrics, answered or refused.
+        var metricBatches = 0
         /// The Authorization header of every request, in order (nil: none).
         var authorizations: [String?] = []
     }
@@ -63,9 +70,20 @@ final class FakeMLflow: HTTPTransport {
                 return (200, [:])
             case "mlflow/runs/log-batch":
                 let id = body["run_id"] as? String ?? ""
+                if !((body["metrics"] as? [Any]) ?? []).isEmpty {
+                    state.metricBatches += 1
+                    if let refusal = state.refuseMetrics {
+                        return (refusal.status, ["error_code": refusal.code, "message": "refused by the test"])
+                    }
+                    if state.unavailableLeft > 0 {
+                        state.unavailableLeft -= 1
+                        return (503, ["error_code": "TEMPORARILY_UNAVAILABLE", "message": "try later"])
+                    }
+                }
                 for metric in (body["metrics"] as? [[String: Any]]) ?? [] {
                     state.metrics[id, default: []].append(Metric(key: metric["key"] as? String ?? "", step: (metric["step"] as? NSNumber)?.intValue ?? -1,
-                                                                 value: (metric["value"] as? NSNumber)?.doubleValue ?? .nan))
+                                                                 value: (metric["value"] as? NSNumber)?.doubleValue ?? .nan,
+                                                                 timestamp: (metric["timestamp"] as? NSNumber)?.int64Value ?? 0))
                 }
                 for param in (body["params"] as? [[String: String]]) ?? [] { state.params[id, default: [:]][param["key"] ?? ""] = param["value"] }
                 for tag in (body["tags"] as? [[String: String]]) ?? [] { state.runs[id]?.tags[tag["key"] ?? ""] = tag["value"] }
@@ -76,7 +94,7 @@ final class FakeMLflow: HTTPTransport {
                 return (200, [:])
             case "mlflow/metrics/get-history":
                 let points = (state.metrics[query["run_id"] ?? ""] ?? []).filter { $0.key == query["metric_key"] }
-                return (200, ["metrics": points.map { ["key": $0.key, "value": $0.value, "step": $0.step, "timestamp": 0] as [String: Any] }])
+                return (200, ["metrics": points.map { ["key": $0.key, "value": $0.value, "step": $0.step, "timestamp": $0.timestamp] as [String: Any] }])
             default:
                 if path.hasPrefix("mlflow-artifacts/artifacts/") {
                     state.artifacts[String(path.dropFirst("mlflow-artifacts/artifacts/".count))] = bytes
