@@ -2,11 +2,7 @@
 /// says (issue 22). A pure value: every decision is a function of its inputs and the instant it
 /// is given, so it is tested with made-up instants and never sleeps.
 ///
-/// - It starts unpaced, or at `ceiling` (`api.max_requests_per_s`) when the user states it, or,
-///   with `slowStartRate` set (`serve`, where many jobs start at once on one key), in slow start:
-///   paced at that rate, doubling each second its requests wait for their slots, unpaced once past
-///   `slowStartExit`. So the first burst of many jobs does not meet the key's limit all at once;
-///   a 429 in slow start cuts the pace to what the burst got accepted, as for an unpaced key.
+/// - It starts unpaced, or at `ceiling` (`api.max_requests_per_s`) when the user states it.
 /// - A 429 (or a 503 with Retry-After) cuts the pace to `decrease` × what it was. An unpaced
 ///   key's first cut is `firstCut` × what it sent per second, settled, once the first answer
 ///   after its hold is in, on what its burst got accepted. Later 429s of the same event (until
@@ -38,20 +34,7 @@ public struct RatePace: Sendable, Equatable {
         /// The slowest pace the 429s alone can bring: Moondream's smallest plan allows 2 requests
         /// a second. (A stated `api.max_requests_per_s` below it is kept.)
         public var minimumRate = 2.0
-        /// Slow start's first pace, requests a second; nil: none (the key starts unpaced).
-        public var slowStartRate: Double? = nil
-        /// Slow start ends, unpaced, when the pace gets past this without a 429.
-        public var slowStartExit = 128.0
-        /// Requests a second added in slow start per request that waited for its slot.
-        public var slowStartGrowth = 0.5
         public init() {}
-
-        /// `serve`'s: many jobs share a key and start together, so a key starts slowly.
-        public static var shared: Tuning {
-            var tuning = Tuning()
-            tuning.slowStartRate = 8
-            return tuning
-        }
     }
 
     public let tuning: Tuning
@@ -59,9 +42,6 @@ public struct RatePace: Sendable, Equatable {
     public private(set) var ceiling: Double?
     /// Requests a second in force; nil: unpaced.
     public private(set) var rate: Double?
-    /// In slow start (`Tuning.slowStartRate`): the pace doubles each second it is used in full,
-    /// and the first 429 is taken as an unpaced key's.
-    public private(set) var slowStart = false
     /// No request leaves before this (a Retry-After or an empty rate-limit window).
     public private(set) var heldUntil: Instant?
     /// The earliest departure of the next request.
@@ -90,10 +70,6 @@ public struct RatePace: Sendable, Equatable {
         self.tuning = tuning
         self.ceiling = ceiling.flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
         self.rate = self.ceiling
-        if self.ceiling == nil, let first = tuning.slowStartRate, first > 0 {
-            rate = first
-            slowStart = true
-        }
     }
 
     /// Lowers (or sets) the user's stated limit, for example when a job on the key states one.
@@ -123,18 +99,7 @@ public struct RatePace: Sendable, Equatable {
         sentInWindow += 1
         lastDeparture = departure
         if let interval { nextSlot = departure + interval }
-        if departure > askedAt, pendingCut == nil, let current = rate, slowStart {
-            // Each request that waited adds half a request a second: used in full, the pace grows
-            // by about two thirds a second (e^0.5), from 8 to 128 in under 6 s.
-            let grown = current + tuning.slowStartGrowth
-            if grown > tuning.slowStartExit, cap == .infinity {
-                rate = nil
-                slowStart = false
-            } else {
-                rate = min(grown, cap)
-                if rate == cap { slowStart = false }
-            }
-        } else if departure > askedAt, pendingCut == nil, let current = rate {
+        if departure > askedAt, pendingCut == nil, let current = rate {
             let near = limitFound.map { abs(current - $0) <= tuning.plateau * $0 } ?? false
             rate = min(current + tuning.increase * (near ? tuning.nearLimitIncrease : 1), cap)
         }
@@ -152,7 +117,6 @@ public struct RatePace: Sendable, Equatable {
         }
         if let stated = hint?.requestsPerSecond {
             serverRate = stated
-            slowStart = false
             rate = min(rate ?? stated, stated, ceiling ?? stated)
         }
         if limited {
@@ -165,7 +129,7 @@ public struct RatePace: Sendable, Equatable {
         guard status != nil else { return }
         accepted += 1
         acceptedInWindow += 1
-        if rate == nil || slowStart || pendingCut != nil {
+        if rate == nil || pendingCut != nil {
             lastSecondAccepted.removeAll { now - $0 >= .seconds(1) }
             lastSecondAccepted.append(now)
             peakAcceptedPerSecond = max(peakAcceptedPerSecond, lastSecondAccepted.count)
@@ -182,15 +146,12 @@ public struct RatePace: Sendable, Equatable {
     private mutating func beginCut(now: Instant) {
         if let pending = pendingCut { settle(pending) }
         let start = windowStart ?? now
-        // A 429 in slow start is taken as an unpaced key's: the pace was only a guess.
-        let wasSlowStart = slowStart
-        let before = slowStart ? nil : rate
-        slowStart = false
+        let before = rate
         let span = max(1, (now - start).inSeconds)
         if let before { limitFound = before }
         let cut = before.map { $0 * tuning.decrease } ?? Double(sentInWindow) / span * tuning.firstCut
         rate = min(max(tuning.minimumRate, cut), cap)
-        pendingCut = before == nil ? PendingCut(span: span, fromSlowStart: wasSlowStart) : nil
+        pendingCut = before == nil ? PendingCut(span: span) : nil
         sentInWindow = 0
         if before != nil { acceptedInWindow = 0 }  // a pending cut still counts its burst's answers
         windowStart = now
@@ -203,9 +164,7 @@ public struct RatePace: Sendable, Equatable {
         pendingCut = nil
         // The burst's accepted answers per second, or the busiest second before it: a key whose
         // first 429 came while it was not busy has shown it can do that much.
-        // (Not after slow start: its busiest second is the limiter's burst on top of its rate.)
-        let windowRate = Double(acceptedInWindow) / pending.span
-        let acceptedRate = pending.fromSlowStart ? windowRate : max(windowRate, Double(peakAcceptedPerSecond))
+        let acceptedRate = max(Double(acceptedInWindow) / pending.span, Double(peakAcceptedPerSecond))
         acceptedInWindow = 0
         lastSecondAccepted = []
         limitFound = acceptedRate
@@ -221,7 +180,6 @@ public struct RatePace: Sendable, Equatable {
 
     struct PendingCut: Sendable, Equatable {
         var span: Double
-        var fromSlowStart = false
     }
 
     private mutating func hold(until instant: Instant) {

@@ -44,7 +44,7 @@ public struct ServeDaemon: Sendable {
         let host = ProcessInfo.processInfo.hostName
         try await store.registerDaemon(pid: pid, host: host, address: "\(options.host):\(options.port)", now: ProgressStore.nowMs())
         let metrics = ServeMetrics()
-        let budget = SharedBudget(maxInFlight: options.maxInFlight, tuning: .shared, observe: { keyID, outcome in metrics.count(keyID: keyID, outcome) })
+        let budget = SharedBudget(maxInFlight: options.maxInFlight, observe: { keyID, outcome in metrics.count(keyID: keyID, outcome) })
         let active = ActiveJobs()
         let parts = ServeHTTP.Parts(store: store, budget: budget, metrics: metrics, status: status,
                                     databasePath: options.databasePath, token: options.token.flatMap { $0.isEmpty ? nil : $0 })

@@ -44,37 +44,6 @@ import Testing
         #expect(last >= 1.99 && last <= 2.2)
     }
 
-    @Test func slowStartPacesTheFirstBurstThenGrowsToUnpaced() {
-        var pace = RatePace(tuning: .shared)
-        #expect(pace.rate == 8 && pace.slowStart)
-        let eighth = send(&pace, count: 8, from: 0)
-        #expect(eighth > 0.6, "8 requests asked at once leave paced, not in one burst (the last at \(eighth) s)")
-        #expect(pace.rate == 11.5, "each of the 7 that waited added half a request a second")
-        let last = send(&pace, count: 2_000, from: eighth)
-        #expect(pace.rate == nil && !pace.slowStart, "unpaced once past the exit")
-        #expect(last < 8, "within seconds of use in full (\(last) s)")
-        // A stated limit is never passed, and ends slow start when reached.
-        var stated = RatePace(tuning: .shared)
-        stated.limit(to: 12)
-        _ = send(&stated, count: 40, from: 0)
-        #expect(stated.rate == 12 && !stated.slowStart)
-    }
-
-    @Test func a429InSlowStartCutsToWhatTheBurstGotAccepted() throws {
-        var pace = RatePace(tuning: .shared)
-        let end = send(&pace, count: 30, from: 0)
-        let before = try #require(pace.rate)
-        pace.record(status: 429, retryAfter: .seconds(1), hint: nil, now: at(end))
-        #expect(!pace.slowStart)
-        let provisional = try #require(pace.rate)
-        #expect(provisional < before, "cut below the pace that met the limit (\(provisional) < \(before))")
-        pace.record(status: 200, retryAfter: nil, hint: nil, now: at(end + 1.1))  // the first answer after the hold
-        let settled = try #require(pace.rate)
-        let found = try #require(pace.limitFound)
-        #expect(settled >= 2 && settled <= found, "settled at 0.95 × what was accepted (\(settled), found \(found))")
-        #expect(pace.tuning.slowStartRate == 8 && RatePace().slowStart == false, "only a key that asked for it starts slowly")
-    }
-
     @Test func a429CutsThePaceBelowWhatWasAcceptedAndHoldsForRetryAfter() {
         var pace = RatePace()
         // 10 accepted in the first second (unpaced), then a 429 with Retry-After 1 s.
