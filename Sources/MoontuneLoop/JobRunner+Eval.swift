@@ -29,11 +29,14 @@ extension JobRunner {
                         return (example, request)
                     }
                     let response = try await context.client.rollouts(request)
-                    let rewards = try await context.scorer.rewards(for: example, rollouts: response.rollouts,
-                                                                   serverRewards: response.rewards)
+                    let graded = try await context.scorer.graded(for: example, rollouts: response.rollouts,
+                                                                 serverRewards: response.rewards)
+                    let rewards = graded.rewards
                     let mean = rewards.isEmpty ? 0 : rewards.reduce(0, +) / Double(rewards.count)
                     // Only the small decoded answer is kept: never the rollout, the request or the image.
-                    return EvalResult(example: example, reward: mean, output: response.rollouts.first?.output)
+                    var result = EvalResult(example: example, reward: mean, output: response.rollouts.first?.output)
+                    result.graderScores = graded.scores
+                    return result
                 }
                 var pending = indices.makeIterator()
                 for _ in 0..<window {
@@ -53,8 +56,10 @@ extension JobRunner {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let perSkill = (try? encoder.encode(summary.perSkill)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        // Issue 24: each grader's mean over the eval's examples, recorded with the eval.
+        let graderMeans = GraderMeans.of(scored.map(\.graderScores))
         try await ledger.commit(.evalRecorded(EvalRecord(jobID: jobID, step: step, rewardMean: summary.rewardMean, count: summary.count,
-                                                         perSkillJSON: perSkill, atMs: now),
+                                                         perSkillJSON: perSkill, atMs: now, graderMeans: graderMeans),
                                               examples: scored.map { var record = $0.record; record.jobID = jobID; record.step = step; return record }))
         context.observer.record(.evalRecorded(step: step, summary: summary))
         pushes.evalRecorded(step: step, summary: summary)
@@ -67,6 +72,8 @@ extension JobRunner {
 struct EvalResult: Sendable {
     var record: EvalExampleRecord
     var scored: EvalMetrics.Scored
+    /// Each grader's scores of the example's rollout (issue 24); empty without graders.
+    var graderScores: [String: [Double]] = [:]
 
     init(example: Example, reward: Double, output: RolloutOutput?) {
         // A query's reasoning is not kept: only the answer is scored and shown.

@@ -99,7 +99,11 @@ package struct JobStatusReport: Encodable, Sendable {
         /// Each skill's reward mean and count with its metrics (accuracy; precision, recall, f1;
         /// mean_distance, hit_rate), as the eval recorded them.
         package var perSkill: [String: EvalMetricsText.Figures] = [:]
-        package enum CodingKeys: String, CodingKey { case step, rewardMean = "reward_mean", n, atMs = "at_ms", perSkill = "per_skill" }
+        /// Issue 24: each grader's mean score over the eval's examples; null without graders.
+        package var graders: [String: Double]? = nil
+        package enum CodingKeys: String, CodingKey {
+            case step, rewardMean = "reward_mean", n, atMs = "at_ms", perSkill = "per_skill", graders
+        }
     }
 
     /// A checkpoint as the local record knows it, with its inference model string.
@@ -239,7 +243,8 @@ extension JobStatusReport {
             rewardStd: series.last?.rewardStd, recentRewardMeans: Array(means.suffix(trendWidth)),
             rewardTrend: Downsample.means(means, buckets: trendWidth), perSkill: pooledPerSkill(recent),
             lastEval: evals.last.map { EvalReport(step: $0.step, rewardMean: $0.rewardMean, n: $0.count, atMs: $0.atMs,
-                                                  perSkill: EvalMetricsText.figures(perSkillJSON: $0.perSkillJSON)) },
+                                                  perSkill: EvalMetricsText.figures(perSkillJSON: $0.perSkillJSON),
+                                                  graders: $0.graderMeans.isEmpty ? nil : $0.graderMeans) },
             checkpoints: checkpoints.map { CheckpointReport($0, finetuneID: job.finetuneID) },
             retries: retries + (job.retriesOutsideSteps ?? 0), reconciliations: counts["reconciled"] ?? 0, pendingIntent: pending?.k,
             pendingIntentState: pendingState,

@@ -124,6 +124,10 @@ package enum ReportHTML {
             rows.append(("Graders (last step mean)", graders.sorted { $0.key < $1.key }
                 .map { "\($0.key) " + String(format: "%.3f", $0.value) }.joined(separator: ", ")))
         }
+        if let graders = report.lastEval?.graders, !graders.isEmpty {
+            rows.append(("Graders (last eval mean)", graders.sorted { $0.key < $1.key }
+                .map { "\($0.key) " + String(format: "%.3f", $0.value) }.joined(separator: ", ")))
+        }
         if let error = report.lastError { rows.append(("Last error", error)) }
         return rows
     }

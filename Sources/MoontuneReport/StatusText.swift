@@ -83,6 +83,10 @@ package enum StatusText {
             for (skill, figures) in eval.perSkill.sorted(by: { $0.key < $1.key }) {
                 lines.append("    " + skill.padding(toLength: 8, withPad: " ", startingAt: 0) + " " + EvalMetricsText.text(figures))
             }
+            if let graders = eval.graders, !graders.isEmpty {  // issue 24
+                lines.append("    graders  " + graders.sorted { $0.key < $1.key }.map { "\($0.key) " + String(format: "%.3f", $0.value) }
+                    .joined(separator: "  ") + "  (mean score over the eval)")
+            }
         }
         let live = report.checkpoints.filter { $0.deletedAtMs == nil }
         lines.append("  checkpoints \(live.count) saved" + (report.checkpoints.count > live.count ? ", \(report.checkpoints.count - live.count) deleted" : ""))

@@ -18,6 +18,13 @@ extension ProgressStore {
         }
     }
 
+    /// Each eval's grader means (issue 24), with the eval: one more column of `evals`.
+    static func registerEvalGraderMeansMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v17: eval grader means") { db in
+            try db.execute(sql: "ALTER TABLE evals ADD COLUMN grader_means_json TEXT")
+        }
+    }
+
     /// Records the graders' mean scores of step `k`, whose intent (or record) exists; replaces
     /// what an earlier gather of the same step recorded.
     public func recordGraderScores(jobID: Int64, k: Int, means: [String: Double]) async throws {

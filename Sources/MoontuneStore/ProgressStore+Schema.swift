@@ -160,7 +160,8 @@ extension ProgressStore {
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN config_text TEXT")
         }
         registerSweepsMigration(&migrator)  // v15 (issue 25): ProgressStore+Sweeps.swift
-        registerTrackingFailureMigration(&migrator)  // v16: ProgressStore+Tracking.swift; keep it last
+        registerTrackingFailureMigration(&migrator)  // v16: ProgressStore+Tracking.swift
+        registerEvalGraderMeansMigration(&migrator)  // v17 (issue 24): ProgressStore+GraderScores.swift; keep it last
         return migrator
     }
 }

@@ -381,18 +381,35 @@ public struct EvalRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     /// Per-skill means and counts, as JSON.
     public var perSkillJSON: String
     public var atMs: Int64
+    /// Issue 24: each grader's mean score over the eval's examples, as a JSON object (v17); nil
+    /// without graders (and for evals recorded before v17).
+    public var graderMeansJSON: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", step, rewardMean = "reward_mean", count = "n", perSkillJSON = "per_skill_json", atMs = "at_ms"
+        case graderMeansJSON = "grader_means_json"
     }
 
-    public init(jobID: Int64, step: Int, rewardMean: Double, count: Int, perSkillJSON: String, atMs: Int64) {
+    public init(jobID: Int64, step: Int, rewardMean: Double, count: Int, perSkillJSON: String, atMs: Int64,
+                graderMeans: [String: Double] = [:]) {
         self.jobID = jobID
         self.step = step
         self.rewardMean = rewardMean
         self.count = count
         self.perSkillJSON = perSkillJSON
         self.atMs = atMs
+        let finite = graderMeans.filter { $0.value.isFinite }
+        if !finite.isEmpty {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            graderMeansJSON = (try? encoder.encode(finite)).map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+
+    /// Each grader's mean score over the eval's examples; empty without graders.
+    public var graderMeans: [String: Double] {
+        guard let graderMeansJSON else { return [:] }
+        return (try? JSONDecoder().decode([String: Double].self, from: Data(graderMeansJSON.utf8))) ?? [:]
     }
 }
 

@@ -84,11 +84,13 @@ package enum TrackedPoints {
         }
     }
 
-    /// An eval's scalars: `eval/reward_mean`, `eval/n`, and per skill `eval/<skill>/reward_mean`
-    /// and its metrics (`accuracy`; `precision`, `recall`, `f1`; `mean_distance`, `hit_rate`).
+    /// An eval's scalars: `eval/reward_mean`, `eval/n`, each grader's mean `eval/grader/<name>`,
+    /// and per skill `eval/<skill>/reward_mean` and its metrics (`accuracy`; `precision`, `recall`, `f1`; `mean_distance`, `hit_rate`).
     package static func scalars(eval: EvalRecord) -> [TrackedScalar] {
         var out = [TrackedScalar(name: "eval/reward_mean", value: eval.rewardMean),
                    TrackedScalar(name: "eval/n", value: Double(eval.count))]
+        // Issue 24: each grader's mean over the eval, as `eval/grader/<name>`.
+        out += eval.graderMeans.sorted { $0.key < $1.key }.map { TrackedScalar(name: "eval/grader/\($0.key)", value: $0.value) }
         guard let root = try? JSONParser.parse(Array(eval.perSkillJSON.utf8)), case .object(let skills) = root.value else {
             return out.filter { $0.value.isFinite }
         }

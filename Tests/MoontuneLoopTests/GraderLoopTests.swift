@@ -45,13 +45,26 @@ struct GraderLoopTests {
     ]]
 
     /// A harness whose scorer is a grader set over `judge`, with `attempts` retries of the judge.
-    private func harness(_ judge: LoopJudge, attempts: Int = 50, steps: Int = 3) throws -> LoopHarness {
-        let plain = try LoopHarness(steps: steps, extra: ["reward": Self.graders, "api": [
+    private func harness(_ judge: LoopJudge, attempts: Int = 50, steps: Int = 3, eval: Int = 0) throws -> LoopHarness {
+        let plain = try LoopHarness(steps: steps, eval: eval, extra: ["reward": Self.graders, "api": [
             "base_url": "http://127.0.0.1:9/v1", "api_key_env": "MOONDREAM_API_KEY", "in_doubt_wait_s": 30, "max_attempts": attempts]])
         let set = try GraderSet(config: plain.config, environment: [:], transport: judge, retryEnvironment: Self.instant)
         plain.remove()
-        return try LoopHarness(steps: steps, scorer: set, extra: ["reward": Self.graders, "api": [
+        return try LoopHarness(steps: steps, eval: eval, scorer: set, extra: ["reward": Self.graders, "api": [
             "base_url": "http://127.0.0.1:9/v1", "api_key_env": "MOONDREAM_API_KEY", "in_doubt_wait_s": 30, "max_attempts": attempts]])
+    }
+
+    @Test func anEvalRecordsEachGradersMeanWithIt() async throws {
+        let judge = LoopJudge(downFor: 0, content: "{\"score\": 0.75}")
+        let loop = try harness(judge, steps: 2, eval: 3)
+        defer { loop.remove() }
+        #expect(await loop.run().state == .completed)
+        let evals = await loop.store.evalRecords
+        #expect(evals.keys.sorted() == [0, 2])
+        for eval in evals.values {
+            #expect(eval.graderMeans == ["judge": 0.75], "the judge's own score, not the weighted reward: \(eval.graderMeansJSON ?? "nil")")
+            #expect(eval.rewardMean == 1.5, "the reward is the weighted sum")
+        }
     }
 
     @Test func aJudgeDownAtFirstIsWaitedForAndEveryRewardSentIsTheWeightedScore() async throws {

@@ -6,10 +6,13 @@ import Testing
 /// Migration v16: a tracker given up on (its reason in `status`), and rewinds moving the trackers'
 /// marks back in the same transaction as the steps they forget.
 @Suite struct TrackingStoreTests {
-    @Test func theTrackerFailureMigrationIsTheLast() async throws {
+    @Test func theTrackerFailureMigrationComesAfterTheSweeps() async throws {
         let store = try ProgressStore(path: try temporaryDirectory().appendingPathComponent("s.sqlite").path)
         let applied = try await store.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
-        #expect(applied.last == "v16: tracker failures and rewinds", "\(applied)")
+        let v16 = try #require(applied.firstIndex(of: "v16: tracker failures and rewinds"), "\(applied)")
+        let v15 = try #require(applied.firstIndex { $0.hasPrefix("v15") }, "\(applied)")
+        #expect(v16 == v15 + 1, "\(applied)")
+        #expect(applied.last == "v17: eval grader means", "\(applied)")
     }
 
     @Test func aRewindMovesEveryTrackersMarksBackAndCountsIt() async throws {
