@@ -60,7 +60,7 @@ extension JobRunner {
         // As before a budget stop or an early stop (issue 20): a step concluded "never landed" by
         // waiting is looked for once more before the job ends.
         if let check = progress.lateLandingCheck {
-            try await checkLateLanding(step: check.step, afterMs: check.afterMs)
+            try await checkLateLanding(step: check.step)
         }
         let message = "pruned by sweep \(member.sweep) at rung \(decision.rung): \(member.metric) "
             + "\(decision.value.map { String(format: "%.4f", $0) } ?? "-") ranks \(decision.rank) of \(decision.cohort), "

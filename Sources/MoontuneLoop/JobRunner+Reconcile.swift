@@ -168,7 +168,7 @@ extension JobRunner {
     ///
     /// The wait is shown in the log and `status`, and a graceful stop ends it: the check stays
     /// recorded, and the next run does it before it ends.
-    func checkLateLanding(step: Int, afterMs: Int64) async throws {
+    func checkLateLanding(step: Int) async throws {
         if let timer = machine.finalCheckTimer(nowMs: now) {
             let message = "final check: step \(step) was concluded \"never landed\" by waiting, so before the job ends moontune "
                 + "reads the server's step again in \(spokenSeconds(timer.fireAtMs - now)), once a late landing of it could have happened"

@@ -196,9 +196,9 @@ public final class JobRunner: @unchecked Sendable {
                     guard let kept = try await keepGroupsWithSignal(prepared) else { continue }
                     if Task.isShuttingDownGracefully { throw StopRequested() }
                     try await apply(kept)
-                case let .checkLateLanding(step, afterMs):
+                case .checkLateLanding(let step, _):  // its time is the machine's timer (`finalCheckTimer`)
                     rollouts.cancelAll()
-                    try await checkLateLanding(step: step, afterMs: afterMs)
+                    try await checkLateLanding(step: step)
                 case .stopForBudget(let reason):
                     rollouts.cancelAll()
                     throw BudgetReached(reason: reason)
